@@ -1,0 +1,465 @@
+"""The backend contract: what every model backend takes, streams and reports.
+
+A backend turns a :class:`GenerationRequest` (chat messages or a completion
+prompt, plus :class:`GenerationParams`) into a stream of events: any number of
+:class:`Delta` and :class:`Notice` events, then exactly one
+:class:`GenerationResult`. Everything else (templates, sessions, the CLI, the
+app) lives in ``assistant`` and works the same for every backend.
+
+Nothing here imports torch, transformers or openai.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from backends.errors import ContextOverflow, InvalidParameters
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """How to generate. ``temperature=0`` means greedy decoding.
+
+    Attributes:
+        max_new_tokens: Most tokens to generate for each alternative.
+        temperature: Sampling temperature; 0 picks the most likely token every time.
+        top_p: Nucleus sampling: sample from the smallest set of tokens whose
+            probabilities add up to ``top_p``. 1.0 turns it off.
+        top_k: Sample only from the ``top_k`` most likely tokens; 0 turns it off.
+        repetition_penalty: Above 1.0 discourages repeating tokens; 1.0 turns it off.
+        num_alternatives: How many different continuations to produce (n).
+        num_beams: Beam search: keep the ``num_beams`` most likely sequences at each
+            step. 1 turns it off.
+        stop: Generation of an alternative ends where one of these strings would
+            appear; the stop string itself is not returned.
+        seed: Makes sampling reproducible on the same backend and machine.
+    """
+
+    max_new_tokens: int = 200
+    temperature: float = 0.8
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    num_alternatives: int = 1
+    num_beams: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        elif not isinstance(self.stop, tuple):
+            object.__setattr__(self, "stop", tuple(self.stop))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names of all parameters."""
+        return tuple(f.name for f in fields(cls))
+
+    def with_overrides(self, **overrides: Any) -> GenerationParams:
+        """A copy with the given non-None values replaced, validated."""
+        unknown = set(overrides) - set(self.names())
+        if unknown:
+            raise InvalidParameters(
+                f"Unknown generation parameter: {', '.join(sorted(unknown))}.",
+                f"Known parameters: {', '.join(self.names())}.",
+            )
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **changes).validated()
+
+    def validated(self) -> GenerationParams:
+        """Return self after checking every value; raise InvalidParameters otherwise."""
+        problems: list[str] = []
+
+        def is_int(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def is_number(value: Any) -> bool:
+            return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+        if not is_int(self.max_new_tokens) or self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens must be a whole number of at least 1 (got {self.max_new_tokens!r})")
+        if not is_number(self.temperature) or self.temperature < 0:
+            problems.append(f"temperature must be 0 or more (got {self.temperature!r})")
+        if not is_number(self.top_p) or not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be above 0 and at most 1 (got {self.top_p!r})")
+        if not is_int(self.top_k) or self.top_k < 0:
+            problems.append(f"top_k must be 0 (off) or a positive whole number (got {self.top_k!r})")
+        if not is_number(self.repetition_penalty) or self.repetition_penalty <= 0:
+            problems.append(f"repetition_penalty must be above 0 (got {self.repetition_penalty!r})")
+        if not is_int(self.num_alternatives) or self.num_alternatives < 1:
+            problems.append(f"n (num_alternatives) must be at least 1 (got {self.num_alternatives!r})")
+        if not is_int(self.num_beams) or self.num_beams < 1:
+            problems.append(f"num_beams must be at least 1 (got {self.num_beams!r})")
+        elif is_int(self.num_alternatives) and self.num_alternatives > self.num_beams > 1:
+            problems.append(
+                f"with beam search, n ({self.num_alternatives}) cannot exceed num_beams ({self.num_beams})"
+            )
+        if any(not isinstance(s, str) or s == "" for s in self.stop):
+            problems.append("stop sequences must be non-empty strings")
+        if self.seed is not None and (not is_int(self.seed) or self.seed < 0):
+            problems.append(f"seed must be a whole number of 0 or more (got {self.seed!r})")
+        if problems:
+            raise InvalidParameters("Invalid generation settings: " + "; ".join(problems) + ".")
+        return self
+
+    @property
+    def greedy(self) -> bool:
+        """True when decoding picks the most likely token (temperature 0)."""
+        return self.temperature == 0
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """A piece of a prompt.
+
+    ``elastic`` parts hold the writer's own text. When a prompt does not fit the
+    model's context window, elastic parts lose their oldest text first; every
+    other part (instructions, notes, examples) is kept whole.
+    """
+
+    text: str
+    elastic: bool = False
+
+
+def join_parts(parts: Sequence[TextPart]) -> str:
+    """The plain text of a sequence of parts."""
+    return "".join(p.text for p in parts)
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a chat prompt; ``content`` is a sequence of parts."""
+
+    role: Role
+    content: tuple[TextPart, ...]
+
+    @classmethod
+    def of(cls, role: Role, text: str, *, elastic: bool = False) -> ChatMessage:
+        """A message made of one part."""
+        return cls(role, (TextPart(text, elastic),))
+
+    @property
+    def text(self) -> str:
+        return join_parts(self.content)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Either chat ``messages`` or a completion ``prompt``, plus parameters."""
+
+    params: GenerationParams = field(default_factory=GenerationParams)
+    prompt: tuple[TextPart, ...] | None = None
+    messages: tuple[ChatMessage, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise InvalidParameters("A request needs either a completion prompt or chat messages.")
+
+    @classmethod
+    def completion(cls, prompt: str | Sequence[TextPart], params: GenerationParams | None = None) -> GenerationRequest:
+        """A completion request; a plain string counts as one elastic part."""
+        parts = (TextPart(prompt, elastic=True),) if isinstance(prompt, str) else tuple(prompt)
+        return cls(params=params or GenerationParams(), prompt=parts)
+
+    @classmethod
+    def chat(cls, messages: Sequence[ChatMessage], params: GenerationParams | None = None) -> GenerationRequest:
+        """A chat request."""
+        return cls(params=params or GenerationParams(), messages=tuple(messages))
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do. Parameters it cannot honour produce a Notice.
+
+    Attributes:
+        chat: Takes chat messages.
+        completion: Takes a plain completion prompt.
+        context_window: Tokens the model can see at once (prompt + generated).
+        max_alternatives: The largest n it can produce in one request.
+        seed: Honours ``seed``.
+        top_k: Honours ``top_k``.
+        beams: Honours ``num_beams``.
+        repetition_penalty: Honours ``repetition_penalty``.
+    """
+
+    chat: bool
+    completion: bool
+    context_window: int
+    max_alternatives: int = 1
+    seed: bool = False
+    top_k: bool = False
+    beams: bool = False
+    repetition_penalty: bool = False
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New text for alternative ``index``."""
+
+    index: int
+    text: str
+
+
+NoticeKind = Literal["truncated", "unsupported", "adjusted", "model", "info"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the caller should tell the writer, e.g. that text was left out."""
+
+    kind: NoticeKind
+    message: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one request (all alternatives together)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The end of a stream: the full text of every alternative and how it ended.
+
+    Attributes:
+        texts: The text of each alternative, in index order.
+        finish_reasons: Why each alternative ended.
+        usage: Token counts.
+        time_to_first_token: Seconds from the request to the first text, if any.
+        tokens_per_second: Generated tokens per second of generation time.
+        notices: Everything the writer should know (truncation, ignored settings).
+        model: The model that produced the text.
+        error: For finish reason ``error``: the one-line reason.
+    """
+
+    texts: tuple[str, ...]
+    finish_reasons: tuple[FinishReason, ...]
+    usage: Usage = field(default_factory=Usage)
+    time_to_first_token: float | None = None
+    tokens_per_second: float | None = None
+    notices: tuple[Notice, ...] = ()
+    model: str = ""
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The first alternative."""
+        return self.texts[0] if self.texts else ""
+
+    @property
+    def finish_reason(self) -> FinishReason:
+        """The first alternative's finish reason."""
+        return self.finish_reasons[0] if self.finish_reasons else "error"
+
+    @property
+    def complete(self) -> bool:
+        """False when the text was cut short by cancellation or an error."""
+        return all(r in ("stop", "length") for r in self.finish_reasons)
+
+
+StreamEvent = Delta | Notice | GenerationResult
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What ``quillmate backends list/check`` shows about a backend."""
+
+    name: str
+    kind: str
+    model: str
+    device: str = ""
+    dtype: str = ""
+    context_window: int | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """A source of generated text.
+
+    Subclasses set ``kind`` and implement :meth:`capabilities`, :meth:`stream`
+    and :meth:`info`. Construction must be cheap and must not load a model or
+    import heavy libraries; do that in :meth:`load` or on the first request.
+    """
+
+    kind: str = ""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> Capabilities:
+        """What this backend can do (may load the model's configuration)."""
+
+    @abstractmethod
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        """Generate text for ``request``.
+
+        Args:
+            request: The prompt or messages and the parameters, already validated.
+
+        Returns:
+            An async iterator of Delta and Notice events that ends with one
+            GenerationResult. If the consumer stops iterating early (``aclose()``
+            or task cancellation), the backend stops producing within 250 ms and
+            releases its resources before ``aclose()`` returns.
+
+        Raises:
+            BackendError: when the backend cannot start (model missing, key
+                refused, server unreachable). Failures after text has started
+                arrive as a result with finish reason ``error`` and the partial text.
+        """
+
+    @abstractmethod
+    def info(self) -> BackendInfo:
+        """Describe the backend without generating anything."""
+
+    async def load(self) -> None:  # noqa: B027 - optional hook
+        """Load the model or open the connection now rather than on first use."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release the model, connections and threads."""
+
+    def count_tokens(self, text: str) -> int:
+        """Approximate token count of ``text`` (backends may do better)."""
+        return max(1, math.ceil(len(text.encode("utf-8")) / 4)) if text else 0
+
+    def unsupported_notices(self, params: GenerationParams) -> list[Notice]:
+        """Notices for each parameter this backend cannot honour."""
+        caps = self.capabilities
+        notes: list[str] = []
+        if params.top_k and not caps.top_k:
+            notes.append("top_k")
+        if params.num_beams > 1 and not caps.beams:
+            notes.append("num_beams")
+        if params.seed is not None and not caps.seed:
+            notes.append("seed")
+        if params.repetition_penalty != 1.0 and not caps.repetition_penalty:
+            notes.append("repetition_penalty")
+        result = [
+            Notice("unsupported", f"{self.name} cannot honour {name}; it was not applied.")
+            for name in notes
+        ]
+        if params.num_alternatives > caps.max_alternatives:
+            result.append(
+                Notice(
+                    "adjusted",
+                    f"{self.name} makes at most {caps.max_alternatives} alternatives; "
+                    f"asked for {params.num_alternatives}.",
+                )
+            )
+        return result
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    """A prompt cut to fit the context window, and what was left out."""
+
+    parts: tuple[TextPart, ...]
+    dropped_tokens: int = 0
+    dropped_chars: int = 0
+    dropped_words: int = 0
+
+    @property
+    def text(self) -> str:
+        return join_parts(self.parts)
+
+    def notice(self) -> Notice | None:
+        if not self.dropped_chars:
+            return None
+        words = self.dropped_words
+        return Notice(
+            "truncated",
+            f"Your text was too long for the model's context; the oldest {words:,} words "
+            f"(about {self.dropped_tokens:,} tokens) were left out and the most recent part kept.",
+        )
+
+
+def fit_parts(
+    parts: Sequence[TextPart],
+    budget: int,
+    count_tokens: Callable[[str], int],
+    tail_tokens: Callable[[str, int], str],
+) -> FittedPrompt:
+    """Cut the elastic parts of a prompt from the start until it fits ``budget`` tokens.
+
+    Args:
+        parts: The prompt's parts; fixed parts are never cut.
+        budget: Tokens the prompt may take.
+        count_tokens: Counts the tokens of a text.
+        tail_tokens: Returns the end of a text that is at most the given number of tokens.
+
+    Returns:
+        The fitted prompt and how much was dropped.
+
+    Raises:
+        ContextOverflow: when the fixed parts alone exceed the budget.
+    """
+    total = count_tokens(join_parts(parts))
+    if total <= budget:
+        return FittedPrompt(tuple(parts))
+    fixed = count_tokens("".join(p.text for p in parts if not p.elastic))
+    if fixed > budget or not any(p.elastic for p in parts):
+        raise ContextOverflow(
+            f"The prompt's instructions and notes alone take about {fixed:,} tokens, "
+            f"more than the {budget:,} the model has room for.",
+            "Shorten the notes, lower max tokens, or use a model with a longer context.",
+        )
+    elastic_budget = budget - fixed
+    # Several elastic parts share the budget; the last (most recent) is served first.
+    kept: list[TextPart] = list(parts)
+    dropped_tokens = dropped_chars = dropped_words = 0
+    for i in range(len(kept) - 1, -1, -1):
+        part = kept[i]
+        if not part.elastic:
+            continue
+        n = count_tokens(part.text)
+        if n <= elastic_budget:
+            elastic_budget -= n
+            continue
+        tail = _snap_to_word(tail_tokens(part.text, max(elastic_budget, 0))) if elastic_budget > 0 else ""
+        lost = part.text[: len(part.text) - len(tail)]
+        dropped_tokens += n - count_tokens(tail)
+        dropped_chars += len(lost)
+        dropped_words += len(lost.split())
+        kept[i] = TextPart(tail, elastic=True)
+        elastic_budget = 0
+    # Tokenisation at the seams can differ by a token or two: trim until it fits.
+    while count_tokens(join_parts(kept)) > budget:
+        i = max(i for i, p in enumerate(kept) if p.elastic)
+        text = kept[i].text
+        if not text:
+            break
+        cut = max(1, len(text) // 50)
+        dropped_chars += cut
+        dropped_words += len(text[:cut].split())
+        kept[i] = TextPart(text[cut:], elastic=True)
+    return FittedPrompt(tuple(kept), max(dropped_tokens, 1), dropped_chars, dropped_words)
+
+
+def _snap_to_word(text: str) -> str:
+    """Drop a partial word at the start of a cut text."""
+    if not text or text[0].isspace():
+        return text
+    for i, ch in enumerate(text[:80]):
+        if ch.isspace():
+            return text[i:]
+    return text

@@ -99,9 +99,7 @@ class GenerationParams:
         if not is_int(self.num_beams) or self.num_beams < 1:
             problems.append(f"num_beams must be at least 1 (got {self.num_beams!r})")
         elif is_int(self.num_alternatives) and self.num_alternatives > self.num_beams > 1:
-            problems.append(
-                f"with beam search, n ({self.num_alternatives}) cannot exceed num_beams ({self.num_beams})"
-            )
+            problems.append(f"with beam search, n ({self.num_alternatives}) cannot exceed num_beams ({self.num_beams})")
         if any(not isinstance(s, str) or s == "" for s in self.stop):
             problems.append("stop sequences must be non-empty strings")
         if self.seed is not None and (not is_int(self.seed) or self.seed < 0):
@@ -354,10 +352,7 @@ class Backend(ABC):
             notes.append("seed")
         if params.repetition_penalty != 1.0 and not caps.repetition_penalty:
             notes.append("repetition_penalty")
-        result = [
-            Notice("unsupported", f"{self.name} cannot honour {name}; it was not applied.")
-            for name in notes
-        ]
+        result = [Notice("unsupported", f"{self.name} cannot honour {name}; it was not applied.") for name in notes]
         if params.num_alternatives > caps.max_alternatives:
             result.append(
                 Notice(

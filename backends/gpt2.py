@@ -1,0 +1,609 @@
+"""Local GPT-2-family models through Hugging Face ``transformers``.
+
+Loads any causal language model of the GPT-2 family (``gpt2``, ``distilgpt2``,
+``gpt2-medium``, a fine-tuned folder, or quillmate's bundled offline model) with
+``from_pretrained``, lazily on the first request, and keeps it for reuse.
+Generation runs in a worker thread and streams token by token; the event loop
+never waits on the model.
+
+torch and transformers are imported only when a model is first loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backends.base import (
+    Backend,
+    BackendInfo,
+    Capabilities,
+    ChatMessage,
+    Delta,
+    FinishReason,
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    Notice,
+    StreamEvent,
+    TextPart,
+    Usage,
+    fit_parts,
+)
+from backends.errors import ConfigError, ModelNotFound
+
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled_model"
+BUNDLED_NAME = "bundled"
+AUTO_MODEL = "auto"
+HUB_DEFAULT = "gpt2"
+DEFAULT_CONTEXT = 1024
+MAX_ALTERNATIVES = 16
+_OPTIONS = {"model", "device", "dtype", "revision"}
+
+
+@dataclass
+class LoadedModel:
+    """A model and tokenizer in memory, shared by every backend that names them."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str
+    label: str
+    context_window: int
+    eos_token_id: int
+    load_seconds: float
+    lock: threading.Lock
+
+
+_cache: dict[tuple[str, str, str, str | None], LoadedModel] = {}
+_cache_lock = threading.Lock()
+
+
+def hub_model_is_cached(model_id: str = HUB_DEFAULT) -> bool:
+    """True when ``model_id``'s weights are in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(model_id, filename)
+        if isinstance(found, str):
+            return True
+    return False
+
+
+def resolve_model(model: str) -> tuple[str, Notice | None]:
+    """Turn a profile's ``model`` into something ``from_pretrained`` loads.
+
+    ``auto`` picks GPT-2 from the local Hugging Face cache when it is there, else the
+    bundled offline model, and says which. A model named explicitly is never replaced.
+    """
+    if model == AUTO_MODEL:
+        if hub_model_is_cached(HUB_DEFAULT):
+            return HUB_DEFAULT, Notice("model", "Using GPT-2 from your Hugging Face cache.")
+        return str(BUNDLED_MODEL_DIR), Notice(
+            "model",
+            "Using quillmate's bundled offline model, a small demo model; "
+            'for better writing set model = "gpt2" (needs one download) or use an OpenAI profile.',
+        )
+    if model == BUNDLED_NAME:
+        return str(BUNDLED_MODEL_DIR), None
+    return model, None
+
+
+def pick_device(device: str) -> str:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _pick_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if dtype == "auto":
+        return torch.float16 if device in ("cuda", "mps") else torch.float32
+    if dtype not in names:
+        raise ConfigError(f"Unknown dtype '{dtype}'.", "Use auto, float32, float16 or bfloat16.")
+    return names[dtype]
+
+
+def load_model(model: str, device: str = "auto", dtype: str = "auto", revision: str | None = None) -> LoadedModel:
+    """Load (or reuse) a model and its tokenizer.
+
+    Raises:
+        ModelNotFound: when the model is neither local nor downloadable.
+    """
+    target, _ = resolve_model(model)
+    key = (target, device, dtype, revision)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        loaded = _load_uncached(target, model, device, dtype, revision)
+        _cache[key] = loaded
+        return loaded
+
+
+def _load_uncached(target: str, requested: str, device: str, dtype: str, revision: str | None) -> LoadedModel:
+    started = time.perf_counter()
+    import torch  # noqa: F401 - imported here so start-up stays fast
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    resolved_device = pick_device(device)
+    torch_dtype = _pick_dtype(dtype, resolved_device)
+    is_folder = Path(target).expanduser().is_dir()
+    if is_folder:
+        target = str(Path(target).expanduser())
+    elif "/" in target and (target.startswith((".", "~", "/")) or Path(target).suffix):
+        raise ModelNotFound(f"No model folder at {target}.", "Check the path in your profile or --model.")
+
+    def load(local_only: bool) -> tuple[Any, Any]:
+        kwargs: dict[str, Any] = {"local_files_only": local_only}
+        if revision:
+            kwargs["revision"] = revision
+        tokenizer = AutoTokenizer.from_pretrained(target, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(target, dtype=torch_dtype, **kwargs)
+        return tokenizer, model
+
+    try:
+        tokenizer, model = load(local_only=True)
+    except (OSError, ValueError) as first_error:
+        if is_folder:
+            raise ModelNotFound(
+                f"The folder {target} does not hold a model quillmate can load ({_short(first_error)}).",
+                "It needs config.json, the weights and the tokenizer files, as saved by save_pretrained().",
+            ) from None
+        try:
+            tokenizer, model = load(local_only=False)
+        except Exception as error:
+            raise ModelNotFound(
+                f"The model '{requested}' is not in your Hugging Face cache and could not be downloaded "
+                f"({_short(error)}).",
+                f"On a connected machine run `hf download {target}` once, "
+                "or use the bundled offline model: --model bundled.",
+            ) from None
+    model.to(resolved_device)
+    model.eval()
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        eos = model.config.eos_token_id or 0
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    label = "bundled" if Path(target) == BUNDLED_MODEL_DIR else (target if not is_folder else Path(target).name)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        device=resolved_device,
+        dtype=str(torch_dtype).replace("torch.", ""),
+        label=label,
+        context_window=int(context or DEFAULT_CONTEXT),
+        eos_token_id=int(eos),
+        load_seconds=time.perf_counter() - started,
+        lock=threading.Lock(),
+    )
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:160]
+
+
+def transcript_prompt(messages: Sequence[ChatMessage]) -> tuple[TextPart, ...]:
+    """Render a chat as a transcript a base model can continue."""
+    parts: list[TextPart] = []
+    names = {"system": "", "user": "Writer: ", "assistant": "Companion: "}
+    for message in messages:
+        parts.append(TextPart(names[message.role]))
+        parts.extend(message.content)
+        parts.append(TextPart("\n\n"))
+    parts.append(TextPart("Companion:"))
+    return tuple(parts)
+
+
+class _AlternativeStreamer:
+    """Receives each step's tokens from ``generate`` and turns them into text deltas.
+
+    Stop sequences are found here: an alternative that reaches one is marked done
+    (the stopping criterion then ends it) and text that might be the start of a
+    stop sequence is held back until it is known not to be.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        rows: int,
+        stops: Sequence[str],
+        eos_token_id: int,
+        emit: Callable[[Delta], None],
+        cancel: threading.Event,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.stops = tuple(stops)
+        self.eos = eos_token_id
+        self.emit = emit
+        self.cancel = cancel
+        self.tokens: list[list[int]] = [[] for _ in range(rows)]
+        self.texts = [""] * rows
+        self.sent = [0] * rows
+        self.done = [False] * rows
+        self.reasons: list[FinishReason | None] = [None] * rows
+        self.first_token_at: float | None = None
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt itself
+            self._prompt_seen = True
+            return
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            if row >= len(self.done) or self.done[row]:
+                continue
+            if self.cancel.is_set():
+                return
+            if token == self.eos:
+                self._finish(row, "stop")
+                continue
+            self.tokens[row].append(token)
+            self._advance(row)
+
+    def _advance(self, row: int) -> None:
+        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+            return
+        self.texts[row] = text
+        cut = _find_stop(text, self.stops, max(0, self.sent[row] - max((len(s) for s in self.stops), default=0)))
+        if cut is not None:
+            self.texts[row] = text[:cut]
+            self._finish(row, "stop")
+            return
+        safe = len(text) - _held_back(text, self.stops)
+        self._send(row, safe)
+
+    def _send(self, row: int, upto: int) -> None:
+        if upto > self.sent[row]:
+            chunk = self.texts[row][self.sent[row] : upto]
+            self.sent[row] = upto
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            self.emit(Delta(row, chunk))
+
+    def _finish(self, row: int, reason: FinishReason) -> None:
+        self.done[row] = True
+        self.reasons[row] = reason
+        self._send(row, len(self.texts[row]))
+
+    def end(self) -> None:
+        reason: FinishReason = "cancelled" if self.cancel.is_set() else "length"
+        for row in range(len(self.done)):
+            if not self.done[row]:
+                if reason == "length":
+                    self._finish(row, reason)
+                else:
+                    self.done[row] = True
+                    self.reasons[row] = reason
+
+    def all_done(self) -> bool:
+        return all(self.done)
+
+
+def _find_stop(text: str, stops: Sequence[str], start: int) -> int | None:
+    found = [i for i in (text.find(s, start) for s in stops) if i >= 0]
+    return min(found) if found else None
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters could be the beginning of a stop sequence."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
+
+
+def _make_stopping_criteria(streamer: _AlternativeStreamer, cancel: threading.Event) -> Any:
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopWhenDone(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            rows = input_ids.shape[0]
+            if cancel.is_set():
+                return torch.ones(rows, dtype=torch.bool, device=input_ids.device)
+            if rows != len(streamer.done):  # beam search: only cancellation applies
+                return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+            return torch.tensor(streamer.done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopWhenDone()])
+
+
+class GPT2Backend(Backend):
+    """A GPT-2-family model running on this machine (GPU when there is one)."""
+
+    kind = "gpt2"
+
+    def __init__(
+        self,
+        name: str = "local",
+        model: str = AUTO_MODEL,
+        device: str = "auto",
+        dtype: str = "auto",
+        revision: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.model_name = model
+        self.device = device
+        self.dtype = dtype
+        self.revision = revision
+        self._loaded: LoadedModel | None = None
+        self._worker: threading.Thread | None = None
+
+    @classmethod
+    def from_options(cls, name: str, options: Mapping[str, Any]) -> GPT2Backend:
+        """Build from a config profile; unknown keys are an error."""
+        unknown = set(options) - _OPTIONS - {"kind"}
+        if unknown:
+            raise ConfigError(
+                f"Backend profile '{name}' has unknown setting(s): {', '.join(sorted(unknown))}.",
+                f"A gpt2 profile takes: {', '.join(sorted(_OPTIONS))}.",
+            )
+        values = {k: str(v) for k, v in options.items() if k in _OPTIONS}
+        return cls(name, **values)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        context = self._loaded.context_window if self._loaded else DEFAULT_CONTEXT
+        return Capabilities(
+            chat=False,
+            completion=True,
+            context_window=context,
+            max_alternatives=MAX_ALTERNATIVES,
+            seed=True,
+            top_k=True,
+            beams=True,
+            repetition_penalty=True,
+        )
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The model in memory, or None before the first request."""
+        return self._loaded
+
+    def _load_sync(self) -> LoadedModel:
+        if self._loaded is None:
+            self._loaded = load_model(self.model_name, self.device, self.dtype, self.revision)
+        return self._loaded
+
+    async def load(self) -> None:
+        await asyncio.to_thread(self._load_sync)
+
+    def info(self) -> BackendInfo:
+        loaded = self._loaded
+        if loaded is None:
+            target, _ = resolve_model(self.model_name)
+            label = "bundled" if target == str(BUNDLED_MODEL_DIR) else target
+            return BackendInfo(self.name, self.kind, label, self.device, self.dtype, DEFAULT_CONTEXT)
+        return BackendInfo(self.name, self.kind, loaded.label, loaded.device, loaded.dtype, loaded.context_window)
+
+    def count_tokens(self, text: str) -> int:
+        loaded = self._load_sync()
+        return len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _tail_tokens(self, text: str, count: int) -> str:
+        tokenizer = self._load_sync().tokenizer
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return tokenizer.decode(ids[-count:], clean_up_tokenization_spaces=False) if count > 0 else ""
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        params = request.params.validated()
+        first_use = self._loaded is None
+        loaded = await asyncio.to_thread(self._load_sync)
+        notices: list[Notice] = []
+        if first_use:
+            _, model_notice = resolve_model(self.model_name)
+            if model_notice:
+                notices.append(model_notice)
+        parts: Sequence[TextPart]
+        if request.messages is not None:
+            parts = transcript_prompt(request.messages)
+            notices.append(Notice("info", f"{self.name} is a completion model; the chat was sent as a transcript."))
+        else:
+            parts = request.prompt or ()
+        params, adjusted = self._fit_params(params, loaded.context_window)
+        notices.extend(adjusted)
+        fitted = await asyncio.to_thread(
+            fit_parts, parts, loaded.context_window - params.max_new_tokens, self.count_tokens, self._tail_tokens
+        )
+        if fitted.notice():
+            notices.append(fitted.notice())
+        for notice in notices:
+            yield notice
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancel = threading.Event()
+        rows = params.num_alternatives
+        streamer = _AlternativeStreamer(
+            loaded.tokenizer,
+            rows,
+            params.stop,
+            loaded.eos_token_id,
+            lambda delta: loop.call_soon_threadsafe(queue.put_nowait, delta),
+            cancel,
+        )
+        outcome: dict[str, Any] = {}
+
+        def finished() -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        started = time.perf_counter()
+        worker = threading.Thread(
+            target=self._generate,
+            args=(loaded, fitted.text, params, streamer, cancel, outcome, finished),
+            name=f"quillmate-{self.name}-generate",
+            daemon=True,
+        )
+        self._worker = worker
+        worker.start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                yield item
+        finally:
+            cancel.set()
+            if worker.is_alive():
+                await asyncio.to_thread(worker.join)
+        elapsed = time.perf_counter() - started
+        error = outcome.get("error")
+        reasons = tuple(r or ("error" if error else "length") for r in streamer.reasons)
+        completion_tokens = outcome.get("completion_tokens", sum(len(t) for t in streamer.tokens))
+        yield GenerationResult(
+            texts=tuple(streamer.texts),
+            finish_reasons=reasons,
+            usage=Usage(outcome.get("prompt_tokens", 0), completion_tokens),
+            time_to_first_token=(streamer.first_token_at - started) if streamer.first_token_at else None,
+            tokens_per_second=(completion_tokens / elapsed) if elapsed > 0 and completion_tokens else None,
+            notices=tuple(notices),
+            model=loaded.label,
+            error=error,
+        )
+
+    def _fit_params(self, params: GenerationParams, context: int) -> tuple[GenerationParams, list[Notice]]:
+        notices: list[Notice] = []
+        limit = max(16, context - 64)
+        if params.max_new_tokens > limit:
+            notices.append(
+                Notice(
+                    "adjusted",
+                    f"max tokens lowered from {params.max_new_tokens} to {limit} to fit the "
+                    f"model's {context}-token context.",
+                )
+            )
+            params = params.with_overrides(max_new_tokens=limit)
+        if params.num_alternatives > MAX_ALTERNATIVES:
+            notices.append(Notice("adjusted", f"At most {MAX_ALTERNATIVES} alternatives at once."))
+            params = params.with_overrides(num_alternatives=MAX_ALTERNATIVES)
+        if params.greedy and params.num_alternatives > 1 and params.num_beams == 1:
+            notices.append(Notice("info", "With temperature 0 every alternative is the same; raise it for variety."))
+        return params, notices
+
+    def _generate(
+        self,
+        loaded: LoadedModel,
+        prompt: str,
+        params: GenerationParams,
+        streamer: _AlternativeStreamer,
+        cancel: threading.Event,
+        outcome: dict[str, Any],
+        done: Callable[[], None],
+    ) -> None:
+        """Run ``model.generate`` in this worker thread (one generation per model at a time)."""
+        try:
+            import torch
+
+            with loaded.lock:
+                if cancel.is_set():
+                    streamer.end()
+                    return
+                tokenizer = loaded.tokenizer
+                ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] or [loaded.eos_token_id]
+                outcome["prompt_tokens"] = len(ids)
+                input_ids = torch.tensor([ids], device=loaded.device)
+                attention_mask = torch.ones_like(input_ids)
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+                    if loaded.device == "cuda":
+                        torch.cuda.manual_seed_all(params.seed)
+                kwargs = _generate_kwargs(params, loaded.eos_token_id)
+                criteria = _make_stopping_criteria(streamer, cancel)
+                with torch.inference_mode():
+                    if params.num_beams > 1:
+                        output = loaded.model.generate(
+                            input_ids=input_ids, attention_mask=attention_mask, stopping_criteria=criteria, **kwargs
+                        )
+                        _stream_finished_beams(output[:, input_ids.shape[1] :], streamer, cancel, outcome)
+                    else:
+                        loaded.model.generate(
+                            input_ids=input_ids,
+                            attention_mask=attention_mask,
+                            stopping_criteria=criteria,
+                            streamer=streamer,
+                            **kwargs,
+                        )
+        except Exception as error:
+            outcome["error"] = f"The local model failed while writing: {_short(error)}"
+            streamer.end()
+        finally:
+            done()
+
+
+def _generate_kwargs(params: GenerationParams, eos: int) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": params.max_new_tokens,
+        "pad_token_id": eos,
+        "eos_token_id": eos,
+        "num_beams": params.num_beams,
+        "num_return_sequences": params.num_alternatives,
+        "repetition_penalty": params.repetition_penalty,
+    }
+    if params.greedy:
+        kwargs["do_sample"] = False
+    else:
+        kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+    return kwargs
+
+
+def _stream_finished_beams(
+    new_tokens: Any, streamer: _AlternativeStreamer, cancel: threading.Event, outcome: dict[str, Any]
+) -> None:
+    """Beam search cannot stream; hand each finished alternative over in one piece."""
+    total = 0
+    streamer._prompt_seen = True
+    for row, sequence in enumerate(new_tokens.tolist()):
+        if row >= len(streamer.done):
+            break
+        for token in sequence:
+            if token == streamer.eos:
+                break
+            streamer.tokens[row].append(token)
+        total += len(streamer.tokens[row])
+        ended_early = len(streamer.tokens[row]) < len(sequence)
+        streamer._advance(row)
+        if not streamer.done[row]:
+            streamer._finish(row, "stop" if ended_early else "length")
+    outcome["completion_tokens"] = total
+    if cancel.is_set():
+        for row in range(len(streamer.reasons)):
+            streamer.reasons[row] = "cancelled"
+
+
+def unload_all() -> None:
+    """Forget every loaded model (frees memory; the next request loads again)."""
+    with _cache_lock:
+        _cache.clear()
+    with contextlib.suppress(ImportError):
+        import gc
+
+        gc.collect()

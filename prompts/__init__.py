@@ -1,0 +1,1 @@
+"""Built-in prompt templates, one TOML file each."""

@@ -245,6 +245,7 @@ class _AlternativeStreamer:
         self.tokens: list[list[int]] = [[] for _ in range(rows)]
         self.texts = [""] * rows
         self.sent = [0] * rows
+        self.pending = [False] * rows
         self.done = [False] * rows
         self.reasons: list[FinishReason | None] = [None] * rows
         self.first_token_at: float | None = None
@@ -265,10 +266,12 @@ class _AlternativeStreamer:
             self.tokens[row].append(token)
             self._advance(row)
 
-    def _advance(self, row: int) -> None:
+    def _advance(self, row: int, *, final: bool = False) -> None:
         text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+        if text.endswith("\ufffd") and not final:  # half of a multi-byte character: wait for the rest
+            self.pending[row] = True
             return
+        self.pending[row] = False
         self.texts[row] = text
         cut = _find_stop(text, self.stops, max(0, self.sent[row] - max((len(s) for s in self.stops), default=0)))
         if cut is not None:
@@ -287,6 +290,10 @@ class _AlternativeStreamer:
             self.emit(Delta(row, chunk))
 
     def _finish(self, row: int, reason: FinishReason) -> None:
+        if not self.done[row] and self.pending[row]:
+            self._advance(row, final=True)
+            if self.done[row]:  # the final text held a stop sequence
+                return
         self.done[row] = True
         self.reasons[row] = reason
         self._send(row, len(self.texts[row]))
@@ -590,7 +597,7 @@ def _stream_finished_beams(
             streamer.tokens[row].append(token)
         total += len(streamer.tokens[row])
         ended_early = len(streamer.tokens[row]) < len(sequence)
-        streamer._advance(row)
+        streamer._advance(row, final=True)
         if not streamer.done[row]:
             streamer._finish(row, "stop" if ended_early else "length")
     outcome["completion_tokens"] = total

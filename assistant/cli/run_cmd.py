@@ -1,0 +1,151 @@
+"""``quillmate run``: run a template and stream the text to stdout.
+
+stdout carries only generated text, so editors can pipe a selection through it;
+notices and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.cli.common import echo_err, read_stdin_text
+from backends.base import Delta, GenerationResult, Notice
+from backends.errors import UsageError
+
+
+def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``name=value`` pairs into a dict; a pair without ``=`` is a usage error."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--var expects name=value, got '{pair}'.", 'For example: --var topic="the sea"')
+        values[name.strip()] = value
+    return values
+
+
+def _divider(index: int, total: int) -> str:
+    return f"\n\n──── alternative {index + 1} of {total} ────\n\n"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("template", required=False)
+@click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE", help="Set a template variable.")
+@click.option("--template-file", "-f", type=click.Path(dir_okay=False, path_type=Path), help="Use this template file.")
+@click.option("--backend", "-b", help="Backend profile to use (see `quillmate backends list`).")
+@click.option("--model", "-m", help="Model to use instead of the profile's.")
+@click.option("-n", "--alternatives", "num_alternatives", type=int, help="How many alternatives to write.")
+@click.option("--temperature", "-t", type=float, help="0 = always the most likely words; higher = more surprising.")
+@click.option("--top-p", type=float, help="Nucleus sampling threshold, above 0 and at most 1.")
+@click.option("--top-k", type=int, help="Sample only from the k most likely tokens (0 = off).")
+@click.option("--repetition-penalty", type=float, help="Above 1 discourages repeating words.")
+@click.option("--max-tokens", "max_new_tokens", type=int, help="Most tokens to write per alternative.")
+@click.option("--num-beams", type=int, help="Beam search: keep this many most likely drafts at each step.")
+@click.option("--seed", type=int, help="Make sampling reproducible.")
+@click.option("--stop", multiple=True, help="Stop writing where this text would appear (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per alternative instead of text.")
+@click.option("--include-input", is_flag=True, help="Print the piped input before the generated text.")
+@click.option("--session", "session_id", help="Record this generation in a co-writing session.")
+def run(
+    template: str | None,
+    variables: tuple[str, ...],
+    template_file: Path | None,
+    backend: str | None,
+    model: str | None,
+    as_json: bool,
+    include_input: bool,
+    session_id: str | None,
+    **param_options: Any,
+) -> None:
+    """Run TEMPLATE and stream the text to stdout.
+
+    When the template takes piped input and stdin is not a terminal, stdin fills it:
+
+    \b
+      echo "the first snow" | quillmate run poem --var form=haiku
+      quillmate run rewrite --var instruction="more vivid" < scene.txt
+    """
+    from assistant.core import Assistant
+
+    if template is None and template_file is None:
+        raise UsageError("Name a template to run, or give --template-file.", "See `quillmate templates list`.")
+    values = parse_vars(variables)
+    assistant = Assistant(backend, model=model)
+    chosen = assistant.templates.load_file(template_file) if template_file else assistant.templates.get(template or "")
+    piped: str | None = None
+    if chosen.input_variable and chosen.input_variable not in values:
+        piped = read_stdin_text()
+        if piped is not None:
+            values[chosen.input_variable] = piped.rstrip("\n") if piped.strip() else ""
+    params = {k: v for k, v in param_options.items() if v not in (None, ())}
+    if param_options.get("stop"):
+        params["stop"] = tuple(param_options["stop"])
+    prepared = assistant.prepare(chosen, values, params)
+    if include_input and piped is not None:
+        sys.stdout.write(piped)
+        sys.stdout.flush()
+    result = asyncio.run(_stream_to_stdout(assistant, prepared.request, as_json=as_json, template=chosen.name))
+    if session_id:
+        from assistant.cli.session_recording import record
+
+        record(session_id, prepared, assistant.backend, result)
+    if result.error:
+        raise _generation_failed(result)
+
+
+async def _stream_to_stdout(assistant: Any, request: Any, *, as_json: bool, template: str) -> GenerationResult:
+    out = sys.stdout
+    total = request.params.num_alternatives
+    buffered: dict[int, list[str]] = {}
+    result: GenerationResult | None = None
+    async for event in assistant.astream_request(request):
+        if isinstance(event, Notice):
+            echo_err(f"quillmate: note: {event.message}")
+        elif isinstance(event, Delta):
+            if event.index == 0 and not as_json:
+                out.write(event.text)
+                out.flush()
+            else:
+                buffered.setdefault(event.index, []).append(event.text)
+        elif isinstance(event, GenerationResult):
+            result = event
+    assert result is not None
+    if as_json:
+        for index, text in enumerate(result.texts):
+            record = {
+                "index": index,
+                "text": text,
+                "finish_reason": result.finish_reasons[index],
+                "template": template,
+                "backend": assistant.backend.name,
+                "model": result.model,
+                "usage": {
+                    "prompt_tokens": result.usage.prompt_tokens,
+                    "completion_tokens": result.usage.completion_tokens,
+                },
+                "tokens_per_second": result.tokens_per_second,
+                "notices": [n.message for n in result.notices],
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        for index in range(1, len(result.texts)):
+            out.write(_divider(index, len(result.texts)))
+            out.write(result.texts[index])
+        if out.isatty() or not any(t.endswith("\n") for t in result.texts[-1:]):
+            out.write("\n")
+    out.flush()
+    if total > 1 and len(result.texts) < total:
+        echo_err(f"quillmate: note: only {len(result.texts)} of {total} alternatives were written.")
+    return result
+
+
+def _generation_failed(result: GenerationResult) -> Exception:
+    from backends.errors import BackendError
+
+    return BackendError(result.error or "Generation failed.", "The text written so far is above.")

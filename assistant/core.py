@@ -1,0 +1,223 @@
+"""The Python API: an :class:`Assistant` runs templates on a backend.
+
+Example::
+
+    from assistant import Assistant
+
+    helper = Assistant()                      # the default backend profile
+    result = helper.run("poem", topic="the sea at night", form="haiku")
+    print(result.text)
+
+    for event in helper.stream("continue", text="It was late when"):
+        if isinstance(event, Delta):
+            print(event.text, end="", flush=True)
+
+Async code uses ``arun`` and ``astream``. The CLI, the writing app and the HTTP
+server all go through this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.config import Config, load_config
+from assistant.templates import RenderedPrompt, Template, TemplateLibrary
+from backends.base import (
+    Backend,
+    Delta,
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    StreamEvent,
+)
+from backends.registry import create_backend
+
+ParamsLike = GenerationParams | Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A template rendered for a backend, with the parameters it will run with."""
+
+    template: Template
+    rendered: RenderedPrompt
+    request: GenerationRequest
+    variables: dict[str, str]
+
+
+class Assistant:
+    """Runs templates and raw prompts on one backend at a time.
+
+    Args:
+        backend: A profile name from the config (default: the configured default),
+            or a ready Backend instance.
+        model: Overrides the profile's model.
+        config: Settings; read from the config file when omitted.
+        templates: The template library; the built-ins plus the writer's folder when omitted.
+    """
+
+    def __init__(
+        self,
+        backend: str | Backend | None = None,
+        *,
+        model: str | None = None,
+        config: Config | None = None,
+        templates: TemplateLibrary | None = None,
+    ) -> None:
+        self.config = config or load_config()
+        self.templates = templates or TemplateLibrary()
+        self.backend = backend if isinstance(backend, Backend) else self._make_backend(backend, model)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    def _make_backend(self, name: str | None, model: str | None) -> Backend:
+        profile = self.config.profile(name)
+        options = dict(profile.options)
+        if model:
+            options["model"] = model
+        return create_backend(profile.name, profile.kind, options)
+
+    def switch_backend(self, backend: str | Backend, *, model: str | None = None) -> Backend:
+        """Use another backend from now on; returns it. The old one is not closed."""
+        self.backend = backend if isinstance(backend, Backend) else self._make_backend(backend, model)
+        return self.backend
+
+    # -- preparing ---------------------------------------------------------------------------
+
+    def template(self, name_or_template: str | Template) -> Template:
+        """A template by name (user folder first, then built-ins), or the one given."""
+        if isinstance(name_or_template, str):
+            return self.templates.get(name_or_template)
+        return name_or_template
+
+    def params_for(self, template: Template | None, params: ParamsLike = None) -> GenerationParams:
+        """Parameters in order of precedence: config defaults < template < ``params``."""
+        result = self.config.generation_defaults()
+        if template is not None and template.params:
+            result = result.with_overrides(**template.params)
+        if isinstance(params, GenerationParams):
+            return params.validated()
+        if params:
+            result = result.with_overrides(**dict(params))
+        return result
+
+    def prepare(
+        self, template: str | Template, variables: Mapping[str, Any] | None = None, params: ParamsLike = None
+    ) -> Prepared:
+        """Render ``template`` in the form this backend takes and build the request.
+
+        Raises:
+            TemplateError: unknown template, missing or unknown variable.
+            InvalidParameters: a parameter out of range.
+        """
+        chosen = self.template(template)
+        values = dict(variables or {})
+        resolved = chosen.resolve(values)
+        caps = self.backend.capabilities
+        form = chosen.pick_form(chat=caps.chat, completion=caps.completion)
+        rendered = chosen.render(values, form)
+        request = rendered.request(self.params_for(chosen, params))
+        return Prepared(chosen, rendered, request, resolved)
+
+    # -- async API -------------------------------------------------------------------------
+
+    async def astream_request(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        """Stream a ready request: Delta and Notice events, then the GenerationResult."""
+        events = self.backend.stream(request)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+    async def astream(
+        self, template: str | Template, /, params: ParamsLike = None, **variables: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Run a template, streaming Delta and Notice events, then the GenerationResult."""
+        prepared = self.prepare(template, variables, params)
+        async for event in self.astream_request(prepared.request):
+            yield event
+
+    async def arun(self, template: str | Template, /, params: ParamsLike = None, **variables: Any) -> GenerationResult:
+        """Run a template and return the finished result."""
+        return await collect(self.astream(template, params, **variables))
+
+    async def acomplete(self, prompt: str, params: ParamsLike = None) -> GenerationResult:
+        """Continue a plain prompt (no template)."""
+        request = GenerationRequest.completion(prompt, self.params_for(None, params))
+        return await collect(self.astream_request(request))
+
+    async def aclose(self) -> None:
+        """Release the backend."""
+        await self.backend.aclose()
+
+    # -- sync API --------------------------------------------------------------------------
+
+    def run(self, template: str | Template, /, params: ParamsLike = None, **variables: Any) -> GenerationResult:
+        """Run a template and return the result (blocking)."""
+        return self._submit(self.arun(template, params, **variables)).result()
+
+    def complete(self, prompt: str, params: ParamsLike = None) -> GenerationResult:
+        """Continue a plain prompt (blocking)."""
+        return self._submit(self.acomplete(prompt, params)).result()
+
+    def stream(self, template: str | Template, /, params: ParamsLike = None, **variables: Any) -> Iterator[StreamEvent]:
+        """Run a template, yielding events as they arrive (blocking iterator)."""
+        return self._iterate(self.astream(template, params, **variables))
+
+    def close(self) -> None:
+        """Release the backend and stop the background event loop."""
+        if self._loop is not None:
+            self._submit(self.aclose()).result()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join()
+            self._loop = None
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        # One long-lived loop for the sync API, so clients bound to a loop (HTTP) keep working.
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="quillmate-assistant-loop", daemon=True)
+            thread.start()
+            self._loop, self._loop_thread = loop, thread
+        return self._loop
+
+    def _submit(self, coroutine: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+
+    def _iterate(self, events: AsyncIterator[StreamEvent]) -> Iterator[StreamEvent]:
+        iterator = events.__aiter__()
+        try:
+            while True:
+                try:
+                    yield self._submit(iterator.__anext__()).result()
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._submit(iterator.aclose()).result()  # type: ignore[attr-defined]
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> GenerationResult:
+    """Drain a stream and return its GenerationResult."""
+    result: GenerationResult | None = None
+    async for event in events:
+        if isinstance(event, GenerationResult):
+            result = event
+    if result is None:  # a backend that broke the contract
+        raise RuntimeError("The backend ended its stream without a result.")
+    return result
+
+
+__all__ = ["Assistant", "Delta", "Prepared", "collect"]

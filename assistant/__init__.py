@@ -41,7 +41,34 @@ _EXPORTS: dict[str, str] = {
     "ContextOverflow": "assistant.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Assistant",
+    "Backend",
+    "BackendError",
+    "ChatMessage",
+    "Config",
+    "ConfigError",
+    "ContextOverflow",
+    "Delta",
+    "GenerationParams",
+    "GenerationRequest",
+    "GenerationResult",
+    "InvalidParameters",
+    "ModelNotFound",
+    "Notice",
+    "Prepared",
+    "Profile",
+    "QuillmateError",
+    "RenderedPrompt",
+    "Template",
+    "TemplateError",
+    "TemplateLibrary",
+    "TextPart",
+    "Usage",
+    "UsageError",
+    "collect",
+    "load_config",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from assistant.config import Config, Profile, load_config

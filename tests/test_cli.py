@@ -1,0 +1,248 @@
+"""The CLI end to end, in subprocesses, as an editor or a script would call it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("torch", "transformers", "openai", "langchain_core", "textual")
+
+
+def quillmate(
+    *args: str, stdin: bytes | None = None, home: Path, timeout: float = 180
+) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QUILLMATE_"))}
+    env.update(QUILLMATE_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def home(isolated_home: Path) -> Path:
+    return isolated_home
+
+
+def test_help_and_version_import_nothing_heavy(home: Path) -> None:
+    code = (
+        "import sys\n"
+        "from assistant.cli import main\n"
+        "for args in (['--help'], ['--version'], ['run', '--help'], ['templates', '--help']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, (args, e.code)\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+
+
+@pytest.mark.parametrize("module", ["assistant", "backends", "assistant.templates", "assistant.core", "backends.gpt2"])
+def test_importing_core_modules_stays_light(module: str) -> None:
+    code = f"import sys, {module}\nprint([m for m in {HEAVY[:3]!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_commands(home: Path) -> None:
+    out = quillmate("--help", home=home)
+    assert out.returncode == 0
+    text = out.stdout.decode()
+    for command in ("run", "templates", "backends"):
+        assert command in text
+
+
+def test_run_streams_text_to_stdout_only(home: Path, tiny_model_dir: Path) -> None:
+    out = quillmate(
+        "run",
+        "poem",
+        "--var",
+        "topic=the sea",
+        "--model",
+        str(tiny_model_dir),
+        "--max-tokens",
+        "12",
+        "--seed",
+        "1",
+        home=home,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.strip(), "the poem goes to stdout"
+    assert b"quillmate:" not in out.stdout
+
+
+def test_stdin_fills_the_input_variable(home: Path, tiny_model_dir: Path) -> None:
+    args = ("run", "continue", "--model", str(tiny_model_dir), "--max-tokens", "8", "--temperature", "0", "--json")
+    out = quillmate(*args, stdin=b"It was late when the lantern spoke.", home=home)
+    assert out.returncode == 0, out.stderr.decode()
+    record = json.loads(out.stdout.decode().splitlines()[0])
+    assert record["template"] == "continue"
+    assert record["usage"]["prompt_tokens"] > 5, "the piped text reached the prompt"
+
+
+def test_include_input_keeps_the_selection(home: Path, tiny_model_dir: Path) -> None:
+    piped = "It was late when the lantern spoke.\n"
+    out = quillmate(
+        "run",
+        "continue",
+        "--include-input",
+        "--model",
+        str(tiny_model_dir),
+        "--max-tokens",
+        "5",
+        stdin=piped.encode(),
+        home=home,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().startswith(piped)
+
+
+def test_json_gives_one_object_per_alternative(home: Path, tiny_model_dir: Path) -> None:
+    out = quillmate(
+        "run",
+        "slogan",
+        "--var",
+        "product=lanterns",
+        "-n",
+        "3",
+        "--json",
+        "--seed",
+        "3",
+        "--model",
+        str(tiny_model_dir),
+        "--max-tokens",
+        "6",
+        home=home,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    lines = out.stdout.decode().strip().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["index"] for r in records] == [0, 1, 2]
+    assert all(r["finish_reason"] in ("stop", "length") for r in records)
+    assert all(r["backend"] == "local" for r in records)
+
+
+def test_alternatives_are_divided_in_text_mode(home: Path, tiny_model_dir: Path) -> None:
+    out = quillmate(
+        "run",
+        "poem",
+        "--var",
+        "topic=snow",
+        "-n",
+        "2",
+        "--model",
+        str(tiny_model_dir),
+        "--max-tokens",
+        "5",
+        home=home,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    assert "alternative 2 of 2" in out.stdout.decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code", "message"),
+    [
+        (("run", "peom", "--var", "topic=x"), b"", 2, "Unknown template 'peom'"),
+        (("run", "poem", "--var", "topic=x", "--backend", "nowhere"), b"", 2, "Unknown backend 'nowhere'"),
+        (("run", "poem", "--var", "topic=x", "--var", "colour=blue"), b"", 2, "colour"),
+        (("run", "poem"), b"", 2, "topic"),
+        (("run", "poem", "--var", "topic"), b"", 2, "name=value"),
+        (("run", "poem", "--var", "topic=x", "--temperature", "-1"), b"", 2, "temperature"),
+        (("run", "poem", "--var", "topic=x", "--top-p", "2"), b"", 2, "top_p"),
+        (("run", "continue"), b"caf\xe9 au lait", 2, "not valid UTF-8"),
+        (("run", "--template-file", "/nonexistent/t.toml"), b"", 2, "t.toml"),
+    ],
+)
+def test_errors_are_one_line_with_exit_codes(
+    home: Path, args: tuple[str, ...], stdin: bytes, code: int, message: str
+) -> None:
+    out = quillmate(*args, stdin=stdin, home=home)
+    err = out.stderr.decode()
+    assert out.returncode == code, err
+    assert message in err
+    assert "Traceback" not in err
+    assert out.stdout == b""
+
+
+def test_missing_model_names_it_and_how_to_fetch(home: Path) -> None:
+    out = quillmate("run", "poem", "--var", "topic=x", "--model", "gpt2-xl", home=home)
+    err = out.stderr.decode()
+    assert out.returncode == 1, err
+    assert "gpt2-xl" in err and "hf download" in err
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(home: Path) -> None:
+    out = quillmate("--debug", "run", "peom", home=home)
+    assert out.returncode == 2
+    assert "Traceback" in out.stderr.decode()
+
+
+def test_backends_list_shows_profiles(home: Path) -> None:
+    out = quillmate("backends", "list", home=home)
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    assert "* local" in text and "gpt2" in text
+
+
+def test_backends_check_loads_and_writes(home: Path, tiny_model_dir: Path) -> None:
+    out = quillmate("backends", "check", "local", "--model", str(tiny_model_dir), home=home)
+    assert out.returncode == 0, out.stderr.decode()
+    text = out.stdout.decode()
+    assert "device:   cpu" in text and "context:  1024 tokens" in text and "tokens/s" in text
+
+
+def test_ctrl_c_exits_130_and_keeps_partial_text(home: Path, tiny_model_dir: Path) -> None:
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QUILLMATE_"))}
+    env.update(QUILLMATE_HOME=str(home), HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "run",
+            "poem",
+            "--var",
+            "topic=x",
+            "--model",
+            str(tiny_model_dir),
+            "--max-tokens",
+            "900",
+            "--temperature",
+            "1",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    received = b""
+    deadline = time.monotonic() + 120
+    while not received and time.monotonic() < deadline:
+        chunk = proc.stdout.read()
+        received += chunk or b""
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _rest, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    assert received, "text streamed before Ctrl+C stays on stdout"
+    assert b"Traceback" not in err

@@ -246,3 +246,39 @@ def test_ctrl_c_exits_130_and_keeps_partial_text(home: Path, tiny_model_dir: Pat
     assert proc.returncode == 130, err.decode()
     assert received, "text streamed before Ctrl+C stays on stdout"
     assert b"Traceback" not in err
+
+
+def test_run_records_into_a_session(home: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.sessions import SessionStore
+
+    store = SessionStore()
+    session = store.create(title="Lantern")
+    session.document.insert(0, "The lantern spoke. ", author="writer")
+    session.flush()
+    session_id = session.id
+    session.close()
+    store.close()
+
+    out = quillmate(
+        "run", "continue", "--session", session_id, "--model", str(tiny_model_dir), "--max-tokens", "6", "--seed", "2",
+        stdin=b"The lantern spoke.", home=home,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    generated = out.stdout.decode().rstrip("\n")
+    store = SessionStore()
+    reopened = store.open(session_id, read_only=True)
+    try:
+        assert reopened.document.text == "The lantern spoke. " + generated
+        stats = reopened.stats()
+        assert stats.model_words + stats.writer_words >= 3
+        assert len(reopened.events) == 1
+    finally:
+        reopened.close()
+        store.close()
+
+
+def test_run_with_unknown_session_fails_before_writing(home: Path, tiny_model_dir: Path) -> None:
+    out = quillmate("run", "poem", "--var", "topic=x", "--session", "nosuch", "--model", str(tiny_model_dir), home=home)
+    assert out.returncode != 0
+    assert out.stdout == b""
+    assert "nosuch" in out.stderr.decode() and "Traceback" not in out.stderr.decode()

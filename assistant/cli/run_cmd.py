@@ -73,6 +73,10 @@ def run(
     """
     from assistant.core import Assistant
 
+    if session_id:
+        from assistant.cli.session_recording import ensure_session
+
+        ensure_session(session_id)
     if template is None and template_file is None:
         raise UsageError("Name a template to run, or give --template-file.", "See `quillmate templates list`.")
     values = parse_vars(variables)

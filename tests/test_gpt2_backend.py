@@ -1,0 +1,156 @@
+"""The local GPT-2 backend's own behaviour: which model it picks, loading, caching, errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends.base import GenerationParams, GenerationRequest, GenerationResult, Notice, TextPart
+from backends.errors import ConfigError, ModelNotFound
+from backends.gpt2 import BUNDLED_MODEL_DIR, GPT2Backend, load_model, resolve_model, unload_all
+from backends.registry import create_backend
+
+
+async def run(backend: GPT2Backend, request: GenerationRequest) -> tuple[list[Notice], GenerationResult]:
+    notices, result = [], None
+    async for event in backend.stream(request):
+        if isinstance(event, Notice):
+            notices.append(event)
+        elif isinstance(event, GenerationResult):
+            result = event
+    assert result is not None
+    return notices, result
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache / "hub"))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache / "hub"))
+    return cache / "hub"
+
+
+def put_in_hub_cache(hub: Path, repo: str, model_dir: Path) -> None:
+    """Lay a model folder out the way huggingface_hub caches a download."""
+    repo_dir = hub / f"models--{repo}"
+    snapshot = repo_dir / "snapshots" / "0123456789abcdef"
+    shutil.copytree(model_dir, snapshot)
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text("0123456789abcdef")
+
+
+def test_auto_uses_the_bundled_model_when_gpt2_is_not_cached(hub_cache: Path) -> None:
+    target, notice = resolve_model("auto")
+    assert Path(target) == BUNDLED_MODEL_DIR
+    assert notice is not None and "bundled offline model" in notice.message
+
+
+async def test_auto_prefers_gpt2_from_the_hub_cache(hub_cache: Path, tiny_model_dir: Path) -> None:
+    put_in_hub_cache(hub_cache, "gpt2", tiny_model_dir)
+    target, notice = resolve_model("auto")
+    assert target == "gpt2"
+    assert notice is not None and "Hugging Face cache" in notice.message
+    backend = GPT2Backend("local", model="auto")
+    notices, result = await run(backend, GenerationRequest.completion("The sea", GenerationParams(max_new_tokens=4)))
+    assert backend.info().model == "gpt2"
+    assert any("Hugging Face cache" in n.message for n in notices)
+    assert result.usage.completion_tokens > 0
+    unload_all()
+
+
+def test_a_model_named_explicitly_is_never_replaced(hub_cache: Path) -> None:
+    with pytest.raises(ModelNotFound) as caught:
+        load_model("gpt2-medium")
+    message = str(caught.value)
+    assert "gpt2-medium" in message and "hf download gpt2-medium" in message and "--model bundled" in message
+
+
+def test_a_folder_that_is_not_a_model_says_so(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelNotFound) as caught:
+        load_model(str(tmp_path))
+    assert str(tmp_path) in str(caught.value)
+
+
+def test_models_are_loaded_once_and_shared(tiny_model_dir: Path) -> None:
+    first = load_model(str(tiny_model_dir))
+    second = load_model(str(tiny_model_dir))
+    assert first is second
+    assert first.device == "cpu" and first.dtype == "float32" and first.context_window == 1024
+
+
+def test_dtype_and_device_can_be_set(tiny_model_dir: Path) -> None:
+    loaded = load_model(str(tiny_model_dir), device="cpu", dtype="bfloat16")
+    assert loaded.dtype == "bfloat16"
+    with pytest.raises(ConfigError):
+        load_model(str(tiny_model_dir), device="cpu", dtype="float8")
+
+
+def test_profiles_reject_unknown_settings() -> None:
+    with pytest.raises(ConfigError) as caught:
+        create_backend("local", "gpt2", {"modle": "gpt2"})
+    assert "modle" in str(caught.value)
+
+
+async def test_bundled_model_writes_a_poem_reproducibly() -> None:
+    backend = GPT2Backend("local", model="bundled")
+    request = GenerationRequest.completion(
+        "Poem: The Lantern\nForm: haiku\n\n", GenerationParams(max_new_tokens=30, seed=11)
+    )
+    _, first = await run(backend, request)
+    _, second = await run(backend, request)
+    assert first.text == second.text
+    assert len(first.text.split()) >= 3, first.text
+    assert backend.info().model == "bundled"
+
+
+async def test_context_keeps_fixed_parts_and_the_latest_text(tiny_model_dir: Path) -> None:
+    backend = GPT2Backend("local", model=str(tiny_model_dir))
+    notes = "Notes: the lantern can speak.\n\n"
+    story = "once " * 5000 + "THE END"
+    prompt = (TextPart(notes), TextPart(story, elastic=True))
+    seen: list[str] = []
+    original = backend._generate
+
+    def spy(loaded, text, *args):  # type: ignore[no-untyped-def]
+        seen.append(text)
+        return original(loaded, text, *args)
+
+    backend._generate = spy  # type: ignore[method-assign]
+    notices, result = await run(backend, GenerationRequest.completion(prompt, GenerationParams(max_new_tokens=50)))
+    assert seen[0].startswith(notes), "instructions and notes are kept whole"
+    assert seen[0].endswith("THE END"), "the most recent text is kept"
+    assert any(n.kind == "truncated" for n in notices)
+    assert result.usage.prompt_tokens <= 1024 - 50
+
+
+async def test_max_tokens_beyond_the_context_is_lowered_with_a_notice(tiny_model_dir: Path) -> None:
+    backend = GPT2Backend("local", model=str(tiny_model_dir))
+    notices, result = await run(backend, GenerationRequest.completion("x", GenerationParams(max_new_tokens=5000)))
+    assert any(n.kind == "adjusted" and "5000" in n.message for n in notices)
+    assert result.usage.completion_tokens <= 1024
+
+
+def test_readme_first_command_writes_a_poem_offline(isolated_home: Path, hub_cache: Path) -> None:
+    """The Quickstart's poem, on a machine with no network and no GPT-2 download."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QUILLMATE_"))}
+    env.update(QUILLMATE_HOME=str(isolated_home), HF_HUB_OFFLINE="1", HF_HOME=str(hub_cache.parent))
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku"],
+        capture_output=True,
+        env=env,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    assert len(out.stdout.decode().split()) >= 3
+    assert "bundled offline model" in out.stderr.decode()

@@ -31,7 +31,7 @@ from typing import Any
 
 from assistant import paths
 from backends.base import GenerationParams
-from backends.errors import ConfigError
+from backends.errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,6 +122,6 @@ def load_config(path: Path | None = None) -> Config:
     config.profile()  # an unknown default is reported now, not halfway through a run
     try:
         config.generation_defaults()
-    except ConfigError as error:
-        raise ConfigError(f"{path} [defaults]: {error.message}") from None
+    except UsageError as error:
+        raise ConfigError(f"{path} [defaults]: {error.message}", error.hint) from None
     return config

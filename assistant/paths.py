@@ -62,6 +62,9 @@ def sessions_db() -> Path:
 
 
 def ensure_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) private to the user: 0700 from the start."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create ``path`` and any missing parents private to the user: 0700 from the start."""
+    for folder in [*reversed(path.parents), path]:
+        if not folder.exists():
+            folder.mkdir(mode=0o700, exist_ok=True)
+            folder.chmod(0o700)  # mkdir's mode is filtered by the umask
     return path

@@ -1,0 +1,429 @@
+"""The sessions database as writers see it: create, open, list, search, delete.
+
+Usage::
+
+    store = SessionStore()                       # paths.sessions_db(), honours QUILLMATE_HOME
+    if store.recovered:                          # the database was damaged and moved aside
+        warn(store.recovered.message)
+    session = store.open_for_file("chapter1.md") # or store.create(), store.open("3f2a9c10")
+    session.document.set_text(new_text)          # saved in the background
+    session.close()
+
+A session open for writing is locked to one process: a second ``open`` raises
+:class:`SessionLocked` naming the holder (pid, host, since when); pass
+``read_only=True`` to look at it anyway. Locks of processes that died are
+taken over. See :mod:`assistant.sessions.db` for the storage design.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant import paths
+from assistant.sessions import db
+from assistant.sessions.document import Document
+from assistant.sessions.errors import (
+    DatabaseDamaged,
+    LockHolder,
+    SessionLocked,
+    SessionNotFound,
+    StorageError,
+)
+from assistant.sessions.events import GenerationEvent
+from assistant.sessions.files import read_text_file
+from assistant.sessions.session import Session, first_line_title, new_session_id, session_lock_token
+from backends.errors import UsageError
+
+_SESSION_COLUMNS = ("id", "title", "auto_title", "file_path", "file_sha256", "file_size", "file_mtime_ns",
+                    "created", "updated", "settings", "notes", "length", "next_event")
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A line of ``quillmate sessions list``."""
+
+    id: str
+    title: str
+    file: Path | None
+    created: float
+    updated: float
+    words: int
+    chars: int
+    events: int
+    locked_by: LockHolder | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A session whose draft or notes match a search; ``snippet`` marks matches with [brackets]."""
+
+    session_id: str
+    title: str
+    where: str  # "draft" or "notes"
+    snippet: str
+
+
+class SessionStore:
+    """All sessions in one SQLite database; see the module docstring.
+
+    Attributes:
+        path: The database file.
+        recovered: Set when the database was found damaged and moved aside (a fresh one was started).
+        fts: True when full-text search (FTS5) is available; otherwise search falls back to LIKE.
+        search_notice: Set by ``search`` when it had to fall back.
+        autosave_delay: Seconds between a change and its background save.
+    """
+
+    def __init__(self, path: Path | str | None = None, *, autosave_delay: float = 0.5) -> None:
+        self.path = Path(path) if path is not None else paths.sessions_db()
+        self.autosave_delay = autosave_delay
+        self.recovered: DatabaseDamaged | None = None
+        self.search_notice: str | None = None
+        self.generation = 0
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._open_checked()
+
+    # ------------------------------------------------------------ database
+    def _open_checked(self) -> None:
+        try:
+            self._conn = self._open_and_migrate()
+        except sqlite3.DatabaseError as error:
+            if db.error_kind(error) != "corrupt":
+                raise db.storage_error(error, self.path) from None
+            self._recover_damaged(self.generation)
+        except OSError as error:
+            raise db.storage_error(error, self.path) from None
+
+    def _open_and_migrate(self) -> sqlite3.Connection:
+        conn = db.connect(self.path)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            db.migrate(conn)
+            self.fts = conn.execute("SELECT value FROM meta WHERE key = 'fts'").fetchone() == ("1",)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _recover_damaged(self, seen_generation: int) -> Path:
+        """Move the damaged database aside and start a fresh one (once per damage); returns where it went."""
+        with self._lock:
+            if seen_generation != self.generation and self.recovered and self.recovered.moved_to:
+                return self.recovered.moved_to
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+            moved = db.move_aside(self.path)
+            self.generation += 1
+            self.recovered = DatabaseDamaged(
+                f"The sessions database was damaged; it was moved to {moved.name} and a fresh one started.",
+                "Sessions saved before are in the moved file; your open text is kept and saved again.",
+                moved,
+            )
+            try:
+                self._conn = self._open_and_migrate()
+            except (sqlite3.Error, OSError) as error:
+                raise db.storage_error(error, self.path) from None
+            return moved
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The store's own connection (reopened if the store was closed)."""
+        if self._conn is None:
+            self._open_checked()
+        if self._conn is None:
+            raise StorageError("The sessions database could not be opened.")
+        return self._conn
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Run database work; damaged database -> moved aside + DatabaseDamaged; others -> StorageError."""
+        with self._lock:
+            generation = self.generation
+            try:
+                yield self.conn
+            except sqlite3.Error as error:
+                if db.error_kind(error) == "corrupt":
+                    self._recover_damaged(generation)
+                    raise self.recovered or DatabaseDamaged("The sessions database was damaged.") from None
+                raise db.storage_error(error, self.path) from None
+            except OSError as error:
+                raise db.storage_error(error, self.path) from None
+
+    def close(self) -> None:
+        """Close the store's own connection (open sessions keep theirs; it reopens if used again)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ sessions
+    def create(self, title: str | None = None, file: Path | str | None = None, text: str = "") -> Session:
+        """A new session (open for writing). With ``file``, it is linked to it and starts with its text."""
+        fingerprint = None
+        file_path: Path | None = None
+        if file is not None:
+            file_path = Path(file).expanduser().resolve()
+            self._check_file_free(file_path, None)
+            if file_path.exists():
+                text, fingerprint = read_text_file(file_path)
+        token = session_lock_token()
+        with self._guard() as conn:
+            now = time.time()
+            with db.transaction(conn):
+                if file_path is not None:  # checked again under the write lock: two processes may race
+                    self._check_file_free(file_path, None)
+                for _ in range(20):
+                    session_id = new_session_id()
+                    if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
+                        break
+                conn.execute(
+                    "INSERT INTO sessions (id, title, auto_title, file_path, file_sha256, file_size, file_mtime_ns,"
+                    " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (session_id, title, first_line_title(text), str(file_path) if file_path else None,
+                     fingerprint.sha256 if fingerprint else None, fingerprint.size if fingerprint else None,
+                     fingerprint.mtime_ns if fingerprint else None, now, now),
+                )
+                db.acquire_lock(conn, session_id, token)
+            row = self._row(conn, session_id)
+        document = Document(text)
+        if text:
+            document._mark_dirty(0, 0, len(text))
+        session = Session(self, row, document, [], db.ChunkLayout(), read_only=False, lock_token=token)
+        if text:
+            with contextlib.suppress(StorageError):  # kept in memory; the autosaver retries and reports it
+                session.flush()
+        return session
+
+    def open(self, session_id: str, read_only: bool = False) -> Session:
+        """Open a session by id (or a unique prefix of it).
+
+        Raises:
+            SessionNotFound: no such session.
+            SessionLocked: another process has it open for writing (use ``read_only=True``).
+        """
+        token = None if read_only else session_lock_token()
+        with self._guard() as conn:
+            session_id = self._resolve(conn, session_id)
+            if token is not None:
+                with db.transaction(conn):
+                    db.acquire_lock(conn, session_id, token)
+            try:
+                row = self._row(conn, session_id)
+                text, spans, layout = db.load_chunks(conn, session_id)
+                # Only the summary columns: the full events are read when first needed.
+                events = [GenerationEvent(id=seq, created=created, template=template, backend=backend, model=model,
+                                          status=status) for seq, created, template, backend, model, status in
+                          conn.execute("SELECT seq, created, template, backend, model, status FROM events "
+                                       "WHERE session_id = ? ORDER BY seq", (session_id,))]
+            except BaseException:
+                if token is not None:
+                    with contextlib.suppress(Exception):
+                        db.release_lock(conn, session_id, token)
+                raise
+        document = Document(text, spans, read_only=read_only)
+        return Session(self, row, document, events, layout, read_only=read_only, lock_token=token, partial_events=True)
+
+    def open_for_file(self, path: Path | str, read_only: bool = False) -> Session:
+        """The session linked to ``path``: opened if there is one, else created from the file's text.
+
+        When the file was changed by another program since quillmate last saved it,
+        ``session.file_changed_outside()`` is True: ask the writer, then ``reload_from_file()`` or keep the session.
+        """
+        file_path = Path(path).expanduser().resolve()
+        with self._guard() as conn:
+            row = conn.execute("SELECT id FROM sessions WHERE file_path = ?", (str(file_path),)).fetchone()
+        if row is not None:
+            return self.open(row[0], read_only=read_only)
+        if read_only:
+            raise SessionNotFound(f"No session is linked to {file_path.name}.")
+        try:
+            return self.create(file=file_path)
+        except UsageError:  # another process created it a moment ago
+            with self._guard() as conn:
+                row = conn.execute("SELECT id FROM sessions WHERE file_path = ?", (str(file_path),)).fetchone()
+            if row is None:
+                raise
+            return self.open(row[0], read_only=read_only)
+
+    def list(self) -> list[SessionInfo]:
+        """Every session, most recently updated first."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                """SELECT s.id, s.title, s.auto_title, s.file_path, s.created, s.updated, s.length,
+                          (SELECT coalesce(sum(words), 0) FROM chunks c WHERE c.session_id = s.id),
+                          (SELECT count(*) FROM events e WHERE e.session_id = s.id)
+                   FROM sessions s ORDER BY s.updated DESC"""
+            ).fetchall()
+            infos = []
+            for sid, title, auto_title, file_path, created, updated, length, words, n_events in rows:
+                held = db.read_lock(conn, sid)
+                file = Path(file_path) if file_path else None
+                shown = title or (file.name if file else "") or auto_title or "Untitled"
+                infos.append(SessionInfo(sid, shown, file, created, updated, words, length, n_events,
+                                         held[0] if held else None))
+            return infos
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Sessions whose draft or notes contain every word of ``query`` (FTS5; LIKE when FTS5 is missing)."""
+        self.search_notice = None
+        with self._guard() as conn:
+            titles = {sid: (t or (Path(f).name if f else "") or a or "Untitled") for sid, t, f, a in
+                      conn.execute("SELECT id, title, file_path, auto_title FROM sessions")}
+            match = db.fts_query(query)
+            if self.fts and match:
+                draft = conn.execute(
+                    """SELECT c.session_id, snippet(chunks_fts, 0, '[', ']', '…', 12)
+                       FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
+                       WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?""", (match, limit * 4)).fetchall()
+                notes = conn.execute(
+                    """SELECT s.id, snippet(notes_fts, 0, '[', ']', '…', 12)
+                       FROM notes_fts JOIN sessions s ON s.num = notes_fts.rowid
+                       WHERE notes_fts MATCH ? ORDER BY rank LIMIT ?""", (match, limit)).fetchall()
+            else:
+                if not self.fts:
+                    self.search_notice = "Full-text search (FTS5) is not available here; matching plain text instead."
+                pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                draft = [(sid, _snippet(text, query)) for sid, text in conn.execute(
+                    "SELECT session_id, text FROM chunks WHERE text LIKE ? ESCAPE '\\' LIMIT ?", (pattern, limit * 4))]
+                notes = [(sid, _snippet(text, query)) for sid, text in conn.execute(
+                    "SELECT id, notes FROM sessions WHERE notes LIKE ? ESCAPE '\\' LIMIT ?", (pattern, limit))]
+        hits: list[SearchHit] = []
+        seen: set[tuple[str, str]] = set()
+        for where, rows in (("draft", draft), ("notes", notes)):
+            for sid, snippet in rows:
+                if (sid, where) in seen or sid not in titles:
+                    continue
+                seen.add((sid, where))
+                hits.append(SearchHit(sid, titles[sid], where, " ".join(snippet.split())))
+        return hits[:limit]
+
+    def delete(self, session_id: str) -> str:
+        """Delete a session for good; returns its full id.
+
+        Raises:
+            SessionLocked: it is open for writing in another process.
+        """
+        with self._guard() as conn:
+            session_id = self._resolve(conn, session_id)
+            with db.transaction(conn):
+                held = db.read_lock(conn, session_id)
+                if held is not None:
+                    raise SessionLocked(session_id, held[0])
+                for table in ("chunks", "events", "locks"):
+                    conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+                conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        return session_id
+
+    def list_lock(self, session_id: str) -> LockHolder | None:
+        """Who holds a session open for writing, or None."""
+        with self._guard() as conn:
+            held = db.read_lock(conn, self._resolve(conn, session_id))
+        return held[0] if held else None
+
+    def resolve(self, session_id: str) -> str:
+        """The full id for an id or a unique prefix of one."""
+        with self._guard() as conn:
+            return self._resolve(conn, session_id)
+
+    # ------------------------------------------------------------- helpers
+    def _resolve(self, conn: sqlite3.Connection, session_id: str) -> str:
+        wanted = session_id.strip().lower()
+        if not wanted:
+            raise SessionNotFound("No session id given.", "`quillmate sessions list` shows them.")
+        if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (wanted,)).fetchone():
+            return wanted
+        escaped = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        found = [r[0] for r in conn.execute(
+            "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6", (escaped + "%",))]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise SessionNotFound(f"There is no session {session_id}.", "`quillmate sessions list` shows them.")
+        raise SessionNotFound(f"{session_id} matches several sessions ({', '.join(found[:5])}).",
+                              "Type more of the id.")
+
+    def _row(self, conn: sqlite3.Connection, session_id: str) -> dict[str, Any]:
+        row = conn.execute(f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions WHERE id = ?",
+                           (session_id,)).fetchone()
+        if row is None:
+            raise SessionNotFound(f"There is no session {session_id}.", "`quillmate sessions list` shows them.")
+        return dict(zip(_SESSION_COLUMNS, row, strict=True))
+
+    def _load_events(self, session_id: str, ids: list[int] | None) -> dict[int, GenerationEvent]:
+        """Full events of a session (all, or those in ``ids``)."""
+        with self._guard() as conn:
+            if ids is None:
+                rows = conn.execute("SELECT data FROM events WHERE session_id = ?", (session_id,)).fetchall()
+            else:
+                rows = []
+                for start in range(0, len(ids), 500):
+                    batch = ids[start : start + 500]
+                    rows += conn.execute(f"SELECT data FROM events WHERE session_id = ? AND seq IN "
+                                         f"({', '.join('?' * len(batch))})", (session_id, *batch)).fetchall()
+        events = (GenerationEvent.from_dict(json.loads(zlib.decompress(data) if isinstance(data, bytes) else data))
+                  for (data,) in rows)
+        return {e.id: e for e in events}
+
+    def _check_file_free(self, file_path: Path, session_id: str | None) -> None:
+        with self._guard() as conn:
+            row = conn.execute("SELECT id FROM sessions WHERE file_path = ?", (str(file_path),)).fetchone()
+        if row is not None and row[0] != session_id:
+            raise UsageError(f"{file_path.name} already belongs to session {row[0]}.",
+                             f"Open it with `quillmate write {file_path.name}`, or save under another name.")
+
+
+def _snippet(text: str, query: str, width: int = 60) -> str:
+    at = text.lower().find(query.lower())
+    if at < 0:
+        return text[:width]
+    start = max(0, at - width // 2)
+    end = at + len(query)
+    return ("…" if start else "") + text[start:at] + "[" + text[at:end] + "]" + text[end : end + width // 2] + "…"
+
+
+def record_cli_generation(store: SessionStore | None, session_id: str, template: str,
+                          variables: Mapping[str, Any] | None, params: Any, backend: str, model: str, result: Any,
+                          prompt_tokens: int = 0) -> int:
+    """For ``quillmate run ... --session ID``: record the generation and append its first alternative.
+
+    The text goes at the end of the document as model text (with the event's provenance) and the event is
+    marked accepted; a failed or empty result is recorded without changing the text. Returns the event id.
+
+    Raises:
+        SessionNotFound, SessionLocked, StorageError.
+    """
+    own = store is None
+    store = store or SessionStore()
+    try:
+        session = store.open(session_id)
+        try:
+            event_id = session.record_generation(template, variables, params, backend, model,
+                                                 prompt_tokens=prompt_tokens, source="cli")
+            session.record_result(event_id, result)
+            text = getattr(result, "text", "") or ""
+            if text and not getattr(result, "error", None):
+                session.accept(event_id, 0, pos=len(session.document), text=text)
+        finally:
+            session.close()
+        return event_id
+    finally:
+        if own:
+            store.close()

@@ -100,3 +100,13 @@ async def test_async_api_and_template_defaults(tiny_model_dir: Path) -> None:
     notices = [e async for e in helper.astream("continue", params={"max_new_tokens": 3}, text="x " * 3000)]
     assert any(isinstance(e, Notice) and e.kind == "truncated" for e in notices)
     await helper.aclose()
+
+
+def test_folders_are_created_private(tmp_path: Path) -> None:
+    import stat
+
+    from assistant.paths import ensure_dir
+
+    target = ensure_dir(tmp_path / "a" / "b" / "c")
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", target):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

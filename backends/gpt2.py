@@ -537,7 +537,9 @@ class GPT2Backend(Backend):
                 tokenizer = loaded.tokenizer
                 ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] or [loaded.eos_token_id]
                 outcome["prompt_tokens"] = len(ids)
-                input_ids = torch.tensor([ids], device=loaded.device)
+                # Greedy decoding cannot return several sequences from one row; identical rows give the same result.
+                rows = params.num_alternatives if params.greedy and params.num_beams == 1 else 1
+                input_ids = torch.tensor([ids] * rows, device=loaded.device)
                 attention_mask = torch.ones_like(input_ids)
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
@@ -572,7 +574,7 @@ def _generate_kwargs(params: GenerationParams, eos: int) -> dict[str, Any]:
         "pad_token_id": eos,
         "eos_token_id": eos,
         "num_beams": params.num_beams,
-        "num_return_sequences": params.num_alternatives,
+        "num_return_sequences": 1 if params.greedy and params.num_beams == 1 else params.num_alternatives,
         "repetition_penalty": params.repetition_penalty,
     }
     if params.greedy:

@@ -47,9 +47,16 @@ def _gpt2(model: str) -> BackendUnderTest:
     return BackendUnderTest(backend, released)
 
 
+def _openai_serve(request: pytest.FixtureRequest) -> BackendUnderTest:
+    from tests.support.serve_harness import openai_backend_on_serve
+
+    return BackendUnderTest(*openai_backend_on_serve(request))
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], BackendUnderTest]] = {
     "gpt2-bundled": lambda request: _gpt2("bundled"),
     "gpt2-folder": lambda request: _gpt2(str(request.getfixturevalue("tiny_model_dir"))),
+    "openai-serve": _openai_serve,  # the OpenAI backend talking to `quillmate serve` (tiny model)
 }
 
 

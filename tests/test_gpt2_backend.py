@@ -154,3 +154,13 @@ def test_readme_first_command_writes_a_poem_offline(isolated_home: Path, hub_cac
     assert out.returncode == 0, out.stderr.decode()
     assert len(out.stdout.decode().split()) >= 3
     assert "bundled offline model" in out.stderr.decode()
+
+
+async def test_greedy_alternatives_are_identical_with_a_notice(tiny_model_dir: Path) -> None:
+    backend = GPT2Backend("local", model=str(tiny_model_dir))
+    request = GenerationRequest.completion(
+        "The sea", GenerationParams(max_new_tokens=6, temperature=0, num_alternatives=3)
+    )
+    notices, result = await run(backend, request)
+    assert len(result.texts) == 3 and len(set(result.texts)) == 1 and result.texts[0]
+    assert any("temperature 0" in n.message for n in notices)

@@ -65,7 +65,7 @@ async def _check(backend: object) -> None:
     for key, value in info.details.items():
         click.echo(f"{key + ':':<9} {value}")
     click.echo(f"ready in: {loaded_in:.2f} s")
-    params = GenerationParams(max_new_tokens=24, temperature=0.8, seed=1)
+    params = GenerationParams(max_new_tokens=getattr(backend, "check_tokens", 24), temperature=0.8, seed=1)
     if caps.completion:
         request = GenerationRequest.completion("Poem: The Lantern\nForm: haiku\n\n", params)
     else:

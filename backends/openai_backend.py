@@ -1,0 +1,855 @@
+"""The OpenAI API and OpenAI-compatible servers (vLLM, llama.cpp, LM Studio, ``quillmate serve``).
+
+A profile looks like::
+
+    [backends.openai]
+    kind = "openai"
+    model = "gpt-4o-mini"
+    # base_url = "http://127.0.0.1:8000/v1"   # another server; OPENAI_BASE_URL also works
+    # api_key_env = "MY_KEY_VARIABLE"         # read the key from this variable
+    # api_key_file = "~/secrets/openai.key"   # or from this file
+    # organization = "org-..."   project = "proj_..."
+    # timeout = 30                            # seconds to wait for an answer (and between streamed pieces)
+    # max_retries = 2                         # for 429, 5xx and connection failures, with backoff
+    # mode = "chat"                           # or "completion" (the legacy endpoint, for base models)
+    # context_window = 128000
+    # presence_penalty = 0.0   frequency_penalty = 0.0
+
+Choices made here:
+
+* **Key.** Taken, in order, from the variable named by ``api_key_env``, the file named
+  by ``api_key_file`` (both must exist when named), ``OPENAI_API_KEY``, then the key
+  stored with ``quillmate keys set openai`` (sent only to api.openai.com). A server on
+  this machine (127.0.0.1, localhost, ::1) needs no key: ``not-needed`` is sent instead.
+  The key is registered with a logging filter, so no record of the ``openai``, ``httpx``,
+  ``httpx2`` or ``httpcore`` loggers shows it (also with ``OPENAI_LOG=debug``), and it
+  never appears in ``repr()``, ``info()`` or error messages (masked as ``sk-…abcd`` at most).
+* **Mode.** ``chat`` uses chat completions; ``completion`` the legacy completions endpoint
+  (for completion-only models such as ``gpt-3.5-turbo-instruct`` and servers hosting base
+  models such as GPT-2). Without ``mode`` the model name decides: names of known
+  completion models (``*-instruct``, ``davinci-002``, ``babbage-002``, ``gpt2``...) use
+  ``completion``, all others ``chat``.
+* **Context window.** ``context_window`` when set; else what the server reports for the
+  model (``max_model_len``, as vLLM and ``quillmate serve`` do); else a table of known
+  OpenAI models; else 128,000 tokens for chat and 1,024 (GPT-2's) for completion.
+  Prompts are fitted with an approximate counter (4 bytes per token).
+* **Max tokens.** Sent as ``max_completion_tokens`` to api.openai.com (what current
+  OpenAI models require) and as ``max_tokens`` to every other server (what
+  OpenAI-compatible servers understand).
+* **Timeouts.** ``timeout`` bounds connecting, waiting for the answer and every pause
+  inside a stream; a timeout is not retried (a silent server rarely answers a second
+  time), so a hung server is reported after ``timeout`` seconds.
+* **Not honoured** (a Notice says so): top_k, num_beams, repetition_penalty. More than four
+  stop sequences: the first four go to the server, the rest are applied here as the
+  text arrives.
+
+``openai`` is imported on the first request, never when the profile is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlsplit
+
+from backends.base import (
+    Backend,
+    BackendInfo,
+    Capabilities,
+    ChatMessage,
+    Delta,
+    FinishReason,
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    Notice,
+    StreamEvent,
+    TextPart,
+    Usage,
+    fit_parts,
+    join_parts,
+)
+from backends.errors import BackendError, ConfigError, ModelNotFound
+from backends.openai_errors import http_errors, mask, protect, redact, translate
+
+DEFAULT_MODEL = "gpt-4o-mini"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+BASE_URL_ENV = "OPENAI_BASE_URL"
+KEY_ENV = "OPENAI_API_KEY"
+STORED_KEY_NAME = "openai"
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 2
+CHAT_CONTEXT = 128_000
+COMPLETION_CONTEXT = 1_024
+MAX_STOP = 4
+MAX_ALTERNATIVES = 128
+MAX_TEMPERATURE = 2.0
+MESSAGE_OVERHEAD = 4  # tokens each chat message costs beyond its text
+NOTICES_FIELD = "quillmate_notices"  # extra chunk field ``quillmate serve`` uses for the backend's notices
+CONTINUE_INSTRUCTION = (
+    "Continue the writer's text from exactly where it stops, in the same voice. Reply with the continuation only."
+)
+
+_OPTIONS = {
+    "model",
+    "base_url",
+    "api_key_env",
+    "api_key_file",
+    "organization",
+    "project",
+    "timeout",
+    "max_retries",
+    "mode",
+    "context_window",
+    "presence_penalty",
+    "frequency_penalty",
+}
+_COMPLETION_PREFIXES = ("gpt-3.5-turbo-instruct", "davinci-002", "babbage-002", "text-", "gpt2", "distilgpt2")
+_KNOWN_CONTEXT = {  # longest matching prefix wins
+    "gpt-4o": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4-turbo": 128_000,
+    "gpt-4": 8_192,
+    "gpt-3.5-turbo": 16_385,
+    "gpt-3.5-turbo-instruct": 4_096,
+    "gpt-5": 400_000,
+    "o1": 200_000,
+    "o3": 200_000,
+    "o4": 200_000,
+    "davinci-002": 16_384,
+    "babbage-002": 16_384,
+    "gpt2": 1_024,
+    "distilgpt2": 1_024,
+}
+
+
+class _Secret:
+    """A string that never shows itself in ``repr`` or ``str``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"<secret {mask(self._value)}>"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    """Which key is used and where it came from (the key itself is hidden)."""
+
+    secret: _Secret
+    source: str  # e.g. "OPENAI_API_KEY", "key file ~/.config/quillmate/keys/openai.key"
+    placeholder: bool = False
+
+    def describe(self) -> str:
+        if self.placeholder:
+            return "none needed (server on this machine)"
+        return f"{mask(self.secret.reveal())} from {self.source}"
+
+
+def is_local_url(url: str) -> bool:
+    """True when ``url`` points at this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _known_context(model: str) -> int | None:
+    matches = [prefix for prefix in _KNOWN_CONTEXT if model.startswith(prefix)]
+    return _KNOWN_CONTEXT[max(matches, key=len)] if matches else None
+
+
+def default_mode(model: str) -> str:
+    """``completion`` for known completion-only model names, else ``chat``."""
+    name = model.rsplit("/", 1)[-1].lower()
+    return "completion" if name.startswith(_COMPLETION_PREFIXES) else "chat"
+
+
+class _StopFilter:
+    """Applies stop sequences the server was not given, as text arrives for one alternative."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = tuple(stops)
+        self.text = ""
+        self.sent = 0
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """Take new text; return what may be shown now."""
+        if self.stopped:
+            return ""
+        self.text += piece
+        start = max(0, self.sent - max(len(s) for s in self.stops))
+        found = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
+        if found:
+            self.text = self.text[: min(found)]
+            self.stopped = True
+            return self._release(len(self.text))
+        held = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(self.text)), held, -1):
+                if self.text.endswith(stop[:size]):
+                    held = size
+                    break
+        return self._release(len(self.text) - held)
+
+    def flush(self) -> str:
+        return self._release(len(self.text))
+
+    def _release(self, upto: int) -> str:
+        if upto <= self.sent:
+            return ""
+        chunk = self.text[self.sent : upto]
+        self.sent = upto
+        return chunk
+
+
+def _option(name: str, value: Any, kind: str, profile: str) -> Any:
+    """Check one profile value: ``kind`` is "text", "whole number" or "number"."""
+    if value is None:
+        return None
+    if kind == "text":
+        ok = isinstance(value, str)
+    elif kind == "whole number":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok:
+        article = "" if kind == "text" else "a "
+        raise ConfigError(f"Backend profile '{profile}': {name} must be {article}{kind} (got {value!r}).")
+    return value
+
+
+class OpenAIBackend(Backend):
+    """Models behind the OpenAI API or any OpenAI-compatible server."""
+
+    kind = "openai"
+    check_tokens = 12  # `quillmate backends check` spends at most this many tokens
+
+    def __init__(
+        self,
+        name: str = "openai",
+        model: str = DEFAULT_MODEL,
+        *,
+        base_url: str | None = None,
+        api_key_env: str | None = None,
+        api_key_file: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        mode: str | None = None,
+        context_window: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+    ) -> None:
+        super().__init__(name)
+        problems = []
+        if not model or not model.strip():
+            problems.append("model must not be empty")
+        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+            problems.append(f"timeout must be a number of seconds above 0 (got {timeout!r})")
+        if not isinstance(max_retries, int) or not 0 <= max_retries <= 10:
+            problems.append(f"max_retries must be a whole number from 0 to 10 (got {max_retries!r})")
+        if mode not in (None, "chat", "completion"):
+            problems.append(f"mode must be chat or completion (got {mode!r})")
+        if context_window is not None and (not isinstance(context_window, int) or context_window < 32):
+            problems.append(f"context_window must be a whole number of at least 32 (got {context_window!r})")
+        for label, penalty in (("presence_penalty", presence_penalty), ("frequency_penalty", frequency_penalty)):
+            if penalty is not None and not -2.0 <= penalty <= 2.0:
+                problems.append(f"{label} must be between -2 and 2 (got {penalty!r})")
+        if base_url is not None and urlsplit(base_url).scheme not in ("http", "https"):
+            problems.append(f"base_url must start with http:// or https:// (got {base_url!r})")
+        if problems:
+            raise ConfigError(f"Backend profile '{name}': " + "; ".join(problems) + ".")
+        self.model = model.strip()
+        self._configured_base_url = base_url.rstrip("/") if base_url else None
+        self.api_key_env = api_key_env
+        self.api_key_file = api_key_file
+        self.organization = organization
+        self.project = project
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.mode = mode or default_mode(self.model)
+        self.context_window = context_window
+        self.presence_penalty = presence_penalty
+        self.frequency_penalty = frequency_penalty
+        self._discovered_context: int | None = None
+        self._discovered = False
+        self._latency_ms: float | None = None
+        self._client_cache: tuple[asyncio.AbstractEventLoop, Any] | None = None
+        self._old_clients: list[Any] = []
+        self._usage_option = True
+        self._open_streams = 0
+
+    @classmethod
+    def from_options(cls, name: str, options: Mapping[str, Any]) -> OpenAIBackend:
+        """Build from a config profile; unknown or mistyped keys are a ConfigError."""
+        unknown = set(options) - _OPTIONS - {"kind"}
+        if unknown:
+            raise ConfigError(
+                f"Backend profile '{name}' has unknown setting(s): {', '.join(sorted(unknown))}.",
+                f"An openai profile takes: {', '.join(sorted(_OPTIONS))}.",
+            )
+        text = {"model", "base_url", "api_key_env", "api_key_file", "organization", "project", "mode"}
+        values: dict[str, Any] = {}
+        for key, value in options.items():
+            if key == "kind":
+                continue
+            if key in text:
+                values[key] = _option(key, value, "text", name)
+            elif key in ("max_retries", "context_window"):
+                values[key] = _option(key, value, "whole number", name)
+            else:
+                values[key] = _option(key, value, "number", name)
+        values = {k: v for k, v in values.items() if v is not None}
+        return cls(name, **values)
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(name={self.name!r}, model={self.model!r}, base_url={self._shown_base_url()!r})"
+
+    # -- where and who ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API root: the profile's base_url, else OPENAI_BASE_URL, else OpenAI's.
+
+        Raises:
+            BackendError: when OPENAI_BASE_URL is set but empty or not a URL.
+        """
+        if self._configured_base_url:
+            return self._configured_base_url
+        value = os.environ.get(BASE_URL_ENV)
+        if value is None:
+            return OPENAI_BASE_URL
+        if not value.strip():
+            raise BackendError(
+                f"{BASE_URL_ENV} is set but empty.", f"Unset it, or set it to a server's URL such as {OPENAI_BASE_URL}."
+            )
+        if urlsplit(value.strip()).scheme not in ("http", "https"):
+            raise BackendError(f"{BASE_URL_ENV} is not an http(s) URL.", f"For example: {OPENAI_BASE_URL}")
+        return value.strip().rstrip("/")
+
+    def _shown_base_url(self) -> str:
+        try:
+            return self.base_url
+        except BackendError as error:
+            return f"({error.message})"
+
+    @property
+    def is_official(self) -> bool:
+        """True when talking to api.openai.com itself."""
+        return (urlsplit(self._shown_base_url()).hostname or "") == "api.openai.com"
+
+    def resolve_key(self) -> KeyChoice:
+        """Find the API key (see the module docs for the order).
+
+        Raises:
+            BackendError: when no key is found, or a named variable or file is missing or empty.
+        """
+        if self.api_key_env:
+            value = os.environ.get(self.api_key_env, "").strip()
+            if not value:
+                raise BackendError(
+                    f"No API key: the variable {self.api_key_env} named by profile '{self.name}' is "
+                    + ("empty." if self.api_key_env in os.environ else "not set."),
+                    f"Set {self.api_key_env}, or remove api_key_env from the profile.",
+                )
+            return KeyChoice(_Secret(value), self.api_key_env)
+        if self.api_key_file:
+            from pathlib import Path
+
+            path = Path(self.api_key_file).expanduser()
+            value = _read_key_file(path)
+            if not value:
+                raise BackendError(
+                    f"No API key: the key file {path} named by profile '{self.name}' is missing or empty.",
+                    "Put the key in that file, or remove api_key_file from the profile.",
+                )
+            return KeyChoice(_Secret(value), f"key file {path}")
+        env_value = os.environ.get(KEY_ENV)
+        if env_value and env_value.strip():
+            return KeyChoice(_Secret(env_value.strip()), KEY_ENV)
+        base_url = self.base_url
+        if (urlsplit(base_url).hostname or "") == "api.openai.com":
+            stored = _stored_key()
+            if stored is not None:
+                return KeyChoice(_Secret(stored[0]), f"key file {stored[1]}")
+        if is_local_url(base_url):
+            return KeyChoice(_Secret(LOCAL_PLACEHOLDER_KEY), "placeholder", placeholder=True)
+        if env_value is not None:
+            raise BackendError(
+                f"No OpenAI API key: {KEY_ENV} is set but empty.",
+                f"Set {KEY_ENV} to your key, or run `quillmate keys set openai`.",
+            )
+        raise BackendError("No OpenAI API key: set OPENAI_API_KEY or run `quillmate keys set openai`.")
+
+    def _key_description(self) -> str:
+        try:
+            return self.resolve_key().describe()
+        except BackendError as error:
+            return f"missing ({error.message})"
+
+    def _client(self) -> Any:
+        """The SDK client for the running event loop (made on first use)."""
+        loop = asyncio.get_running_loop()
+        if self._client_cache is not None and self._client_cache[0] is loop:
+            return self._client_cache[1]
+        base_url = self.base_url
+        key = self.resolve_key()
+        import openai
+
+        http = _http_module(openai.DefaultAsyncHttpxClient)
+        protect(key.secret.reveal())
+
+        class _NoTimeoutRetries(openai.DefaultAsyncHttpxClient):  # type: ignore[misc,name-defined]
+            """Reports a timeout as an SDK error, which the SDK passes on instead of retrying."""
+
+            async def send(self, request: Any, **kwargs: Any) -> Any:
+                try:
+                    return await super().send(request, **kwargs)
+                except http.TimeoutException as error:
+                    raise openai.APITimeoutError(request=request) from error
+
+        timeout = http.Timeout(self.timeout, connect=min(self.timeout, 10.0))
+        client = openai.AsyncOpenAI(
+            api_key=key.secret.reveal(),
+            base_url=base_url,
+            organization=self.organization,
+            project=self.project,
+            timeout=timeout,
+            max_retries=self.max_retries,
+            http_client=_NoTimeoutRetries(timeout=timeout),
+        )
+        if self._client_cache is not None:
+            self._old_clients.append(self._client_cache[1])
+        self._client_cache = (loop, client)
+        return client
+
+    def _translate(self, error: BaseException, *, during_stream: bool = False) -> BackendError | Any:
+        try:
+            source = self.resolve_key()
+            described = "the profile's placeholder" if source.placeholder else source.source
+        except BackendError:
+            described = "your settings"
+        return translate(
+            error,
+            model=self.model,
+            base_url=self._shown_base_url(),
+            key_source=described,
+            timeout=self.timeout,
+            retries=self.max_retries,
+            during_stream=during_stream,
+        )
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        import openai
+
+        return (openai.OpenAIError, *http_errors())
+
+    # -- contract -----------------------------------------------------------------------
+
+    @property
+    def open_streams(self) -> int:
+        """Responses currently open (0 once every stream has been closed)."""
+        return self._open_streams
+
+    @property
+    def capabilities(self) -> Capabilities:
+        chat = self.mode == "chat"
+        context = self.context_window or self._discovered_context or _known_context(self.model)
+        if context is None:
+            context = CHAT_CONTEXT if chat else COMPLETION_CONTEXT
+        return Capabilities(
+            chat=chat,
+            completion=not chat,
+            context_window=context,
+            max_alternatives=MAX_ALTERNATIVES,
+            seed=True,
+        )
+
+    def info(self) -> BackendInfo:
+        details = {
+            "base_url": self._shown_base_url(),
+            "mode": self.mode,
+            "key": self._key_description(),
+            "timeout": f"{self.timeout:g} s, {self.max_retries} retries",
+        }
+        if self._latency_ms is not None:
+            details["latency"] = f"{self._latency_ms:.0f} ms (models endpoint)"
+        return BackendInfo(
+            self.name, self.kind, self.model, context_window=self.capabilities.context_window, details=details
+        )
+
+    async def load(self) -> None:
+        """Check that the server answers and knows the model (``GET /models/{model}``).
+
+        Raises:
+            BackendError: key refused, model unknown, server unreachable or silent.
+        """
+        client = self._client()
+        errors = self._errors()
+        import openai
+
+        started = time.perf_counter()
+        try:
+            found = await client.models.retrieve(self.model)
+        except openai.NotFoundError as error:
+            if getattr(error, "code", None) == "model_not_found":
+                raise self._translate(error) from None  # the server says so itself
+            found = await self._find_in_list(client)  # maybe the server has no GET /models/{id}
+        except errors as error:
+            raise self._translate(error) from None
+        self._latency_ms = (time.perf_counter() - started) * 1000
+        self._remember_context(found)
+
+    async def _find_in_list(self, client: Any) -> Any:
+        """Fallback for servers without ``GET /models/{id}``: look the model up in the list."""
+        import openai
+
+        try:
+            page = await client.models.list()
+        except (openai.NotFoundError, openai.BadRequestError):
+            return None  # the server lists nothing: nothing more to check
+        except self._errors() as error:
+            raise self._translate(error) from None
+        models = list(getattr(page, "data", []) or [])
+        for item in models:
+            if getattr(item, "id", None) == self.model:
+                return item
+        names = ", ".join(sorted(str(getattr(m, "id", "")) for m in models)[:8])
+        raise ModelNotFound(
+            f"The model '{self.model}' is not available at {self._shown_base_url()}.",
+            f"Models there include: {names}." if names else "Check the model name in the profile.",
+        )
+
+    def _remember_context(self, model_info: Any) -> None:
+        self._discovered = True
+        extra = getattr(model_info, "model_extra", None) or {}
+        for field_name in ("max_model_len", "context_window", "context_length"):
+            value = extra.get(field_name)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 32:
+                self._discovered_context = value
+                return
+
+    async def _discover_context(self, client: Any) -> None:
+        """Once, for completion models of unknown size: ask the server (failures are ignored)."""
+        if self._discovered or self.context_window or self.mode != "completion" or _known_context(self.model):
+            return
+        self._discovered = True
+        with contextlib.suppress(Exception):
+            quick = client.with_options(max_retries=0, timeout=min(self.timeout, 5.0))
+            found = await quick.models.retrieve(self.model)
+            self._remember_context(found)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        clients = self._old_clients + ([self._client_cache[1]] if self._client_cache else [])
+        self._client_cache, self._old_clients = None, []
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    def _tail_tokens(self, text: str, count: int) -> str:
+        if count <= 0:
+            return ""
+        size = min(len(text), count * 4)
+        tail = text[-size:] if size else ""
+        while tail and self.count_tokens(tail) > count:
+            tail = tail[max(1, len(tail) // 20) :]
+        return tail
+
+    # -- generating ---------------------------------------------------------------------
+
+    def _adjust(self, params: GenerationParams, context: int) -> tuple[GenerationParams, list[Notice]]:
+        notices = self.unsupported_notices(params)
+        changes: dict[str, Any] = {}
+        if params.num_alternatives > MAX_ALTERNATIVES:
+            changes["num_alternatives"] = MAX_ALTERNATIVES
+        if params.temperature > MAX_TEMPERATURE:
+            changes["temperature"] = MAX_TEMPERATURE
+            notices.append(
+                Notice(
+                    "adjusted",
+                    f"temperature lowered from {params.temperature:g} to {MAX_TEMPERATURE:g}, "
+                    f"the most {self.name} takes.",
+                )
+            )
+        limit = max(16, context - 64)
+        if params.max_new_tokens > limit:
+            changes["max_new_tokens"] = limit
+            notices.append(
+                Notice(
+                    "adjusted",
+                    f"max tokens lowered from {params.max_new_tokens} to {limit} to fit the model's "
+                    f"{context}-token context.",
+                )
+            )
+        if len(params.stop) > MAX_STOP:
+            notices.append(
+                Notice(
+                    "info",
+                    f"{self.name} takes at most {MAX_STOP} stop sequences; the other {len(params.stop) - MAX_STOP} "
+                    "are applied by quillmate as the text arrives.",
+                )
+            )
+        return (params.with_overrides(**changes) if changes else params), notices
+
+    def _fit_chat(
+        self, messages: Sequence[ChatMessage], budget: int
+    ) -> tuple[list[dict[str, str]], Notice | None, int]:
+        parts: list[TextPart] = []
+        owners: list[int] = []
+        for index, message in enumerate(messages):
+            for part in message.content:
+                parts.append(part)
+                owners.append(index)
+        fitted = fit_parts(parts, budget - MESSAGE_OVERHEAD * len(messages) - 3, self.count_tokens, self._tail_tokens)
+        texts = [""] * len(messages)
+        for owner, part in zip(owners, fitted.parts, strict=True):
+            texts[owner] += part.text
+        wire = [{"role": m.role, "content": texts[i]} for i, m in enumerate(messages)]
+        tokens = sum(self.count_tokens(t) + MESSAGE_OVERHEAD for t in texts) + 3
+        return wire, fitted.notice(), tokens
+
+    def _body(
+        self, request: GenerationRequest, params: GenerationParams, context: int
+    ) -> tuple[dict[str, Any], list[Notice], int]:
+        """The SDK call's arguments, the notices about the prompt, and its approximate size."""
+        notices: list[Notice] = []
+        budget = context - params.max_new_tokens
+        body: dict[str, Any] = {"model": self.model}
+        if self.mode == "chat":
+            if request.messages is not None:
+                messages: Sequence[ChatMessage] = request.messages
+            else:
+                messages = (
+                    ChatMessage.of("system", CONTINUE_INSTRUCTION),
+                    ChatMessage("user", request.prompt or ()),
+                )
+                notices.append(
+                    Notice("info", f"{self.name} is a chat model; the text was sent with a request to continue it.")
+                )
+            wire, fitted_notice, prompt_tokens = self._fit_chat(messages, budget)
+            body["messages"] = wire
+            tokens_field = "max_completion_tokens" if self.is_official else "max_tokens"
+        else:
+            if request.messages is not None:
+                from backends.gpt2 import transcript_prompt
+
+                parts: Sequence[TextPart] = transcript_prompt(request.messages)
+                notices.append(Notice("info", f"{self.name} is a completion model; the chat was sent as a transcript."))
+            else:
+                parts = request.prompt or ()
+            fitted = fit_parts(parts, budget, self.count_tokens, self._tail_tokens)
+            fitted_notice = fitted.notice()
+            body["prompt"] = join_parts(fitted.parts)
+            prompt_tokens = self.count_tokens(body["prompt"])
+            tokens_field = "max_tokens"
+        if fitted_notice:
+            notices.append(fitted_notice)
+        body[tokens_field] = params.max_new_tokens
+        body["temperature"] = params.temperature
+        if params.top_p != 1.0:
+            body["top_p"] = params.top_p
+        if params.num_alternatives > 1:
+            body["n"] = params.num_alternatives
+        if params.stop:
+            body["stop"] = list(params.stop[:MAX_STOP])
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if self.presence_penalty is not None:
+            body["presence_penalty"] = self.presence_penalty
+        if self.frequency_penalty is not None:
+            body["frequency_penalty"] = self.frequency_penalty
+        return body, notices, prompt_tokens
+
+    async def _open(self, client: Any, body: dict[str, Any]) -> Any:
+        import openai
+
+        endpoint = client.chat.completions if self.mode == "chat" else client.completions
+        while True:
+            extra = {"stream_options": {"include_usage": True}} if self._usage_option else {}
+            try:
+                return await endpoint.create(stream=True, **body, **extra)
+            except openai.BadRequestError as error:
+                if self._usage_option and "stream_options" in str(error):
+                    self._usage_option = False  # an older server: count the pieces instead
+                    continue
+                raise self._translate(error) from None
+            except self._errors() as error:
+                raise self._translate(error) from None
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        params = request.params.validated()
+        client = self._client()
+        await self._discover_context(client)
+        context = self.capabilities.context_window
+        params, notices = self._adjust(params, context)
+        body, prompt_notices, approx_prompt_tokens = self._body(request, params, context)
+        notices.extend(prompt_notices)
+        for notice in notices:
+            yield notice
+
+        rows = params.num_alternatives
+        extra_stops = params.stop[MAX_STOP:]
+        filters = [_StopFilter(extra_stops) for _ in range(rows)] if extra_stops else None
+        texts = [""] * rows
+        reasons: list[FinishReason | None] = [None] * rows
+        pieces = 0
+        usage: Usage | None = None
+        model_name = self.model
+        error_message: str | None = None
+        first_at: float | None = None
+        last_at: float | None = None
+        started = time.perf_counter()
+        errors = self._errors()
+        chat = self.mode == "chat"
+
+        sdk_stream = await self._open(client, body)
+        self._open_streams += 1
+        try:
+            async for chunk in sdk_stream:
+                model_name = getattr(chunk, "model", None) or model_name
+                extra = getattr(chunk, "model_extra", None) or {}
+                for item in extra.get(NOTICES_FIELD) or ():
+                    notice = _notice_from(item)
+                    if notice is not None:
+                        notices.append(notice)
+                        yield notice
+                if getattr(chunk, "usage", None) is not None:
+                    usage = Usage(int(chunk.usage.prompt_tokens or 0), int(chunk.usage.completion_tokens or 0))
+                for choice in chunk.choices or ():
+                    index = choice.index
+                    if not 0 <= index < rows or reasons[index] is not None:
+                        continue
+                    piece = (choice.delta.content if chat else choice.text) or ""
+                    if piece:
+                        pieces += 1
+                        if filters is not None:
+                            piece = filters[index].feed(piece)
+                            if filters[index].stopped:
+                                reasons[index] = "stop"
+                        if piece:
+                            texts[index] += piece
+                            now = time.perf_counter()
+                            first_at = first_at or now
+                            last_at = now
+                            yield Delta(index, piece)
+                    if choice.finish_reason and reasons[index] is None:
+                        if filters is not None:
+                            rest = filters[index].flush()
+                            if rest:
+                                texts[index] += rest
+                                yield Delta(index, rest)
+                        reason, notice = _finish(choice.finish_reason, index, rows)
+                        reasons[index] = reason
+                        if notice is not None:
+                            notices.append(notice)
+                            yield notice
+                if filters is not None and all(r is not None for r in reasons):
+                    break  # every alternative met a stop sequence applied here
+        except errors as error:
+            translated = self._translate(error, during_stream=first_at is not None)
+            if first_at is None:
+                raise translated from None
+            error_message = translated.message
+        finally:
+            with contextlib.suppress(Exception):
+                await _close_quietly(sdk_stream)
+            self._open_streams -= 1
+
+        if error_message is None and any(r is None for r in reasons):
+            error_message = "The stream ended before the server said it was finished; the text may be cut short."
+        final: tuple[FinishReason, ...] = tuple(r or ("error" if error_message else "stop") for r in reasons)
+        if usage is None:
+            usage = Usage(approx_prompt_tokens, pieces)
+        elapsed = time.perf_counter() - started
+        span = (last_at - first_at) if first_at and last_at and last_at > first_at else elapsed
+        yield GenerationResult(
+            texts=tuple(texts),
+            finish_reasons=final,
+            usage=usage,
+            time_to_first_token=(first_at - started) if first_at else None,
+            tokens_per_second=(usage.completion_tokens / span) if span > 0 and usage.completion_tokens else None,
+            notices=tuple(notices),
+            model=model_name,
+            error=redact(error_message) if error_message else None,
+        )
+
+
+def _http_module(client_class: type) -> Any:
+    """The HTTP library the SDK is built on: ``httpx2`` (openai 3.x) or ``httpx`` (older SDKs)."""
+    import importlib
+
+    for base in client_class.__mro__:
+        root = base.__module__.split(".")[0]
+        if root in ("httpx2", "httpx"):
+            return importlib.import_module(root)
+    import httpx2
+
+    return httpx2
+
+
+async def _close_quietly(sdk_stream: Any) -> None:
+    """Close the SDK stream (and so the HTTP response), even while being cancelled."""
+    import anyio
+
+    with anyio.move_on_after(1.0, shield=True):
+        await sdk_stream.close()
+
+
+def _finish(reason: str, index: int, rows: int) -> tuple[FinishReason, Notice | None]:
+    if reason == "length":
+        return "length", None
+    if reason == "content_filter":
+        which = "The text" if rows == 1 else f"Alternative {index + 1}"
+        return "stop", Notice("info", f"{which} was ended early by the service's content filter.")
+    return "stop", None
+
+
+def _notice_from(item: Any) -> Notice | None:
+    if not isinstance(item, dict) or not isinstance(item.get("message"), str):
+        return None
+    kind = item.get("kind")
+    if kind not in ("truncated", "unsupported", "adjusted", "model", "info"):
+        kind = "info"
+    return Notice(kind, item["message"][:500])
+
+
+def _read_key_file(path: Any) -> str | None:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return value or None
+
+
+def _stored_key() -> tuple[str, str] | None:
+    """The key saved by ``quillmate keys set openai``, and its path."""
+    try:
+        from assistant.keys import key_path
+    except ImportError:  # backends used without the assistant package
+        return None
+    path = key_path(STORED_KEY_NAME)
+    value = _read_key_file(path)
+    return (value, str(path)) if value else None

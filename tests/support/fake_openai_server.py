@@ -1,0 +1,242 @@
+"""A tiny misbehaving OpenAI-compatible server on 127.0.0.1, for the OpenAI backend's error paths.
+
+It speaks just enough HTTP/1.1 (asyncio streams, one request per connection) to be
+fully in control of the bytes: the base URL picks a behaviour,
+``http://127.0.0.1:PORT/<scenario>/v1``:
+
+ok            streams three pieces of text, a finish reason and usage
+401 403 404   refuse (the 401 body echoes the key, as a careless server might)
+429           always rate-limited;   429then200: once, then ok
+500           always fails
+hang          accepts the request and never answers
+cut           sends two pieces, then drops the connection mid-body
+sse_error     sends two pieces, then an SSE error event
+stall         sends two pieces, then goes quiet (the connection stays open)
+no_usage      like ok but rejects ``stream_options`` with a 400 (an older server)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+PIECES = ("Hello", " there", " friend")
+
+
+@dataclass
+class Seen:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeOpenAI:
+    """Run with ``with FakeOpenAI() as fake: fake.url("ok")``."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    requests: list[Seen] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-openai", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    def url(self, scenario: str) -> str:
+        return f"http://{self.host}:{self.port}/{scenario}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the fake OpenAI server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._shutdown)
+        self._thread.join(5)
+
+    def _shutdown(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        if self._server is not None:
+            self._server.close()
+        self._loop.stop()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, self.host, self.port))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        pending = [task for task in asyncio.all_tasks(self._loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        if self._server is not None:
+            self._loop.run_until_complete(self._server.wait_closed())
+        self._loop.close()
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            headers = {}
+            for line in lines[1:]:
+                if ":" in line:
+                    name, value = line.split(":", 1)
+                    headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", "0") or 0)
+            raw = await reader.readexactly(length) if length else b""
+            body = json.loads(raw) if raw else None
+            self.requests.append(Seen(method, path, headers, body))
+            scenario, _, rest = path.lstrip("/").partition("/")
+            self.counts[scenario] += 1
+            await self._respond(scenario, rest, method, body, headers, reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    @staticmethod
+    async def _json(
+        writer: asyncio.StreamWriter, status: int, payload: Any, extra: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}.get(
+            status, "Error"
+        )
+        head = [f"HTTP/1.1 {status} {reason}", "content-type: application/json", f"content-length: {len(data)}"]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        head.append("connection: close")
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+        await writer.drain()
+
+    @staticmethod
+    def _error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    async def _respond(
+        self,
+        scenario: str,
+        rest: str,
+        method: str,
+        body: Any,
+        headers: dict[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        fast_retry = {"retry-after-ms": "20"}
+        if scenario == "hang":
+            await reader.read()  # until the client gives up
+            return
+        if scenario == "401":
+            key = headers.get("authorization", "").removeprefix("Bearer ")
+            await self._json(
+                writer,
+                401,
+                self._error(f"Incorrect API key provided: {key}.", "invalid_request_error", "invalid_api_key"),
+            )
+            return
+        if scenario == "403":
+            await self._json(
+                writer,
+                403,
+                self._error("Project does not have access to model", "invalid_request_error", "model_not_found"),
+            )
+            return
+        if scenario == "404":
+            await self._json(
+                writer, 404, self._error("The model does not exist", "invalid_request_error", "model_not_found")
+            )
+            return
+        if scenario == "429" or (scenario == "429then200" and self.counts[scenario] == 1):
+            await self._json(
+                writer, 429, self._error("Rate limit reached", "requests", "rate_limit_exceeded"), fast_retry
+            )
+            return
+        if scenario == "500":
+            await self._json(writer, 500, self._error("The server had an error", "server_error"), fast_retry)
+            return
+        if rest.startswith("v1/models"):
+            model = rest.removeprefix("v1/models").strip("/") or "fake-model"
+            await self._json(writer, 200, {"id": model, "object": "model", "created": 0, "owned_by": "fake"})
+            return
+        if scenario == "no_usage" and isinstance(body, dict) and "stream_options" in body:
+            await self._json(
+                writer,
+                400,
+                self._error("Unrecognized request argument supplied: stream_options", "invalid_request_error"),
+            )
+            return
+        await self._stream(scenario, rest, body, writer)
+
+    async def _stream(self, scenario: str, rest: str, body: Any, writer: asyncio.StreamWriter) -> None:
+        chat = rest.startswith("v1/chat")
+        model = (body or {}).get("model", "fake-model")
+        n = int((body or {}).get("n") or 1)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
+            b"connection: close\r\n\r\n"
+        )
+
+        async def send(payload: Any) -> None:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            event = f"data: {data}\n\n".encode()
+            writer.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            await writer.drain()
+
+        def chunk(index: int, text: str | None, finish: str | None = None) -> dict[str, Any]:
+            if chat:
+                delta = {"content": text} if text is not None else {}
+                choice = {"index": index, "delta": delta, "finish_reason": finish}
+                kind = "chat.completion.chunk"
+            else:
+                choice = {"index": index, "text": text or "", "finish_reason": finish}
+                kind = "text_completion"
+            return {"id": "fake-1", "object": kind, "created": int(time.time()), "model": model, "choices": [choice]}
+
+        for position, piece in enumerate(PIECES):
+            if position == 2 and scenario in ("cut", "sse_error", "stall"):
+                break
+            for index in range(n):
+                await send(chunk(index, piece))
+            await asyncio.sleep(0.01)
+        if scenario == "cut":
+            writer.transport.abort()  # no terminating chunk: the body is cut short
+            return
+        if scenario == "sse_error":
+            await send(self._error("The model crashed while writing", "server_error"))
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return
+        if scenario == "stall":
+            await asyncio.sleep(3600)
+            return
+        for index in range(n):
+            await send(chunk(index, None, "stop"))
+        if isinstance(body, dict) and (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"id": "fake-1", "object": "chat.completion.chunk", "created": 0, "model": model, "choices": []}
+            usage["usage"] = {"prompt_tokens": 7, "completion_tokens": 3 * n, "total_tokens": 7 + 3 * n}
+            await send(usage)
+        await send("[DONE]")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()

@@ -1,0 +1,238 @@
+"""``quillmate serve`` speaks the OpenAI API: the official SDK, curl-style HTTP and LangChain all work.
+
+The server runs the tiny random GPT-2 (``local``) on a free loopback port, shared with the
+contract suite; requests use a few tokens each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from assistant.config import Config
+from assistant.server import ServerThread, create_app, free_port
+from tests.support.serve_harness import EchoBackend, Served, serve_model
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest) -> Served:
+    return serve_model(request, request.getfixturevalue("tiny_model_dir"))
+
+
+@pytest.fixture
+def client(served: Served) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served.url, api_key="not-needed", max_retries=0, timeout=60)
+
+
+def sse_events(response: httpx.Response) -> list[str]:
+    return [line[len("data: ") :] for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_models_lists_profiles_and_templates(client: openai.OpenAI) -> None:
+    ids = [m.id for m in client.models.list().data]
+    assert ids[0] == "local"
+    assert {"quillmate/poem", "quillmate/continue"} <= set(ids)
+    local = client.models.retrieve("local")
+    assert local.id == "local" and (local.model_extra or {}).get("max_model_len") == 1024
+    assert client.models.retrieve("quillmate/poem").id == "quillmate/poem"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("nothing-here")
+
+
+def test_chat_completion_not_streamed(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="local",
+        messages=[{"role": "system", "content": "You write."}, {"role": "user", "content": "Once upon a time"}],
+        max_tokens=6,
+        n=2,
+        temperature=0.9,
+        seed=3,
+    )
+    assert reply.object == "chat.completion" and reply.id.startswith("chatcmpl-") and reply.model == "local"
+    assert [c.index for c in reply.choices] == [0, 1]
+    assert all(c.message.role == "assistant" and c.finish_reason in ("stop", "length") for c in reply.choices)
+    assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 12 and reply.usage.prompt_tokens > 0
+    again = client.chat.completions.create(
+        model="local",
+        messages=[{"role": "system", "content": "You write."}, {"role": "user", "content": "Once upon a time"}],
+        max_tokens=6,
+        n=2,
+        temperature=0.9,
+        seed=3,
+    )
+    assert [c.message.content for c in again.choices] == [c.message.content for c in reply.choices]
+
+
+def test_completion_streamed_with_usage(client: openai.OpenAI) -> None:
+    stream = client.completions.create(
+        model="local",
+        prompt="The sea at night",
+        max_tokens=8,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert all(c.object == "text_completion" and c.model == "local" for c in chunks)
+    text = "".join(choice.text for c in chunks for choice in c.choices)
+    assert text
+    assert [choice.finish_reason for c in chunks for choice in c.choices if choice.finish_reason] == ["length"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 8
+    plain = client.completions.create(model="local", prompt="The sea at night", max_tokens=8, temperature=0)
+    assert plain.choices[0].text == text and plain.object == "text_completion"
+
+
+def test_greedy_alternatives_are_copies(client: openai.OpenAI) -> None:
+    reply = client.completions.create(model="local", prompt="Snow", max_tokens=5, temperature=0, n=3)
+    texts = [c.text for c in reply.choices]
+    assert len(texts) == 3 and len(set(texts)) == 1
+
+
+def test_stream_wire_format(served: Served) -> None:
+    body = {
+        "model": "local",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "max_tokens": 4,
+        "stream": True,
+        "stop": ["\n\n\n"],
+    }
+    with httpx.stream("POST", f"{served.url}/chat/completions", json=body, timeout=60) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(c["object"] == "chat.completion.chunk" and c["id"] == chunks[0]["id"] for c in chunks)
+    notices = [n for c in chunks for n in c.get("quillmate_notices", [])]
+    assert any("transcript" in n["message"] for n in notices)  # the local model is a completion model
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_template_models_take_text_or_json(client: openai.OpenAI, served: Served) -> None:
+    plain = client.chat.completions.create(
+        model="quillmate/poem", messages=[{"role": "user", "content": "the sea at night"}], max_tokens=4, seed=1
+    )
+    assert plain.model == "quillmate/poem" and plain.choices[0].finish_reason in ("stop", "length")
+    named = client.chat.completions.create(
+        model="quillmate/poem",
+        messages=[{"role": "user", "content": json.dumps({"topic": "snow", "form": "haiku"})}],
+        max_tokens=4,
+        seed=1,
+    )
+    assert named.choices[0].message.content is not None
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="quillmate/poem", messages=[{"role": "user", "content": '{"colour": "red"}'}], max_tokens=4
+        )
+    assert "colour" in str(caught.value)
+
+
+def test_a_disconnect_cancels_the_generation(served: Served) -> None:
+    assert served.wait_idle(10)
+    cancelled = served.state.metrics.cancelled
+    body = {"model": "local", "prompt": "Once", "max_tokens": 900, "temperature": 1.0, "stream": True}
+    with httpx.stream("POST", f"{served.url}/completions", json=body, timeout=60) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"text"' in line:
+                break
+        assert served.state.metrics.active == 1
+    started = time.monotonic()
+    assert served.wait_idle(2.0), "the server should stop generating when the client goes away"
+    assert time.monotonic() - started < 1.0
+    assert served.state.metrics.cancelled == cancelled + 1
+
+
+def test_a_client_that_gives_up_on_a_plain_request_cancels_it(served: Served) -> None:
+    assert served.wait_idle(10)
+    cancelled = served.state.metrics.cancelled
+    body = {"model": "local", "prompt": "Once", "max_tokens": 900, "temperature": 1.0}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{served.url}/completions", json=body, timeout=httpx.Timeout(30, read=0.5))
+    assert served.wait_idle(2.0)
+    assert served.state.metrics.cancelled == cancelled + 1
+
+
+def test_the_event_loop_stays_free_while_the_model_writes(served: Served) -> None:
+    assert served.wait_idle(10)
+    body = {"model": "local", "prompt": "Once", "max_tokens": 300, "temperature": 1.0}
+    done = threading.Event()
+
+    def long_request() -> None:
+        httpx.post(f"{served.url}/completions", json=body, timeout=120)
+        done.set()
+
+    worker = threading.Thread(target=long_request)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while served.state.metrics.active == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.perf_counter()
+    listed = httpx.get(f"{served.url}/models", timeout=10)
+    quick = time.perf_counter() - started
+    assert listed.status_code == 200
+    assert quick < 0.5, f"/v1/models took {quick:.2f} s while the model was writing"
+    worker.join(120)
+    assert done.is_set()
+
+
+def test_requests_queue_first_come_first_served() -> None:
+    backend = EchoBackend("local", delay=0.02)
+    port = free_port()
+    app = create_app(Config(), backends={"local": backend}, port=port)
+    state = app.state.quillmate
+    finished: list[int] = []
+
+    async def one(client: httpx.AsyncClient, number: int) -> None:
+        words = " ".join(f"r{number}w{i}" for i in range(5))
+        body = {"model": "local", "prompt": words, "max_tokens": 5, "stream": True}
+        async with client.stream("POST", f"{server.url}/completions", json=body) as response:
+            async for _ in response.aiter_lines():
+                pass
+        finished.append(number)
+
+    async def main() -> int:
+        async with httpx.AsyncClient(timeout=30) as client:
+            tasks = []
+            for number in range(4):
+                tasks.append(asyncio.create_task(one(client, number)))
+                await asyncio.sleep(0.03)  # arrive in order
+            most_waiting = 0
+            while not all(t.done() for t in tasks):
+                most_waiting = max(most_waiting, state.queued)
+                await asyncio.sleep(0.005)
+            await asyncio.gather(*tasks)
+            return most_waiting
+
+    with ServerThread(app, port=port) as server:
+        most_waiting = asyncio.run(main())
+    assert finished == [0, 1, 2, 3]
+    assert most_waiting >= 2, "later requests should have waited their turn"
+    assert [r.prompt[0].text.split()[0] for r in backend.seen] == ["r0w0", "r1w0", "r2w0", "r3w0"]
+
+
+def test_langchain_chat_openai_streams_from_serve(served: Served) -> None:
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(base_url=served.url, api_key="not-needed", model="local", max_tokens=6, max_retries=0, timeout=60)
+    pieces = [chunk.content for chunk in llm.stream("Tell me about the sea.")]
+    assert len(pieces) >= 2
+    assert "".join(str(p) for p in pieces)
+
+
+def test_startup_text_shows_how_to_connect() -> None:
+    from assistant.cli.serve_cmd import usage_text
+
+    text = usage_text("http://127.0.0.1:8000/v1", ["local", "quillmate/poem"], keyed=False)
+    assert "http://127.0.0.1:8000/v1" in text
+    assert 'OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="not-needed")' in text
+    assert "curl http://127.0.0.1:8000/v1/chat/completions" in text
+    assert 'ChatOpenAI(base_url="http://127.0.0.1:8000/v1"' in text and "quillmate/poem" in text
+    keyed = usage_text("http://10.0.0.5:8000/v1", ["local"], keyed=True)
+    assert "QUILLMATE_SERVE_API_KEY" in keyed and "Bearer" in keyed

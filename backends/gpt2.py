@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -171,6 +172,20 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
                 f"The folder {target} does not hold a model quillmate can load ({_short(first_error)}).",
                 "It needs config.json, the weights and the tokenizer files, as saved by save_pretrained().",
             ) from None
+        if _hub_offline():
+            raise ModelNotFound(
+                f"The model '{requested}' is not in your Hugging Face cache, and downloads are off (HF_HUB_OFFLINE).",
+                f"On a connected machine run `hf download {target}` once, "
+                "or use the bundled offline model: --model bundled.",
+            ) from None
+        unreachable = _hub_unreachable(target)
+        if unreachable:
+            raise ModelNotFound(
+                f"The model '{requested}' is not in your Hugging Face cache and could not be downloaded "
+                f"({unreachable}).",
+                f"On a connected machine run `hf download {target}` once, "
+                "or use the bundled offline model: --model bundled.",
+            ) from None
         try:
             tokenizer, model = load(local_only=False)
         except Exception as error:
@@ -201,6 +216,28 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
         load_seconds=time.perf_counter() - started,
         lock=threading.Lock(),
     )
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _hub_unreachable(model_id: str, timeout: float = 5.0) -> str | None:
+    """Ask the hub about ``model_id`` once, quickly; None when it answers, else why not.
+
+    Without this, an offline machine waits through the download client's retries.
+    """
+    import httpx
+    from huggingface_hub import constants
+
+    url = f"{constants.ENDPOINT.rstrip('/')}/api/models/{model_id}"
+    try:
+        response = httpx.head(url, timeout=timeout, follow_redirects=True)
+    except httpx.HTTPError as error:
+        return f"the Hugging Face hub is unreachable: {type(error).__name__}"
+    if response.status_code in (401, 404):
+        return "no such model on the Hugging Face hub"
+    return None
 
 
 def _short(error: BaseException) -> str:

@@ -164,3 +164,17 @@ async def test_greedy_alternatives_are_identical_with_a_notice(tiny_model_dir: P
     notices, result = await run(backend, request)
     assert len(result.texts) == 3 and len(set(result.texts)) == 1 and result.texts[0]
     assert any("temperature 0" in n.message for n in notices)
+
+
+def test_an_unreachable_hub_gives_a_clear_message(hub_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants as constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(ModelNotFound) as caught:
+        load_model("distilgpt2")
+    message = str(caught.value)
+    assert "distilgpt2" in message and "could not be downloaded" in message and "hf download distilgpt2" in message

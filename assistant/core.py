@@ -96,12 +96,17 @@ class Assistant:
         return name_or_template
 
     def params_for(self, template: Template | None, params: ParamsLike = None) -> GenerationParams:
-        """Parameters in order of precedence: config defaults < template < ``params``."""
+        """Parameters in order of precedence: config defaults < template < ``params``.
+
+        A GenerationParams overrides only the fields it sets to something other than the
+        defaults, so a template's stop sequences survive ``GenerationParams(temperature=0.5)``.
+        """
         result = self.config.generation_defaults()
         if template is not None and template.params:
             result = result.with_overrides(**template.params)
         if isinstance(params, GenerationParams):
-            return params.validated()
+            defaults = GenerationParams()
+            params = {k: getattr(params, k) for k in params.names() if getattr(params, k) != getattr(defaults, k)}
         if params:
             result = result.with_overrides(**dict(params))
         return result

@@ -536,13 +536,13 @@ def _scan_mustache(source: str) -> tuple[list[_Field], list[tuple[int, str, str]
         whole = source[i:j]
         inner = source[i + len(closer) : end]
         shown = f"'{_short(whole)}'"
-        sigil = "" if triple else inner.lstrip()[:1]
+        sigil = "" if triple else inner[:1]
         name = inner.strip()
         if sigil == "!":
             i = j
             continue  # a comment
         if sigil == "&":
-            name = inner.lstrip()[1:].strip()
+            name = inner[1:].strip()
         if sigil in ("#", "^", "/"):
             problems.append((i, whole, f"{shown} is a mustache section; only plain {{{{variable}}}} tags are allowed"))
         elif sigil == ">":

@@ -439,10 +439,14 @@ def fit_parts(
         elastic_budget = 0
     # Tokenisation at the seams can differ by a token or two: trim until it fits.
     while count_tokens(join_parts(kept)) > budget:
-        i = max(i for i, p in enumerate(kept) if p.elastic)
+        candidates = [i for i, p in enumerate(kept) if p.elastic and p.text]
+        if not candidates:
+            raise ContextOverflow(
+                f"The prompt does not fit the {budget:,} tokens the model has room for.",
+                "Shorten the notes, lower max tokens, or use a model with a longer context.",
+            )
+        i = candidates[-1]
         text = kept[i].text
-        if not text:
-            break
         cut = max(1, len(text) // 50)
         dropped_chars += cut
         dropped_words += len(text[:cut].split())

@@ -153,7 +153,7 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
     is_folder = Path(target).expanduser().is_dir()
     if is_folder:
         target = str(Path(target).expanduser())
-    elif "/" in target and (target.startswith((".", "~", "/")) or Path(target).suffix):
+    elif target.startswith(("./", "../", "~", "/")):
         raise ModelNotFound(f"No model folder at {target}.", "Check the path in your profile or --model.")
 
     def load(local_only: bool) -> tuple[Any, Any]:

@@ -59,7 +59,7 @@ def backend_class(kind: str) -> type[Backend]:
     except ModuleNotFoundError as error:
         raise ConfigError(
             f"The '{kind}' backend needs a package that is not installed ({error.name}).",
-            "Install quillmate with its extras, e.g. `pip install 'quillmate[openai]'`.",
+            f"Install it with `pip install {error.name}`.",
         ) from None
     return getattr(module, class_name)
 

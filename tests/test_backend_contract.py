@@ -70,9 +70,6 @@ def completion(prompt: str | tuple[TextPart, ...] = PROMPT, **params: object) ->
     return GenerationRequest.completion(prompt, base.with_overrides(**params))
 
 
-def chat_or_completion(backend: Backend, **params: object) -> GenerationRequest:
-    return completion(**params)
-
 
 async def gather(events: AsyncIterator[StreamEvent]) -> tuple[list[StreamEvent], GenerationResult]:
     seen = [event async for event in events]

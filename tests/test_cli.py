@@ -165,6 +165,7 @@ def test_alternatives_are_divided_in_text_mode(home: Path, tiny_model_dir: Path)
         (("run", "poem", "--var", "topic=x", "--top-p", "2"), b"", 2, "top_p"),
         (("run", "continue"), b"caf\xe9 au lait", 2, "not valid UTF-8"),
         (("run", "--template-file", "/nonexistent/t.toml"), b"", 2, "t.toml"),
+        (("run", "poem", os.fsdecode(b"--var=topic=\xff")), b"", 2, "not valid UTF-8"),
     ],
 )
 def test_errors_are_one_line_with_exit_codes(
@@ -174,6 +175,7 @@ def test_errors_are_one_line_with_exit_codes(
     err = out.stderr.decode()
     assert out.returncode == code, err
     assert message in err
+    assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
     assert out.stdout == b""
 
@@ -282,3 +284,21 @@ def test_run_with_unknown_session_fails_before_writing(home: Path, tiny_model_di
     assert out.returncode != 0
     assert out.stdout == b""
     assert "nosuch" in out.stderr.decode() and "Traceback" not in out.stderr.decode()
+
+
+def test_run_refuses_a_session_open_elsewhere_before_writing(home: Path, tiny_model_dir: Path) -> None:
+    from assistant.sessions import SessionStore
+
+    store = SessionStore()
+    session = store.create(title="Held")
+    try:
+        out = quillmate(
+            "run", "poem", "--var", "topic=x", "--session", session.id, "--model", str(tiny_model_dir), home=home
+        )
+        assert out.returncode != 0
+        assert out.stdout == b""
+        assert "open in another quillmate" in out.stderr.decode()
+        assert session.events == []
+    finally:
+        session.close()
+        store.close()

@@ -381,6 +381,9 @@ MUSTACHE_PAYLOADS = [
     ("{{x", "never closed"),
     ("{{}}", "is empty"),
     ("{{y}}", "'{{y}}' is not a declared variable"),
+    ("{{ & x }}", "not a variable name"),
+    ("{{ &x }}", "not a variable name"),
+    ("{{ !x.__class__ }}", "reaches into a value"),
 ]
 
 

@@ -7,7 +7,6 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
-from typing import NoReturn
 
 import click
 
@@ -24,16 +23,8 @@ def echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
-def fail(message: str, hint: str = "", *, exit_code: int = EXIT_FAILURE) -> NoReturn:
-    """Stop the command with a one-line error."""
-    error = UsageError(message, hint) if exit_code == EXIT_USAGE else QuillmateError(message, hint)
-    raise error
-
-
 def _print_error(error: QuillmateError) -> None:
-    echo_err(f"quillmate: {error.message}")
-    if error.hint:
-        echo_err(f"  {error.hint}")
+    echo_err(f"quillmate: {error}")
 
 
 @contextlib.contextmanager
@@ -74,8 +65,10 @@ def report_errors(*, debug: bool) -> Iterator[None]:
         if debug:
             traceback.print_exc()
         else:
-            echo_err(f"quillmate: unexpected error: {type(error).__name__}: {error}")
-            echo_err("  Run again with --debug to see the details, and please report it.")
+            echo_err(
+                f"quillmate: unexpected error: {type(error).__name__}: {error} "
+                "(run again with --debug to see the details, and please report it)"
+            )
         sys.exit(EXIT_FAILURE)
 
 

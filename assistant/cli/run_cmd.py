@@ -26,6 +26,12 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--var expects name=value, got '{pair}'.", 'For example: --var topic="the sea"')
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(
+                f"The value of --var {name.strip()} is not valid UTF-8 text.", "Check your terminal's encoding."
+            ) from None
         values[name.strip()] = value
     return values
 
@@ -94,7 +100,17 @@ def run(
     if include_input and piped is not None:
         sys.stdout.write(piped)
         sys.stdout.flush()
-    result = asyncio.run(_stream_to_stdout(assistant, prepared.request, as_json=as_json, template=chosen.name))
+    progress = _Progress(prepared.request.params.num_alternatives)
+    try:
+        result = asyncio.run(
+            _stream_to_stdout(assistant, prepared.request, progress, as_json=as_json, template=chosen.name)
+        )
+    except KeyboardInterrupt:
+        if session_id:
+            from assistant.cli.session_recording import record_cancelled
+
+            record_cancelled(session_id, prepared, assistant.backend, progress.cancelled_result())
+        raise
     if session_id:
         from assistant.cli.session_recording import record
 
@@ -103,23 +119,54 @@ def run(
         raise _generation_failed(result)
 
 
-async def _stream_to_stdout(assistant: Any, request: Any, *, as_json: bool, template: str) -> GenerationResult:
+class _Progress:
+    """The text received so far, so an interrupted run can still show and record it."""
+
+    def __init__(self, total: int) -> None:
+        self.texts: list[list[str]] = [[] for _ in range(total)]
+        self.model = ""
+
+    def add(self, delta: Delta) -> None:
+        while delta.index >= len(self.texts):
+            self.texts.append([])
+        self.texts[delta.index].append(delta.text)
+
+    def cancelled_result(self) -> GenerationResult:
+        texts = tuple("".join(parts) for parts in self.texts)
+        return GenerationResult(texts=texts, finish_reasons=("cancelled",) * len(texts), model=self.model)
+
+
+async def _stream_to_stdout(
+    assistant: Any, request: Any, progress: _Progress, *, as_json: bool, template: str
+) -> GenerationResult:
     out = sys.stdout
     total = request.params.num_alternatives
-    buffered: dict[int, list[str]] = {}
     result: GenerationResult | None = None
-    async for event in assistant.astream_request(request):
-        if isinstance(event, Notice):
-            echo_err(f"quillmate: note: {event.message}")
-        elif isinstance(event, Delta):
-            if event.index == 0 and not as_json:
-                out.write(event.text)
-                out.flush()
-            else:
-                buffered.setdefault(event.index, []).append(event.text)
-        elif isinstance(event, GenerationResult):
-            result = event
+    progress.model = assistant.backend.info().model
+    try:
+        async for event in assistant.astream_request(request):
+            if isinstance(event, Notice):
+                echo_err(f"quillmate: note: {event.message}")
+            elif isinstance(event, Delta):
+                progress.add(event)
+                if event.index == 0 and not as_json:
+                    out.write(event.text)
+                    out.flush()
+            elif isinstance(event, GenerationResult):
+                result = event
+    except asyncio.CancelledError:  # Ctrl+C: show what the other alternatives had so far
+        partial = progress.cancelled_result()
+        _write_final(out, partial, as_json=as_json, template=template, backend=assistant.backend.name)
+        raise
     assert result is not None
+    _write_final(out, result, as_json=as_json, template=template, backend=assistant.backend.name)
+    if total > 1 and len(result.texts) < total:
+        echo_err(f"quillmate: note: only {len(result.texts)} of {total} alternatives were written.")
+    return result
+
+
+def _write_final(out: Any, result: GenerationResult, *, as_json: bool, template: str, backend: str) -> None:
+    """After streaming the first alternative: the others with dividers, or every one as JSON."""
     if as_json:
         for index, text in enumerate(result.texts):
             record = {
@@ -127,7 +174,7 @@ async def _stream_to_stdout(assistant: Any, request: Any, *, as_json: bool, temp
                 "text": text,
                 "finish_reason": result.finish_reasons[index],
                 "template": template,
-                "backend": assistant.backend.name,
+                "backend": backend,
                 "model": result.model,
                 "usage": {
                     "prompt_tokens": result.usage.prompt_tokens,
@@ -144,9 +191,6 @@ async def _stream_to_stdout(assistant: Any, request: Any, *, as_json: bool, temp
         if out.isatty() or not any(t.endswith("\n") for t in result.texts[-1:]):
             out.write("\n")
     out.flush()
-    if total > 1 and len(result.texts) < total:
-        echo_err(f"quillmate: note: only {len(result.texts)} of {total} alternatives were written.")
-    return result
 
 
 def _generation_failed(result: GenerationResult) -> Exception:

@@ -74,6 +74,8 @@ def save_key(name: str, value: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(value + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
         os.chmod(temporary, 0o600)  # in case a umask or filesystem widened it
         os.replace(temporary, target)
     except BaseException:

@@ -25,6 +25,7 @@ import atexit
 import contextlib
 import json
 import secrets
+import sys
 import threading
 import time
 import weakref
@@ -56,8 +57,10 @@ _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
 def _close_all_at_exit() -> None:
     for session in list(_OPEN_SESSIONS):
-        with contextlib.suppress(Exception):
+        try:
             session.close()
+        except Exception as error:  # at exit there is no one else to tell
+            print(f"quillmate: the last changes to session {session.id} could not be saved: {error}", file=sys.stderr)
 
 
 atexit.register(_close_all_at_exit)

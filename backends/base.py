@@ -364,6 +364,55 @@ class Backend(ABC):
         return result
 
 
+class StopFilter:
+    """Applies stop sequences to one alternative's text as it streams in.
+
+    Text that might be the beginning of a stop sequence is held back until it is
+    known not to be; at the first stop sequence the text ends (without it).
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = tuple(stops)
+        self.text = ""
+        self.sent = 0
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """Take new text; return what may be shown now."""
+        if self.stopped:
+            return ""
+        self.text += piece
+        if not self.stops:
+            return self._release(len(self.text))
+        start = max(0, self.sent - max(len(s) for s in self.stops))
+        found = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
+        if found:
+            self.text = self.text[: min(found)]
+            self.stopped = True
+            return self._release(len(self.text))
+        return self._release(len(self.text) - self._held_back())
+
+    def flush(self) -> str:
+        """The end of the text: release whatever was held back."""
+        return self._release(len(self.text))
+
+    def _held_back(self) -> int:
+        longest = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(self.text)), longest, -1):
+                if self.text.endswith(stop[:size]):
+                    longest = size
+                    break
+        return longest
+
+    def _release(self, upto: int) -> str:
+        if upto <= self.sent:
+            return ""
+        chunk = self.text[self.sent : upto]
+        self.sent = upto
+        return chunk
+
+
 @dataclass(frozen=True)
 class FittedPrompt:
     """A prompt cut to fit the context window, and what was left out."""

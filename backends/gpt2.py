@@ -32,6 +32,7 @@ from backends.base import (
     GenerationRequest,
     GenerationResult,
     Notice,
+    StopFilter,
     StreamEvent,
     TextPart,
     Usage,
@@ -261,8 +262,7 @@ class _AlternativeStreamer:
     """Receives each step's tokens from ``generate`` and turns them into text deltas.
 
     Stop sequences are found here: an alternative that reaches one is marked done
-    (the stopping criterion then ends it) and text that might be the start of a
-    stop sequence is held back until it is known not to be.
+    (the stopping criterion then ends it).
     """
 
     def __init__(
@@ -275,18 +275,21 @@ class _AlternativeStreamer:
         cancel: threading.Event,
     ) -> None:
         self.tokenizer = tokenizer
-        self.stops = tuple(stops)
         self.eos = eos_token_id
         self.emit = emit
         self.cancel = cancel
         self.tokens: list[list[int]] = [[] for _ in range(rows)]
-        self.texts = [""] * rows
-        self.sent = [0] * rows
+        self.filters = [StopFilter(stops) for _ in range(rows)]
+        self.decoded = [0] * rows  # characters of decoded text already fed to the filter
         self.pending = [False] * rows
         self.done = [False] * rows
         self.reasons: list[FinishReason | None] = [None] * rows
         self.first_token_at: float | None = None
         self._prompt_seen = False
+
+    @property
+    def texts(self) -> list[str]:
+        return [f.text for f in self.filters]
 
     def put(self, value: Any) -> None:
         if not self._prompt_seen:  # generate() first hands over the prompt itself
@@ -309,60 +312,35 @@ class _AlternativeStreamer:
             self.pending[row] = True
             return
         self.pending[row] = False
-        self.texts[row] = text
-        cut = _find_stop(text, self.stops, max(0, self.sent[row] - max((len(s) for s in self.stops), default=0)))
-        if cut is not None:
-            self.texts[row] = text[:cut]
+        piece, self.decoded[row] = text[self.decoded[row] :], len(text)
+        self._send(row, self.filters[row].feed(piece))
+        if self.filters[row].stopped:
             self._finish(row, "stop")
-            return
-        safe = len(text) - _held_back(text, self.stops)
-        self._send(row, safe)
 
-    def _send(self, row: int, upto: int) -> None:
-        if upto > self.sent[row]:
-            chunk = self.texts[row][self.sent[row] : upto]
-            self.sent[row] = upto
+    def _send(self, row: int, chunk: str) -> None:
+        if chunk:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self.emit(Delta(row, chunk))
 
     def _finish(self, row: int, reason: FinishReason) -> None:
-        if not self.done[row] and self.pending[row]:
+        if self.done[row]:
+            return
+        if self.pending[row]:
             self._advance(row, final=True)
-            if self.done[row]:  # the final text held a stop sequence
+            if self.done[row]:  # the last characters completed a stop sequence
                 return
         self.done[row] = True
         self.reasons[row] = reason
-        self._send(row, len(self.texts[row]))
+        self._send(row, self.filters[row].flush())
 
     def end(self) -> None:
         reason: FinishReason = "cancelled" if self.cancel.is_set() else "length"
         for row in range(len(self.done)):
-            if not self.done[row]:
-                if reason == "length":
-                    self._finish(row, reason)
-                else:
-                    self.done[row] = True
-                    self.reasons[row] = reason
+            self._finish(row, reason)
 
     def all_done(self) -> bool:
         return all(self.done)
-
-
-def _find_stop(text: str, stops: Sequence[str], start: int) -> int | None:
-    found = [i for i in (text.find(s, start) for s in stops) if i >= 0]
-    return min(found) if found else None
-
-
-def _held_back(text: str, stops: Sequence[str]) -> int:
-    """How many trailing characters could be the beginning of a stop sequence."""
-    longest = 0
-    for stop in stops:
-        for size in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:size]):
-                longest = size
-                break
-    return longest
 
 
 def _make_stopping_criteria(streamer: _AlternativeStreamer, cancel: threading.Event) -> Any:

@@ -70,6 +70,7 @@ from backends.base import (
     GenerationRequest,
     GenerationResult,
     Notice,
+    StopFilter,
     StreamEvent,
     TextPart,
     Usage,
@@ -182,45 +183,6 @@ def default_mode(model: str) -> str:
     """``completion`` for known completion-only model names, else ``chat``."""
     name = model.rsplit("/", 1)[-1].lower()
     return "completion" if name.startswith(_COMPLETION_PREFIXES) else "chat"
-
-
-class _StopFilter:
-    """Applies stop sequences the server was not given, as text arrives for one alternative."""
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self.stops = tuple(stops)
-        self.text = ""
-        self.sent = 0
-        self.stopped = False
-
-    def feed(self, piece: str) -> str:
-        """Take new text; return what may be shown now."""
-        if self.stopped:
-            return ""
-        self.text += piece
-        start = max(0, self.sent - max(len(s) for s in self.stops))
-        found = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
-        if found:
-            self.text = self.text[: min(found)]
-            self.stopped = True
-            return self._release(len(self.text))
-        held = 0
-        for stop in self.stops:
-            for size in range(min(len(stop) - 1, len(self.text)), held, -1):
-                if self.text.endswith(stop[:size]):
-                    held = size
-                    break
-        return self._release(len(self.text) - held)
-
-    def flush(self) -> str:
-        return self._release(len(self.text))
-
-    def _release(self, upto: int) -> str:
-        if upto <= self.sent:
-            return ""
-        chunk = self.text[self.sent : upto]
-        self.sent = upto
-        return chunk
 
 
 def _option(name: str, value: Any, kind: str, profile: str) -> Any:
@@ -712,7 +674,7 @@ class OpenAIBackend(Backend):
 
         rows = params.num_alternatives
         extra_stops = params.stop[MAX_STOP:]
-        filters = [_StopFilter(extra_stops) for _ in range(rows)] if extra_stops else None
+        filters = [StopFilter(extra_stops) for _ in range(rows)] if extra_stops else None
         texts = [""] * rows
         reasons: list[FinishReason | None] = [None] * rows
         pieces = 0

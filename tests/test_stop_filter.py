@@ -1,0 +1,37 @@
+"""Stop sequences applied to streamed text, however the text is split into pieces."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backends.base import StopFilter
+
+
+def expected(text: str, stops: list[str]) -> str:
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return text[: min(found)] if found else text
+
+
+@given(
+    text=st.text(alphabet="ab\n ", max_size=60),
+    stops=st.lists(st.text(alphabet="ab\n", min_size=1, max_size=4), max_size=3),
+    cuts=st.lists(st.integers(0, 60), max_size=10),
+)
+def test_streamed_pieces_add_up_to_the_text_before_the_first_stop(text: str, stops: list[str], cuts: list[int]) -> None:
+    points = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
+    pieces = [text[a:b] for a, b in itertools.pairwise(points)]
+    stop_filter = StopFilter(stops)
+    shown = "".join(stop_filter.feed(piece) for piece in pieces) + stop_filter.flush()
+    assert shown == expected(text, stops)
+    assert stop_filter.text == shown
+
+
+def test_text_that_may_start_a_stop_is_held_back_until_known() -> None:
+    stop_filter = StopFilter(["\n\nPoem:"])
+    assert stop_filter.feed("a line\n") == "a line"
+    assert stop_filter.feed("\nPo") == ""
+    assert stop_filter.feed("em: next") == ""
+    assert stop_filter.stopped and stop_filter.text == "a line"

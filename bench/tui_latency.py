@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""How quickly the writing app is ready, and how quickly typing shows while the model writes.
+
+Usage::
+
+    python bench/tui_latency.py [--runs 5] [--keys 40] [--model bundled|scripted|none]
+
+1. **Start-up**: from launching a fresh Python process (as ``quillmate write FILE`` does, with
+   the real config, session store and default backend) to the first frame drawn with the
+   editor focused, i.e. when the writer can type. The model keeps loading in the background.
+2. **Typing while streaming**: with a continuation streaming in as ghost text, the time from
+   a key event reaching the app to the editor drawing a line that contains the new character.
+   Measured with a fast synthetic stream (about 500 chunks/s, faster than any local model)
+   and, with ``--model bundled``, the bundled GPT-2 streaming for real.
+
+Every figure is the median of its runs (with the 90th percentile for keystrokes). The app
+runs headless (Textual renders every frame; the output is discarded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+DRAFT = (
+    "# The Lighthouse\n\n"
+    + "Mara climbed the iron stairs for the last time that winter. The lamp above her hummed. " * 12
+    + "\n\nShe set her lantern down on the landing and listened."
+)
+
+
+# ------------------------------------------------------------------------------ start-up
+
+
+def _child_startup(started: float, home: str) -> None:
+    """Run in a fresh process: build the app the way the CLI does; print seconds to the first frame."""
+    os.environ["QUILLMATE_HOME"] = home
+    from tui.app import make_app
+
+    story = Path(home) / "story.md"
+    story.write_text(DRAFT, encoding="utf-8")
+    app = make_app(story)
+
+    def first_frame() -> None:
+        ready = app.editor.has_focus
+        print(f"{time.time() - started:.4f} {int(ready)}", flush=True)
+        app.finish()
+        os._exit(0)  # do not wait for the model still loading in the background
+
+    app.on_first_frame = first_frame
+    app.run(headless=True, size=(100, 30))
+
+
+def measure_startup(runs: int) -> list[float]:
+    """Seconds from process launch to a typable first frame, one per run."""
+    times = []
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO_ROOT))
+        for _ in range(runs):
+            started = time.time()
+            out = subprocess.run(
+                [sys.executable, __file__, "--child-startup", repr(started), home],
+                capture_output=True, text=True, env=env, timeout=120, check=True,
+            ).stdout.split()
+            if out[1] != "1":
+                raise SystemExit("The editor did not have focus at the first frame.")
+            times.append(float(out[0]))
+    return times
+
+
+# ------------------------------------------------------------------- typing while streaming
+
+
+async def measure_typing(keys: int, model: str) -> tuple[list[float], float]:
+    """Key-to-screen delays (seconds) while a continuation streams; also the stream's chunks/s."""
+    from textual import events
+
+    from assistant.config import load_config
+    from assistant.core import Assistant
+    from assistant.sessions import SessionStore
+    from tui.app import make_app
+
+    if model == "scripted":
+        from tests.support.scripted_backend import ScriptedBackend
+
+        backend: Any = ScriptedBackend("local")
+        backend.enqueue(*([" word"] * 20000), delay=0.002)
+    else:
+        from backends.gpt2 import GPT2Backend
+
+        backend = GPT2Backend("local", model=model)
+    folder = tempfile.mkdtemp()
+    store = SessionStore(Path(folder) / "sessions.db")
+    session = store.create(text=DRAFT)
+    session.update_settings(params={"max_new_tokens": 400, "seed": 1})
+    app = make_app(session=session, store=store, assistant=Assistant(backend, config=load_config()))
+    drawn: dict[int, float] = {}  # number of typed x's on the first line -> when it was first drawn
+    delays: list[float] = []
+    async with app.run_test(size=(120, 30)) as pilot:  # the side panel open beside the draft
+        editor = app.editor
+        original = editor.render_line
+
+        def render_line(y: int) -> Any:
+            strip = original(y)
+            text = strip.text.strip()
+            if y == 0 and text.startswith("# The Lighthouse"):
+                drawn.setdefault(len(text) - len("# The Lighthouse"), time.perf_counter())
+            return strip
+
+        editor.render_line = render_line  # type: ignore[method-assign]
+        deadline = time.monotonic() + 180
+        while not app.backend_ready and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        await pilot.press("f5")
+        while not (editor.ghost and len(editor.ghost.text) > 20) and time.monotonic() < deadline:
+            await pilot.pause(0.01)
+        if not app.generating:
+            raise SystemExit(f"{model}: the continuation ended before typing could be measured.")
+        editor.move_cursor((0, len("# The Lighthouse")))
+        driver = app._driver
+        stream_start = app._streamed_tokens
+        t_stream = time.perf_counter()
+        for i in range(1, keys + 1):
+            if not app.generating:
+                break
+            key = events.Key("x", "x")
+            key.set_sender(app)
+            sent = time.perf_counter()
+            driver.send_message(key)
+            deadline = sent + 2.0
+            while max(drawn, default=0) < i and time.perf_counter() < deadline:
+                await asyncio.sleep(0.0005)
+            shown = [t for count, t in drawn.items() if count >= i]
+            if shown:  # the first frame showing this key (it may show the next one too)
+                delays.append(min(shown) - sent)
+            await asyncio.sleep(0.03)  # a brisk typist: about 30 keys a second
+        rate = (app._streamed_tokens - stream_start) / (time.perf_counter() - t_stream)
+        app.stop_generation()
+        while backend_active(app):
+            await pilot.pause(0.01)
+    app.finish()
+    store.close()
+    return delays, rate
+
+
+def backend_active(app: Any) -> bool:
+    """True while a generation worker is still winding down."""
+    return any(w.group == "generation" and w.is_running for w in app.workers)
+
+
+def _summary(values: list[float]) -> str:
+    ms = sorted(v * 1000 for v in values)
+    p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
+    return f"median {statistics.median(ms):.1f} ms, p90 {p90:.1f} ms, max {ms[-1]:.1f} ms (n={len(ms)})"
+
+
+def main() -> None:
+    """Measure and print the figures."""
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-startup":
+        _child_startup(float(sys.argv[2]), sys.argv[3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="start-up runs")
+    parser.add_argument("--keys", type=int, default=40, help="keystrokes per streaming measurement")
+    parser.add_argument("--model", default="bundled", help="also stream from this model ('none' to skip)")
+    args = parser.parse_args()
+
+    startup = measure_startup(args.runs)
+    print(f"start-up to a typable first frame: median {statistics.median(startup) * 1000:.0f} ms "
+          f"(runs: {', '.join(f'{t * 1000:.0f}' for t in startup)} ms)")
+    delays, rate = asyncio.run(measure_typing(args.keys, "scripted"))
+    print(f"keystroke to screen while a synthetic stream runs at {rate:.0f} chunks/s: {_summary(delays)}")
+    if args.model not in ("none", "scripted"):
+        delays, rate = asyncio.run(measure_typing(args.keys, args.model))
+        print(f"keystroke to screen while {args.model} streams at {rate:.0f} tokens/s: {_summary(delays)}")
+
+
+if __name__ == "__main__":
+    main()

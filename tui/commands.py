@@ -1,0 +1,86 @@
+"""Command palette entries (Ctrl+P): every template, every backend, and the app's actions."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from tui.app import QuillmateApp
+
+
+class TemplateCommands(Provider):
+    """One entry per template, built-in and the writer's own."""
+
+    async def startup(self) -> None:
+        app: QuillmateApp = self.app  # type: ignore[assignment]
+        try:
+            self._templates: list[Any] = await asyncio.to_thread(app.assistant.templates.list)
+        except Exception:
+            self._templates = []
+
+    def _entries(self) -> list[tuple[str, str, Any]]:
+        app: QuillmateApp = self.app  # type: ignore[assignment]
+        out = []
+        for template in self._templates:
+            where = {"cursor": "at the cursor", "selection": "on the selection", "list": "to Results"}.get(
+                template.output, ""
+            )
+            mine = " (yours)" if getattr(template, "origin", "") == "user" else ""
+            label = f"Template: {template.name}{mine}"
+            help_text = f"{template.description} Result goes {where}.".strip()
+            out.append((label, help_text, partial(app.open_template, template.name)))
+        return out
+
+    async def discover(self) -> Hits:
+        for label, help_text, callback in self._entries():
+            yield DiscoveryHit(label, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, callback in self._entries():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), callback, help=help_text)
+
+
+class AppCommands(Provider):
+    """The app's actions and backend switching, by name."""
+
+    def _entries(self) -> list[tuple[str, str, Any]]:
+        app: QuillmateApp = self.app  # type: ignore[assignment]
+        entries: list[tuple[str, str, Any]] = [
+            ("Continue at the cursor", "The model carries your story on (F5).", app.action_continue),
+            ("Rewrite the selection", "More vivid, shorter, another tense… with a preview (Ctrl+R).",
+             app.action_rewrite),
+            ("Chat about the draft", "Ask the model about your draft (Ctrl+L).", app.action_chat),
+            ("Notes", "Characters, setting, style: the model reads them (Alt+3).", partial(app.action_tab, "notes")),
+            ("Sampling settings", "Temperature, alternatives, max tokens… (Alt+4).",
+             partial(app.action_tab, "settings")),
+            ("Who wrote what", "Tint model-written text and show the statistics (F3).", app.action_toggle_provenance),
+            ("Save", "Write the draft to its file now (Ctrl+S).", app.action_save),
+            ("Save as…", "Write the draft to another file, and keep saving there.", app.action_save_as),
+            ("Reload the file from disk", "Take the file's text as it is now on disk.", app.action_reload_file),
+            ("Show or hide the side panel", "F2.", app.action_toggle_panel),
+            ("Keys", "Every key the app answers to (F1).", app.action_help),
+            ("Switch model…", "Choose a backend profile and model (F4).", app.action_switch_backend),
+        ]
+        for name, profile in app.config.profiles.items():
+            model = profile.options.get("model", "")
+            entries.append((f"Switch to backend: {name}", f"{profile.kind}{f' ({model})' if model else ''}",
+                            partial(app.switch_backend, name, None)))
+        return entries
+
+    async def discover(self) -> Hits:
+        for label, help_text, callback in self._entries():
+            yield DiscoveryHit(label, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, callback in self._entries():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), callback, help=help_text)

@@ -1,0 +1,96 @@
+"""Every key the writing app answers to, in one place (the bindings and the help screen use it).
+
+The keys avoid ones terminals keep for themselves (Ctrl+S/Ctrl+Q flow control is
+off in Textual's raw mode; Ctrl+Space arrives as Ctrl+@), and each important
+action has an F-key or a second key for terminals that do not send the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Key:
+    """One binding as the writer sees it.
+
+    Attributes:
+        keys: Textual key names, comma-separated (the first is shown).
+        action: The action it runs.
+        description: Short label (footer).
+        help: What it does, in a sentence (help screen).
+        group: The help screen's section.
+    """
+
+    keys: str
+    action: str
+    description: str
+    help: str
+    group: str
+
+
+WRITING = "Writing with the model"
+EDITING = "Editing"
+PANELS = "Panels and tools"
+APP = "The app"
+
+# Keys handled by the editor (only while it has focus; several fall back to their usual meaning).
+EDITOR_KEYS: tuple[Key, ...] = (
+    Key("tab", "accept('all')", "Accept", "Accept the whole suggestion (without one, Tab moves to the next panel).",
+        WRITING),
+    Key("ctrl+right,alt+right", "accept('word')", "Accept word",
+        "Accept the suggestion's next word (without one, jump a word right).", WRITING),
+    Key("ctrl+down,alt+down", "accept('line')", "Accept line",
+        "Accept the suggestion up to the end of its line (without one, move down).", WRITING),
+    Key("ctrl+n,alt+full_stop", "cycle(1)", "Next version", "Show the next alternative (when n > 1).", WRITING),
+    Key("alt+comma", "cycle(-1)", "Previous version", "Show the previous alternative.", WRITING),
+    Key("ctrl+z", "undo", "Undo", "Undo (typing is undone a word at a time; an accept in one step).", EDITING),
+    Key("ctrl+y", "redo", "Redo", "Redo.", EDITING),
+)
+
+APP_KEYS: tuple[Key, ...] = (
+    Key("f5,ctrl+j,ctrl+@", "continue", "Continue",
+        "Continue the story from the cursor; the suggestion appears as dim ghost text.", WRITING),
+    Key("escape", "escape", "Stop/Dismiss",
+        "Stop the model (what it wrote so far stays as a suggestion); again to dismiss it; "
+        "from a panel, back to the draft.", WRITING),
+    Key("ctrl+g", "regenerate", "Try again", "Throw the suggestion away and write another one.", WRITING),
+    Key("ctrl+r", "rewrite", "Rewrite", "Rewrite the selected passage (more vivid, shorter…); preview first.",
+        WRITING),
+    Key("ctrl+p", "command_palette", "Commands",
+        "Commands: every template (poem, slogan…), switching model, saving, and more.", PANELS),
+    Key("f2", "toggle_panel", "Panel", "Show or hide the side panel.", PANELS),
+    Key("f3", "toggle_provenance", "Who wrote what", "Tint the text the model wrote.", PANELS),
+    Key("f4,ctrl+b", "switch_backend", "Model", "Switch to another backend or model.", PANELS),
+    Key("ctrl+l", "chat", "Chat", "Chat about your draft with the model.", PANELS),
+    Key("alt+1", "tab('results')", "Results", "Show the Results tab.", PANELS),
+    Key("alt+2", "tab('chat')", "Chat tab", "Show the Chat tab.", PANELS),
+    Key("alt+3", "tab('notes')", "Notes", "Show the Notes tab (characters, setting, style).", PANELS),
+    Key("alt+4", "tab('settings')", "Settings", "Show the Settings tab (temperature, n, max tokens…).", PANELS),
+    Key("alt+5", "tab('stats')", "Stats", "Show the Stats tab (who wrote how much).", PANELS),
+    Key("ctrl+s", "save", "Save", "Save the draft to its file now (it is also saved continuously).", APP),
+    Key("f1", "help", "Help", "Show these keys.", APP),
+    Key("ctrl+q", "quit", "Quit", "Quit. Everything is already saved; nothing is asked.", APP),
+)
+
+# Keys of the text box itself, listed for completeness on the help screen.
+TEXT_KEYS: tuple[tuple[str, str], ...] = (
+    ("Shift+arrows", "Select text"),
+    ("Ctrl+Left / Ctrl+Right", "Move a word (Ctrl+Right accepts a word while a suggestion shows)"),
+    ("Home / End", "Start / end of the line"),
+    ("Ctrl+X / Ctrl+C / Ctrl+V", "Cut / copy / paste"),
+    ("Ctrl+W", "Delete the word before the cursor"),
+    ("Ctrl+K", "Delete to the end of the line"),
+    ("F6 / F7", "Select the line / select everything"),
+)
+
+
+def display(keys: str) -> str:
+    """Key names as a writer reads them: ``ctrl+right,alt+right`` -> ``Ctrl+Right / Alt+Right``."""
+    names = {"full_stop": ".", "comma": ",", "@": "Space", "escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn"}
+    shown = []
+    for key in keys.split(","):
+        parts = [names.get(p, p) for p in key.strip().split("+")]
+        shown.append("+".join(p if len(p) == 1 and not p.isalpha() else p.capitalize() if len(p) > 1 else p.upper()
+                              for p in parts))
+    return " / ".join(shown)

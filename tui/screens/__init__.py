@@ -1,0 +1,1 @@
+"""Screens of the writing app: help, rewrite preview, template forms, pickers."""

@@ -32,8 +32,16 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets.text_area import Selection
 
-from assistant.errors import QuillmateError, UsageError
-from backends.base import ChatMessage, Delta, GenerationRequest, GenerationResult, Notice, TextPart
+from assistant import (
+    ChatMessage,
+    Delta,
+    GenerationRequest,
+    GenerationResult,
+    Notice,
+    QuillmateError,
+    TextPart,
+    UsageError,
+)
 from tui.commands import AppCommands, TemplateCommands
 from tui.keys import APP_KEYS
 from tui.screens.help import HelpScreen
@@ -55,10 +63,10 @@ from tui.widgets.panels import (
 from tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
+    from assistant import Backend
     from assistant.config import Config
     from assistant.core import Assistant, Prepared
     from assistant.sessions import Session, SessionStore
-    from backends.base import Backend
 
 W = TypeVar("W", bound=Widget)
 BackendFactory = Callable[[str, "str | None"], "Backend"]

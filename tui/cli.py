@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from backends.errors import UsageError
+from assistant import UsageError
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,124 @@
+"""Running templates: the form, then a continuation, a rewrite, or results in the Results tab."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from textual import on, work
+
+from assistant import Delta, GenerationRequest
+from tui.flows.rewrite import RewriteFlow
+from tui.screens.template_form import TemplateFormScreen
+from tui.widgets.panels import ResultsView
+
+
+class TemplateFlow(RewriteFlow):
+    """Template forms and runs, and the Results tab."""
+
+    def open_template(self, name: str) -> None:
+        """Show the form of template ``name`` and run it."""
+        try:
+            template = self.assistant.templates.get(name)
+        except Exception as error:
+            self._report(error)
+            return
+        editor = self.editor
+        start, end = editor.selection_offsets
+        selection = self.session.document.text[start:end]
+        values: dict[str, str] = {}
+        hidden: tuple[str, ...] = ()
+        target = template.input_variable
+        if template.output == "cursor":
+            if self.session.read_only:
+                self.notify("This session is open read-only, so nothing can be added to it.", severity="warning")
+                return
+            hidden = (target,) if target else ()
+            if target:
+                values[target] = "(your draft up to the cursor)"
+            note = "It carries on from your cursor; the result appears there as a suggestion."
+            if "notes" in template.variables and self.session.notes.strip():
+                values["notes"] = self.session.notes
+            if "title" in template.variables and self._story_title():
+                values["title"] = self._story_title()
+        elif template.output == "selection":
+            if self.session.read_only:
+                self.notify("This session is open read-only, so nothing can be rewritten.", severity="warning")
+                return
+            if not selection.strip():
+                self.notify(f"Select the passage for '{template.name}' first, then run it again.", timeout=5)
+                return
+            hidden = (target,) if target else ()
+            if target:
+                values[target] = selection
+            note = "It works on the selected passage; you will see a preview before anything changes."
+        else:
+            if target and selection.strip():
+                values[target] = selection
+            note = "The results go to the Results tab."
+        screen = TemplateFormScreen(template, values, hidden=hidden, note=note)
+        self.push_screen(screen, callback=partial(self._run_template, template))
+
+    def _run_template(self, template: Any, values: dict[str, str] | None) -> None:
+        if values is None:
+            return
+        target = template.input_variable
+        if template.output == "cursor":
+            values = {k: v for k, v in values.items() if k != target}
+            self.action_continue(template, values)
+        elif template.output == "selection":
+            values = {k: v for k, v in values.items() if k != target}
+            self.action_rewrite(template, values)
+        else:
+            self.run_list_template(template, values)
+
+    def run_list_template(self, template: Any, values: Mapping[str, Any]) -> None:
+        """Run a template whose results go to the Results tab."""
+        prepared = self._prepare(template, values)
+        if prepared is None:
+            return
+        event_id = self._record(template.name, prepared.variables, prepared.request)
+        self.side.display = True
+        self.side.show_tab("results")
+        self._list_worker(prepared.request, template.name, event_id)
+
+    @work(exclusive=True, group="generation", exit_on_error=False)
+    async def _list_worker(self, request: GenerationRequest, name: str, event_id: int | None) -> None:
+        items = await self.results.add(name, request.params.num_alternatives, event_id=event_id)
+
+        def stream(delta: Delta) -> None:
+            if delta.index < len(items):
+                item = items[delta.index]
+                item.set_text((item.text + delta.text).lstrip("\n") if not item.text else item.text + delta.text)
+
+        try:
+            result = await self._consume(request, stream)
+        except asyncio.CancelledError:
+            for item in items:
+                item.set_text(item.text.strip(), finished=True)
+            self._record_partial(event_id, [item.text for item in items])
+            raise
+        except Exception as error:
+            for item in items:
+                item.set_text(item.text or "(failed)", finished=True)
+            if event_id is not None:
+                with contextlib.suppress(Exception):
+                    self.session.mark_error(event_id, getattr(error, "message", str(error)))
+            self._report(error)
+            return
+        if result is not None:
+            for item, text in zip(items, result.texts, strict=False):
+                item.set_text(text.strip(), finished=True)
+            self._record_result(event_id, result)
+            if result.error:
+                self.notify(f"The model stopped early: {result.error}", severity="error", timeout=8)
+
+    @on(ResultsView.InsertRequested)
+    def _insert_result(self, message: ResultsView.InsertRequested) -> None:
+        item = message.item
+        if not item.text.strip():
+            return
+        self._insert_generated(item.text, item.event_id, item.alternative)

@@ -204,7 +204,12 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    # A model may declare a shorter usable context than its position table (e.g. trained on shorter windows).
+    context = (
+        getattr(model.config, "quillmate_context_window", None)
+        or getattr(model.config, "n_positions", None)
+        or getattr(model.config, "max_position_embeddings", None)
+    )
     label = "bundled" if Path(target) == BUNDLED_MODEL_DIR else (target if not is_folder else Path(target).name)
     return LoadedModel(
         model=model,

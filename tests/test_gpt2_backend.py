@@ -109,6 +109,7 @@ async def test_bundled_model_writes_a_poem_reproducibly() -> None:
     assert first.text == second.text
     assert len(first.text.split()) >= 3, first.text
     assert backend.info().model == "bundled"
+    assert backend.capabilities.context_window == 512, "the bundled model was trained on windows of 512 tokens"
 
 
 async def test_context_keeps_fixed_parts_and_the_latest_text(tiny_model_dir: Path) -> None:

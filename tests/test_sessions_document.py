@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from assistant.sessions.document import (
@@ -229,6 +229,7 @@ def ref_set_text(old: str, new: str) -> tuple[int, int, int]:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(initial=st.text(alphabet="ab \n", max_size=300), ops=st.lists(OPS, max_size=40))
+@example(initial="a", ops=[("insert", 0, "aaaaa"), ("replace", 0, 6, "aaaaaa"), ("undo",)])
 def test_random_edit_sequences_keep_spans_tiling_and_undo_exact(initial: str, ops: list[tuple]) -> None:
     doc = Document(initial)
     text, attrs = initial, [WRITER] * len(initial)

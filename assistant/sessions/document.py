@@ -256,6 +256,8 @@ class Document:
             self._check_range(start, end)
             if start == end and not text:
                 return
+            if text == self._text[start:end] and all(a == attr for _, a in self._spans_between(start, end)):
+                return  # nothing would change: no save, no undo step
             self._push(self._splice(start, end, text, attr), None, start, text, urgent=urgent)
 
     def accept(self, pos: int, text: str, generation_id: int, alternative: int = 0) -> None:

@@ -111,3 +111,26 @@ def test_real_subprocess_list_and_errors(sid: str) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("quillmate: There is no session zz.")
     assert "Traceback" not in proc.stderr
+
+
+def test_unlock_frees_a_session_held_on_another_machine() -> None:
+    from assistant.sessions import SessionLocked
+    from assistant.sessions.session import _OPEN_SESSIONS
+
+    store = SessionStore()
+    held = store.create(title="Held elsewhere")
+    session_id = held.id
+    store.conn.execute("UPDATE locks SET host = 'another-laptop', token = 'theirs' WHERE session_id = ?", (session_id,))
+    _OPEN_SESSIONS.discard(held)  # this "process" is the one on the other machine
+    with pytest.raises(SessionLocked):
+        SessionStore().open(session_id)
+    runner = CliRunner()
+    kept = runner.invoke(sessions, ["unlock", session_id], input="n\n")
+    assert kept.exit_code == 0 and "another-laptop" in kept.output
+    with pytest.raises(SessionLocked):
+        SessionStore().open(session_id)
+    freed = runner.invoke(sessions, ["unlock", session_id, "--yes"])
+    assert freed.exit_code == 0, freed.output
+    reopened = SessionStore().open(session_id)
+    assert reopened.title == "Held elsewhere"
+    reopened.close()

@@ -132,6 +132,23 @@ def delete_cmd(session_id: str, yes: bool) -> None:
     echo_err(f"Deleted session {full_id}.")
 
 
+@sessions.command("unlock")
+@click.argument("session_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def unlock_cmd(session_id: str, yes: bool) -> None:
+    """Free a session held by a quillmate that is gone (e.g. one that crashed on another machine)."""
+    with _store() as store:
+        full_id = store.resolve(session_id)
+        holder = store.list_lock(full_id)
+        if holder is not None and not yes:
+            question = f"Session {full_id} is held by {holder.describe()}. Take it over anyway"
+            if not click.confirm(question, default=False, err=True):
+                echo_err("Left as it was.")
+                return
+        previous = store.break_lock(full_id)
+    echo_err(f"Session {full_id} is free." if previous else f"Session {full_id} was not held.")
+
+
 @sessions.command("search")
 @click.argument("query", nargs=-1, required=True)
 @click.option("--limit", default=20, show_default=True, help="Show at most this many matches.")

@@ -338,6 +338,19 @@ class SessionStore:
             held = db.read_lock(conn, self._resolve(conn, session_id))
         return held[0] if held else None
 
+    def break_lock(self, session_id: str) -> LockHolder | None:
+        """Take the lock away from whoever holds it (e.g. a crashed quillmate on another host).
+
+        Returns who held it, or None when it was free. The holder, if still alive, stops saving
+        rather than overwrite the session (see ``Session.flush``).
+        """
+        with self._guard() as conn:
+            full_id = self._resolve(conn, session_id)
+            row = conn.execute("SELECT pid, host, since FROM locks WHERE session_id = ?", (full_id,)).fetchone()
+            with db.transaction(conn):
+                conn.execute("DELETE FROM locks WHERE session_id = ?", (full_id,))
+        return LockHolder(pid=row[0], host=row[1], since=row[2]) if row else None
+
     def resolve(self, session_id: str) -> str:
         """The full id for an id or a unique prefix of one."""
         with self._guard() as conn:

@@ -12,7 +12,25 @@ if TYPE_CHECKING:
     from tui.app import QuillmateApp
 
 
-class TemplateCommands(Provider):
+class _EntryProvider(Provider):
+    """A palette provider over a list of (label, help, callback) entries."""
+
+    def _entries(self) -> list[tuple[str, str, Any]]:
+        raise NotImplementedError
+
+    async def discover(self) -> Hits:
+        for label, help_text, callback in self._entries():
+            yield DiscoveryHit(label, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, callback in self._entries():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), callback, help=help_text)
+
+
+class TemplateCommands(_EntryProvider):
     """One entry per template, built-in and the writer's own."""
 
     async def startup(self) -> None:
@@ -35,31 +53,26 @@ class TemplateCommands(Provider):
             out.append((label, help_text, partial(app.open_template, template.name)))
         return out
 
-    async def discover(self) -> Hits:
-        for label, help_text, callback in self._entries():
-            yield DiscoveryHit(label, callback, help=help_text)
 
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for label, help_text, callback in self._entries():
-            score = matcher.match(label)
-            if score > 0:
-                yield Hit(score, matcher.highlight(label), callback, help=help_text)
-
-
-class AppCommands(Provider):
+class AppCommands(_EntryProvider):
     """The app's actions and backend switching, by name."""
 
     def _entries(self) -> list[tuple[str, str, Any]]:
         app: QuillmateApp = self.app  # type: ignore[assignment]
         entries: list[tuple[str, str, Any]] = [
             ("Continue at the cursor", "The model carries your story on (F5).", app.action_continue),
-            ("Rewrite the selection", "More vivid, shorter, another tense… with a preview (Ctrl+R).",
-             app.action_rewrite),
+            (
+                "Rewrite the selection",
+                "More vivid, shorter, another tense… with a preview (Ctrl+R).",
+                app.action_rewrite,
+            ),
             ("Chat about the draft", "Ask the model about your draft (Ctrl+L).", app.action_chat),
             ("Notes", "Characters, setting, style: the model reads them (Alt+3).", partial(app.action_tab, "notes")),
-            ("Sampling settings", "Temperature, alternatives, max tokens… (Alt+4).",
-             partial(app.action_tab, "settings")),
+            (
+                "Sampling settings",
+                "Temperature, alternatives, max tokens… (Alt+4).",
+                partial(app.action_tab, "settings"),
+            ),
             ("Who wrote what", "Tint model-written text and show the statistics (F3).", app.action_toggle_provenance),
             ("Save", "Write the draft to its file now (Ctrl+S).", app.action_save),
             ("Save as…", "Write the draft to another file, and keep saving there.", app.action_save_as),
@@ -70,17 +83,11 @@ class AppCommands(Provider):
         ]
         for name, profile in app.config.profiles.items():
             model = profile.options.get("model", "")
-            entries.append((f"Switch to backend: {name}", f"{profile.kind}{f' ({model})' if model else ''}",
-                            partial(app.switch_backend, name, None)))
+            entries.append(
+                (
+                    f"Switch to backend: {name}",
+                    f"{profile.kind}{f' ({model})' if model else ''}",
+                    partial(app.switch_backend, name, None),
+                )
+            )
         return entries
-
-    async def discover(self) -> Hits:
-        for label, help_text, callback in self._entries():
-            yield DiscoveryHit(label, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for label, help_text, callback in self._entries():
-            score = matcher.match(label)
-            if score > 0:
-                yield Hit(score, matcher.highlight(label), callback, help=help_text)

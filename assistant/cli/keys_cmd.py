@@ -8,9 +8,10 @@ import os
 import click
 
 from assistant.cli.common import echo_err, read_stdin_text
+from assistant.server.security import KEY_ENV as SERVE_KEY_ENV
 from backends.errors import UsageError
 
-ENV_KEYS = ("OPENAI_API_KEY", "QUILLMATE_SERVE_API_KEY")
+ENV_KEYS = ("OPENAI_API_KEY", SERVE_KEY_ENV)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from assistant.cli.common import echo_err
+from assistant.server.security import KEY_ENV
 from backends.errors import UsageError
-
-KEY_ENV = "QUILLMATE_SERVE_API_KEY"
 
 
 def _api_key(api_key: str | None, api_key_file: Path | None) -> str | None:
@@ -37,8 +36,8 @@ def usage_text(url: str, models: list[str], *, keyed: bool) -> str:
     """What the server prints at start: its URL and how to call it from three clients."""
     templates = [m for m in models if m.startswith("quillmate/")]
     model = "quillmate/poem" if "quillmate/poem" in models else (templates or models or ["local"])[0]
-    key_py = 'os.environ["QUILLMATE_SERVE_API_KEY"]' if keyed else '"not-needed"'
-    auth = ' -H "Authorization: Bearer $QUILLMATE_SERVE_API_KEY"' if keyed else ""
+    key_py = f'os.environ["{KEY_ENV}"]' if keyed else '"not-needed"'
+    auth = f' -H "Authorization: Bearer ${KEY_ENV}"' if keyed else ""
     shown_models = ", ".join(models[:12]) + (" …" if len(models) > 12 else "")
     return "\n".join(
         [

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from backends.base import ChatMessage, FinishReason, GenerationResult, Notice, TextPart
 from backends.errors import UsageError
+from backends.openai_backend import NOTICES_FIELD
 
-NOTICES_FIELD = "quillmate_notices"
 Shape = Literal["chat", "completion"]
 
 # Accepted but not used: they change nothing a writer would miss, or are about billing.

@@ -152,7 +152,7 @@ def test_quillmate_write_in_a_real_terminal(tmux: Tmux, tmp_path: Path, model_na
         with contextlib.suppress(AssertionError):
             tmux.wait_for("writing", timeout=10)
         tmux.wait_for_gone("writing", timeout=180)
-        tmux.wait_for("ctx ", timeout=10)  # the continuation finished (context use shown)
+        tmux.wait_for("ctx ", timeout=60)  # the continuation finished (context use shown)
         time.sleep(0.3)
         if "nothing to add" not in tmux.screen():
             break

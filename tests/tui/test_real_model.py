@@ -106,10 +106,14 @@ class Tmux:
         screen = ""
         while time.monotonic() < deadline:
             screen = self.screen()
-            if text in screen:
+            if _flat(text) in _flat(screen):  # the editor soft-wraps long lines, anywhere a space falls
                 return screen
             time.sleep(0.2)
         raise AssertionError(f"{text!r} did not appear on screen within {timeout:.0f} s; the screen:\n{screen}")
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
 
 
 @pytest.fixture

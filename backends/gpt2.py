@@ -591,6 +591,8 @@ class GPT2Backend(Backend):
 def _generate_kwargs(params: GenerationParams, eos: int) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "max_new_tokens": params.max_new_tokens,
+        # An end-of-text as the very first token would hand the writer nothing; they asked for more words.
+        "min_new_tokens": 1,
         "pad_token_id": eos,
         "eos_token_id": eos,
         "num_beams": params.num_beams,

@@ -272,3 +272,12 @@ async def test_side_panel_toggles_and_tabs(build) -> None:
         assert app.side.tabs.active == "chat"
         await pilot.press("f2")
         assert not app.side.display and app.editor.has_focus
+
+
+async def test_the_draft_is_highlighted_as_markdown(build) -> None:
+    app = build("# The Lighthouse\n\nMara *climbed* the stairs.")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.editor.language == "markdown"  # textual[syntax] is a dependency, so this always holds
+        heading_styles = {style for start, _end, style in app.editor._highlights[0] if start == 0}
+        assert heading_styles, "the heading line has no highlight"

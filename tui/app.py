@@ -121,6 +121,7 @@ class QuillmateApp(SavingFlow, TemplateFlow, BackendFlow):
             self.backend_ready = True
             self._show_backend_info()
         self.call_after_refresh(self._first_frame)
+        self.call_after_refresh(self._restore_chat)
 
     def _first_frame(self) -> None:
         self.first_frame_at = time.perf_counter()

@@ -281,3 +281,18 @@ async def test_the_draft_is_highlighted_as_markdown(build) -> None:
         assert app.editor.language == "markdown"  # textual[syntax] is a dependency, so this always holds
         heading_styles = {style for start, _end, style in app.editor._highlights[0] if start == 0}
         assert heading_styles, "the heading line has no highlight"
+
+
+async def test_finishing_after_the_app_has_closed_still_saves_and_lets_go(build, backend, store) -> None:
+    app = build("")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"Kept.")
+        app.exit()  # closed some other way than Ctrl+Q, as when the terminal goes away
+        await pilot.pause()
+    app.finish()  # what `quillmate write` always does last
+    again = store.open(app.session.id)  # not locked any more
+    try:
+        assert again.document.text == "Kept."
+    finally:
+        again.close()
+    assert "quillmate write --session" in app.exit_message

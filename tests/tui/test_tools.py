@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.support.scripted_backend import ScriptedBackend
 from tests.tui.conftest import SIZE, notifications, settle, until
 from tui.screens.rewrite import RewriteScreen
@@ -223,3 +225,49 @@ async def test_chat_with_a_completion_only_backend_still_sends_messages(build, s
             assert app.chat.history[-1] == ("assistant", "A storm.")
     finally:
         app.finish()
+
+
+async def test_the_chat_comes_back_with_the_session_until_cleared(build, backend: ScriptedBackend, store) -> None:
+    from assistant.config import load_config
+    from assistant.core import Assistant
+    from tui.app import make_app
+
+    backend.enqueue("Try ", "a storm.")
+    backend.fail_next(ConnectionError("the server is down"))
+    app = build(DRAFT)
+    session_id = app.session.id
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "chat-input", what="chat input")
+        await pilot.press(*"What happens next?", "enter")
+        await settle(app, pilot)
+        await pilot.press(*"And then?", "enter")
+        await settle(app, pilot)
+    app.finish()
+
+    def reopen() -> Any:
+        session = store.open(session_id)
+        return make_app(session=session, store=store, assistant=Assistant(ScriptedBackend("local"),
+                                                                          config=load_config()))
+
+    again = reopen()
+    async with again.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(again.chat.bubbles) == 4, what="restored chat")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: again.focused is not None and again.focused.id == "chat-input", what="chat")
+        shown = [(b.role, b.text) for b in again.chat.bubbles]
+        assert shown[:3] == [("user", "What happens next?"), ("assistant", "Try a storm."), ("user", "And then?")]
+        assert shown[3][1].startswith("(no reply")
+        # The failed reply is shown but not sent back to the model as something it said.
+        assert again.chat.history == shown[:3]
+        await pilot.click("#chat-clear")
+        await until(pilot, lambda: not again.chat.bubbles, what="cleared")
+        await settle(again, pilot)
+    again.finish()
+
+    third = reopen()
+    async with third.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await settle(third, pilot)
+        assert third.chat.bubbles == []
+    third.finish()

@@ -86,7 +86,7 @@ class AppBase(App[None]):
         self._force_save_until = 0.0
         self._counts_timer: Any = None
         self._notes_timer: Any = None
-        self._closed = False
+        self._finished = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.exit_message = ""
         self.backend_ready = False

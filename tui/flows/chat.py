@@ -67,6 +67,7 @@ class ChatFlow(ContinuationFlow):
             request = GenerationRequest.chat(messages, params)
         except Exception as error:
             reply.set_text("(could not ask)")
+            reply.failed = True
             self._report(error)
             return
         event_id = self._record("chat", {"message": message.text, "about": what}, request)
@@ -85,24 +86,58 @@ class ChatFlow(ContinuationFlow):
         try:
             result = await self._consume(request, stream)
         except asyncio.CancelledError:
+            reply.failed = not reply.text.strip()
             reply.set_text(reply.text.strip() or "(stopped)")
             self._record_partial(event_id, [reply.text])
             raise
         except Exception as error:
             reply.set_text(f"(no reply: {getattr(error, 'message', error)})")
+            reply.failed = True
             if event_id is not None:
                 with contextlib.suppress(Exception):
                     self.session.mark_error(event_id, getattr(error, "message", str(error)))
             self._report(error)
             return
         if result is not None:
+            reply.failed = not result.text.strip()
             reply.set_text(result.text.strip() or "(The model had nothing to say.)")
             self._record_result(event_id, result)
             if result.error:
                 self.notify(f"The reply stopped early: {result.error}", severity="error", timeout=8)
         chat.scroll_to_end()
 
+    async def _restore_chat(self) -> None:
+        """Bring back the conversation kept with a resumed session (since it was last cleared)."""
+        cleared = int(self.session.settings.get("chat_cleared_after") or 0)
+        bubbles: list[ChatBubble] = []
+        for event in self.session.events:
+            if event.template != "chat" or event.id <= cleared:
+                continue
+            bubbles.append(ChatBubble("user", str(event.variables.get("message", ""))))
+            text = event.alternatives[0].strip() if event.alternatives else ""
+            reply = ChatBubble("assistant", text or _missing_reply(event.status, event.error))
+            reply.event_id = event.id
+            reply.failed = not text
+            bubbles.append(reply)
+        await self.chat.restore(bubbles)
+
+    @on(ChatView.Cleared)
+    def _chat_cleared(self) -> None:
+        if self.session.read_only:
+            return
+        chats = [event.id for event in self.session.events if event.template == "chat"]
+        if chats:
+            self.session.update_settings(chat_cleared_after=max(chats))
+
     @on(ChatView.InsertReply)
     def _insert_reply(self, message: ChatView.InsertReply) -> None:
         bubble = message.bubble
         self._insert_generated(bubble.text.strip(), bubble.event_id, 0)
+
+
+def _missing_reply(status: str, error: str | None) -> str:
+    if status == "error":
+        return f"(no reply: {error or 'the model failed'})"
+    if status == "pending":
+        return "(no reply: quillmate closed before it came)"
+    return "(stopped)" if status == "cancelled" else "(The model had nothing to say.)"

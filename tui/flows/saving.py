@@ -85,9 +85,9 @@ class SavingFlow(PanelFlow):
 
     def finish(self) -> None:
         """Save everything and close the session (safe to call twice). Sets ``exit_message``."""
-        if self._closed:
+        if self._finished:
             return
-        self._closed = True
+        self._finished = True
         session = self.session
         lines: list[str] = []
         if not session.read_only and session.file is not None:

@@ -34,7 +34,7 @@ class StatusFlow(AppBase):
 
     def _poll_saved(self) -> None:
         session = self.session
-        if session.read_only or self._closed:
+        if session.read_only or self._finished:
             return
         state = "saved" if session.saved else ("error" if session.save_error else "saving")
         if state == "saved":

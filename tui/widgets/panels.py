@@ -149,6 +149,8 @@ class ChatBubble(Static, can_focus=True):
         self.role = role
         self.text = text
         self.event_id: int | None = None
+        self.failed = False
+        """True for a reply that never came (an error, or stopped before any text): not part of the history."""
         self.border_title = "You" if role == "user" else "Companion"
         self._show()
 
@@ -185,6 +187,9 @@ class ChatView(Vertical):
 
         bubble: ChatBubble
 
+    class Cleared(Message):
+        """The writer cleared the conversation."""
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="chat-log"):
             yield Static(
@@ -206,7 +211,7 @@ class ChatView(Vertical):
     @property
     def history(self) -> list[tuple[str, str]]:
         """(role, text) of every message so far."""
-        return [(b.role, b.text) for b in self.bubbles if b.text.strip()]
+        return [(b.role, b.text) for b in self.bubbles if b.text.strip() and not b.failed]
 
     def set_about(self, text: str) -> None:
         self.query_one("#chat-about", Static).update(text)
@@ -219,6 +224,15 @@ class ChatView(Vertical):
         await log.mount(bubble)
         log.scroll_end(animate=False)
         return bubble
+
+    async def restore(self, bubbles: list[ChatBubble]) -> None:
+        """Show an earlier conversation (a resumed session) in one go."""
+        if not bubbles:
+            return
+        self.query_one("#chat-hint").display = False
+        log = self.query_one("#chat-log", VerticalScroll)
+        await log.mount_all(bubbles)
+        log.scroll_end(animate=False)
 
     def scroll_to_end(self) -> None:
         self.query_one("#chat-log", VerticalScroll).scroll_end(animate=False)
@@ -245,6 +259,7 @@ class ChatView(Vertical):
         event.stop()
         await self.query(ChatBubble).remove()
         self.query_one("#chat-hint").display = True
+        self.post_message(self.Cleared())
 
 
 # ------------------------------------------------------------------------------ Notes

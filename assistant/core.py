@@ -95,15 +95,22 @@ class Assistant:
             return self.templates.get(name_or_template)
         return name_or_template
 
-    def params_for(self, template: Template | None, params: ParamsLike = None) -> GenerationParams:
+    def params_for(
+        self, template: Template | None, params: ParamsLike = None, *, resolved: Mapping[str, Any] | None = None
+    ) -> GenerationParams:
         """Parameters in order of precedence: config defaults < template < ``params``.
 
+        With ``resolved`` (the template's variables, resolved), the settings that go with
+        the chosen options count as the template's (a haiku ends after three lines).
         A GenerationParams overrides only the fields it sets to something other than the
         defaults, so a template's stop sequences survive ``GenerationParams(temperature=0.5)``.
         """
         result = self.config.generation_defaults()
-        if template is not None and template.params:
-            result = result.with_overrides(**template.params)
+        settings = {} if template is None else (
+            template.settings_for(resolved) if resolved is not None else template.params
+        )
+        if settings:
+            result = result.with_overrides(**settings)
         if isinstance(params, GenerationParams):
             defaults = GenerationParams()
             params = {k: getattr(params, k) for k in params.names() if getattr(params, k) != getattr(defaults, k)}
@@ -126,7 +133,7 @@ class Assistant:
         caps = self.backend.capabilities
         form = chosen.pick_form(chat=caps.chat, completion=caps.completion)
         rendered = chosen.render(values, form)
-        request = rendered.request(self.params_for(chosen, params))
+        request = rendered.request(self.params_for(chosen, params, resolved=resolved))
         return Prepared(chosen, rendered, request, resolved)
 
     # -- async API -------------------------------------------------------------------------

@@ -94,6 +94,8 @@ class VariableSpec(BaseModel):
         elastic: The writer's own, possibly long, text: when a prompt does not fit
             the model's context, the oldest part of elastic text is left out first.
         fallback: Another variable whose value is used when this one is left empty.
+        params: For a ``choice``: generation settings that go with an option, e.g.
+            ``haiku = { max_lines = 3 }``. The writer's own settings still win.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -109,6 +111,7 @@ class VariableSpec(BaseModel):
     multiline: bool = False
     elastic: bool = False
     fallback: str | None = None
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class ChatForm(BaseModel):
@@ -298,6 +301,18 @@ class Template(BaseModel):
             raise TemplateError(f"Template '{self.name}': '{spec.name}' must be at most {spec.max} (got {number}).")
         return number
 
+    def settings_for(self, resolved: Mapping[str, object]) -> dict[str, Any]:
+        """The template's generation settings, with those that go with the chosen options.
+
+        ``resolved`` holds the variables as :meth:`resolve` returns them.
+        """
+        params = dict(self.params)
+        for name, spec in self.variables.items():
+            chosen = spec.params.get(str(resolved.get(name, "")))
+            if chosen:
+                params.update({k: tuple(v) if k == "stop" and isinstance(v, list) else v for k, v in chosen.items()})
+        return params
+
     def render(self, values: Mapping[str, object], form: Form) -> RenderedPrompt:
         """Fill the template in with ``values`` and return the prompt in ``form``.
 
@@ -310,7 +325,7 @@ class Template(BaseModel):
             other = self.forms[0]
             raise TemplateError(f"Template '{self.name}' has no {form} form (it has only a {other} form).")
         resolved = self.resolve(values)
-        params = dict(self.params)
+        params = self.settings_for(resolved)
         if form == "completion":
             parts = self._render_source("completion", resolved)
             return RenderedPrompt(self.name, "completion", parts, None, params)
@@ -711,6 +726,21 @@ def _check_variable(vname: str, spec: VariableSpec, known: list[str]) -> list[_P
                 add(key, f"{key} only applies to kind = \"integer\" ({table} is {spec.kind})")
         if spec.default is not None and not isinstance(spec.default, str):
             add("default", f"the default of {table} must be text in quotes, like default = \"...\"")
+    if spec.params:
+        if spec.kind != "choice":
+            add("params", f"settings by option only apply to kind = \"choice\" ({table} is {spec.kind})")
+        for option, settings in spec.params.items():
+            at = ("variables", vname, "params", option)
+            if option not in spec.options:
+                problems.append(_Problem(at, f"'{option}' in [variables.{vname}.params] is not one of the options "
+                                             f"of {table}"))
+            elif not isinstance(settings, Mapping):
+                problems.append(_Problem(at, f"'{option}' in [variables.{vname}.params] must be a table, "
+                                             "like { max_lines = 3 }"))
+            else:
+                for problem in _check_params(settings):
+                    where = f"[variables.{vname}.params] for '{option}'"
+                    problems.append(_Problem(at, problem.message.replace("[params]", where)))
     if spec.elastic and spec.kind != "text":
         add("elastic", f"only text variables can be elastic ({table} is {spec.kind})")
     if spec.fallback is not None and (spec.fallback == vname or spec.fallback not in known):

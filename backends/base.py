@@ -40,6 +40,8 @@ class GenerationParams:
         stop: Generation of an alternative ends where one of these strings would
             appear; the stop string itself is not returned.
         seed: Makes sampling reproducible on the same backend and machine.
+        max_lines: Each alternative ends after this many lines with words in them
+            (blank lines between stanzas do not count); None for no limit.
     """
 
     max_new_tokens: int = 200
@@ -51,6 +53,7 @@ class GenerationParams:
     num_beams: int = 1
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    max_lines: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -104,6 +107,8 @@ class GenerationParams:
             problems.append("stop sequences must be non-empty strings")
         if self.seed is not None and (not is_int(self.seed) or self.seed < 0):
             problems.append(f"seed must be a whole number of 0 or more (got {self.seed!r})")
+        if self.max_lines is not None and (not is_int(self.max_lines) or self.max_lines < 1):
+            problems.append(f"max_lines must be a whole number of at least 1 (got {self.max_lines!r})")
         if problems:
             raise InvalidParameters("Invalid generation settings: " + "; ".join(problems) + ".")
         return self
@@ -365,38 +370,64 @@ class Backend(ABC):
 
 
 class StopFilter:
-    """Applies stop sequences to one alternative's text as it streams in.
+    """Applies stop sequences and a line limit to one alternative's text as it streams in.
 
     Text that might be the beginning of a stop sequence is held back until it is
-    known not to be; at the first stop sequence the text ends (without it).
+    known not to be; at the first stop sequence the text ends (without it). With
+    ``max_lines``, the text ends at the line break that closes its last allowed
+    line with words in it.
     """
 
-    def __init__(self, stops: Sequence[str]) -> None:
+    def __init__(self, stops: Sequence[str], max_lines: int | None = None) -> None:
         self.stops = tuple(stops)
+        self.max_lines = max_lines
         self.text = ""
         self.sent = 0
         self.stopped = False
+        self._lines = 0  # lines with words in them, closed by a line break, before _scanned
+        self._scanned = 0
+        self._line_has_words = False
 
     def feed(self, piece: str) -> str:
         """Take new text; return what may be shown now."""
         if self.stopped:
             return ""
         self.text += piece
-        if not self.stops:
-            return self._release(len(self.text))
-        start = max(0, self.sent - max(len(s) for s in self.stops))
-        found = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
-        if found:
-            self.text = self.text[: min(found)]
-            self.stopped = True
+        if self.stops:
+            start = max(0, self.sent - max(len(s) for s in self.stops))
+            found = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
+            if found:
+                self.text = self.text[: min(found)]
+                self.stopped = True
+        if self.max_lines is not None:
+            self._cut_at_line_limit()
+        if self.stopped:
             return self._release(len(self.text))
         return self._release(len(self.text) - self._held_back())
+
+    def _cut_at_line_limit(self) -> None:
+        assert self.max_lines is not None
+        for i in range(self._scanned, len(self.text)):
+            char = self.text[i]
+            if char == "\n":
+                if self._line_has_words:
+                    self._lines += 1
+                    if self._lines >= self.max_lines:
+                        self.text = self.text[:i]
+                        self.stopped = True
+                        break
+                self._line_has_words = False
+            elif not char.isspace():
+                self._line_has_words = True
+        self._scanned = len(self.text)
 
     def flush(self) -> str:
         """The end of the text: release whatever was held back."""
         return self._release(len(self.text))
 
     def _held_back(self) -> int:
+        if not self.stops:
+            return 0
         longest = 0
         for stop in self.stops:
             for size in range(min(len(stop) - 1, len(self.text)), longest, -1):

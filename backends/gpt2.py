@@ -278,13 +278,14 @@ class _AlternativeStreamer:
         eos_token_id: int,
         emit: Callable[[Delta], None],
         cancel: threading.Event,
+        max_lines: int | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.eos = eos_token_id
         self.emit = emit
         self.cancel = cancel
         self.tokens: list[list[int]] = [[] for _ in range(rows)]
-        self.filters = [StopFilter(stops) for _ in range(rows)]
+        self.filters = [StopFilter(stops, max_lines) for _ in range(rows)]
         self.decoded = [0] * rows  # characters of decoded text already fed to the filter
         self.pending = [False] * rows
         self.done = [False] * rows
@@ -477,6 +478,7 @@ class GPT2Backend(Backend):
             loaded.eos_token_id,
             lambda delta: loop.call_soon_threadsafe(queue.put_nowait, delta),
             cancel,
+            params.max_lines,
         )
         outcome: dict[str, Any] = {}
 

@@ -674,7 +674,8 @@ class OpenAIBackend(Backend):
 
         rows = params.num_alternatives
         extra_stops = params.stop[MAX_STOP:]
-        filters = [StopFilter(extra_stops) for _ in range(rows)] if extra_stops else None
+        limited = bool(extra_stops) or params.max_lines is not None
+        filters = [StopFilter(extra_stops, params.max_lines) for _ in range(rows)] if limited else None
         texts = [""] * rows
         reasons: list[FinishReason | None] = [None] * rows
         pieces = 0
@@ -729,7 +730,7 @@ class OpenAIBackend(Backend):
                             notices.append(notice)
                             yield notice
                 if filters is not None and all(r is not None for r in reasons):
-                    break  # every alternative met a stop sequence applied here
+                    break  # every alternative met a stop sequence or line limit applied here
         except errors as error:
             translated = self._translate(error, during_stream=first_at is not None)
             if first_at is None:

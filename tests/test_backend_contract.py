@@ -150,6 +150,26 @@ async def test_stop_sequence_ends_and_is_trimmed(under_test: BackendUnderTest) -
     assert stopped.finish_reason == "stop"
 
 
+async def test_line_limit_ends_after_that_many_lines(under_test: BackendUnderTest) -> None:
+    prompt = "Poem: The Lantern\nForm: free verse\n\n"
+    for seed in range(1, 40):  # a seed whose text has lines to cut (the tiny random model rarely breaks lines)
+        request = completion(prompt, max_new_tokens=300, temperature=1.0, seed=seed)
+        _, free = await gather(under_test.backend.stream(request))
+        lines = [line for line in free.text.split("\n") if line.strip()]
+        if len(lines) >= 2 and not free.text.endswith("\n"):
+            break
+    else:
+        pytest.fail(f"no seed gave two lines: {free.text!r}")
+    limit = len(lines) - 1
+    events, limited = await gather(under_test.backend.stream(completion(
+        prompt, max_new_tokens=300, temperature=1.0, seed=seed, max_lines=limit
+    )))
+    assert [line for line in limited.text.split("\n") if line.strip()] == lines[:limit]
+    assert free.text.startswith(limited.text) and not limited.text.endswith("\n")
+    assert limited.finish_reason == "stop"
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == limited.text
+
+
 async def test_alternatives_are_streamed_by_index(under_test: BackendUnderTest) -> None:
     events, result = await gather(under_test.backend.stream(completion(max_new_tokens=16, num_alternatives=3)))
     assert len(result.texts) == 3 and len(result.finish_reasons) == 3
@@ -209,6 +229,7 @@ async def test_overlong_input_keeps_the_most_recent_text(under_test: BackendUnde
         {"seed": -3},
         {"stop": ("",)},
         {"num_alternatives": 4, "num_beams": 2},
+        {"max_lines": 0},
     ],
 )
 async def test_invalid_parameters_are_rejected_before_running(under_test: BackendUnderTest, bad: dict) -> None:

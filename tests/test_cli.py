@@ -153,6 +153,21 @@ def test_alternatives_are_divided_in_text_mode(home: Path, tiny_model_dir: Path)
     assert "alternative 2 of 2" in out.stdout.decode()
 
 
+def test_a_haiku_has_three_lines_and_a_poem_starts_at_its_first_word(home: Path) -> None:
+    out = quillmate("run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku", "--seed", "4",
+                    "--json", home=home)
+    assert out.returncode == 0, out.stderr.decode()
+    poems = [json.loads(line)["text"] for line in out.stdout.decode().splitlines()]
+    assert len(poems) == 1
+    for poem in poems:
+        assert 1 <= len([line for line in poem.splitlines() if line.strip()]) <= 3, poem
+        assert poem == poem.lstrip(), "a poem starts at its first word"
+    plain = quillmate("run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku", "--seed", "4",
+                      "--max-lines", "1", home=home)
+    assert plain.returncode == 0, plain.stderr.decode()
+    assert plain.stdout.decode().strip() == poems[0].splitlines()[0].strip()  # the writer's own setting wins
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "code", "message"),
     [
@@ -163,6 +178,7 @@ def test_alternatives_are_divided_in_text_mode(home: Path, tiny_model_dir: Path)
         (("run", "poem", "--var", "topic"), b"", 2, "name=value"),
         (("run", "poem", "--var", "topic=x", "--temperature", "-1"), b"", 2, "temperature"),
         (("run", "poem", "--var", "topic=x", "--top-p", "2"), b"", 2, "top_p"),
+        (("run", "poem", "--var", "topic=x", "--max-lines", "0"), b"", 2, "max_lines"),
         (("run", "continue"), b"caf\xe9 au lait", 2, "not valid UTF-8"),
         (("run", "--template-file", "/nonexistent/t.toml"), b"", 2, "t.toml"),
         (("run", "poem", os.fsdecode(b"--var=topic=\xff")), b"", 2, "not valid UTF-8"),

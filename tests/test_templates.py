@@ -582,6 +582,26 @@ MALFORMED = [
     ("bad fallback", 'name = "t"\n[variables.x]\nfallback = "y"\n[chat]\nuser = "{x}"\n', 3, "fallback = 'y'"),
     ("variable name key", 'name = "t"\n[variables.x]\nname = "x"\n[chat]\nuser = "{x}"\n', 3, "remove the name key"),
     ("empty user", 'name = "t"\n[chat]\nuser = "  "\n', 3, "chat.user is empty"),
+    (
+        "settings for a missing option",
+        'name = "t"\n[variables.c]\nkind = "choice"\noptions = ["a"]\n[variables.c.params]\nb = { max_lines = 2 }\n'
+        '[chat]\nuser = "{c}"\n',
+        6,
+        "'b' in [variables.c.params] is not one of the options",
+    ),
+    (
+        "bad setting for an option",
+        'name = "t"\n[variables.c]\nkind = "choice"\noptions = ["a"]\n[variables.c.params]\na = { max_lines = 0 }\n'
+        '[chat]\nuser = "{c}"\n',
+        6,
+        "max_lines must be a whole number of at least 1",
+    ),
+    (
+        "settings by option on text",
+        'name = "t"\n[variables.x]\nparams = { a = { max_lines = 2 } }\n[chat]\nuser = "{x}"\n',
+        3,
+        "settings by option only apply to kind",
+    ),
     ("completion as string", 'name = "t"\ncompletion = "x"\n', 2, "completion must be a section: a line [completion]"),
 ]
 
@@ -682,6 +702,22 @@ def test_request_uses_given_params_verbatim_or_the_templates(tmp_path: Path) -> 
     assert rendered.request(mine).params is mine
     merged = rendered.merged_params(GenerationParams(seed=3), temperature=0.2, top_p=None)
     assert (merged.seed, merged.temperature, merged.top_p) == (3, 0.2, 0.95)
+
+
+def test_a_chosen_option_brings_its_settings(tmp_path: Path) -> None:
+    from assistant.config import Config
+    from assistant.core import Assistant
+    from tests.support.scripted_backend import ScriptedBackend
+
+    poem = library(tmp_path).get("poem")
+    assert poem.render({"topic": "moss", "form": "haiku"}, "completion").params["max_lines"] == 3
+    assert "max_lines" not in poem.render({"topic": "moss"}, "completion").params
+    assistant = Assistant(ScriptedBackend("local"), config=Config())
+    assert assistant.prepare(poem, {"topic": "moss", "form": "sonnet"}).request.params.max_lines == 14
+    assert assistant.prepare(poem, {"topic": "moss", "form": "ode"}).request.params.max_lines is None
+    # The writer's own settings still win over the option's.
+    mine = assistant.prepare(poem, {"topic": "moss", "form": "haiku"}, {"max_lines": 5})
+    assert mine.request.params.max_lines == 5 and mine.request.params.max_new_tokens == 60
 
 
 def test_system_message_is_optional(tmp_path: Path) -> None:

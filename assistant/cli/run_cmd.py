@@ -54,6 +54,7 @@ def _divider(index: int, total: int) -> str:
 @click.option("--max-tokens", "max_new_tokens", type=int, help="Most tokens to write per alternative.")
 @click.option("--num-beams", type=int, help="Beam search: keep this many most likely drafts at each step.")
 @click.option("--seed", type=int, help="Make sampling reproducible.")
+@click.option("--max-lines", type=int, help="End each alternative after this many lines (blank lines don't count).")
 @click.option("--stop", multiple=True, help="Stop writing where this text would appear (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per alternative instead of text.")
 @click.option("--include-input", is_flag=True, help="Print the piped input before the generated text.")
@@ -103,7 +104,8 @@ def run(
     progress = _Progress(prepared.request.params.num_alternatives)
     try:
         result = asyncio.run(
-            _stream_to_stdout(assistant, prepared.request, progress, as_json=as_json, template=chosen.name)
+            _stream_to_stdout(assistant, prepared.request, progress, as_json=as_json, template=chosen.name,
+                              trim_start=chosen.output == "list")
         )
     except KeyboardInterrupt:
         if session_id:
@@ -137,9 +139,15 @@ class _Progress:
 
 
 async def _stream_to_stdout(
-    assistant: Any, request: Any, progress: _Progress, *, as_json: bool, template: str
+    assistant: Any, request: Any, progress: _Progress, *, as_json: bool, template: str, trim_start: bool = False
 ) -> GenerationResult:
+    """Write the first alternative as it arrives, then the rest.
+
+    With ``trim_start`` (poems, slogans: pieces of their own, not continuations) the
+    space a model puts before its first word is left out.
+    """
     out = sys.stdout
+    started = not trim_start
     total = request.params.num_alternatives
     result: GenerationResult | None = None
     progress.model = assistant.backend.info().model
@@ -150,25 +158,32 @@ async def _stream_to_stdout(
             elif isinstance(event, Delta):
                 progress.add(event)
                 if event.index == 0 and not as_json:
-                    out.write(event.text)
+                    text = event.text if started else event.text.lstrip()
+                    started = started or bool(text)
+                    out.write(text)
                     out.flush()
             elif isinstance(event, GenerationResult):
                 result = event
     except asyncio.CancelledError:  # Ctrl+C: show what the other alternatives had so far
         partial = progress.cancelled_result()
-        _write_final(out, partial, as_json=as_json, template=template, backend=assistant.backend.name)
+        _write_final(out, partial, as_json=as_json, template=template, backend=assistant.backend.name,
+                     trim_start=trim_start)
         raise
     assert result is not None
-    _write_final(out, result, as_json=as_json, template=template, backend=assistant.backend.name)
+    _write_final(out, result, as_json=as_json, template=template, backend=assistant.backend.name,
+                 trim_start=trim_start)
     if total > 1 and len(result.texts) < total:
         echo_err(f"quillmate: note: only {len(result.texts)} of {total} alternatives were written.")
     return result
 
 
-def _write_final(out: Any, result: GenerationResult, *, as_json: bool, template: str, backend: str) -> None:
+def _write_final(
+    out: Any, result: GenerationResult, *, as_json: bool, template: str, backend: str, trim_start: bool = False
+) -> None:
     """After streaming the first alternative: the others with dividers, or every one as JSON."""
+    texts = [text.lstrip() for text in result.texts] if trim_start else list(result.texts)
     if as_json:
-        for index, text in enumerate(result.texts):
+        for index, text in enumerate(texts):
             record = {
                 "index": index,
                 "text": text,
@@ -185,10 +200,10 @@ def _write_final(out: Any, result: GenerationResult, *, as_json: bool, template:
             }
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     else:
-        for index in range(1, len(result.texts)):
-            out.write(_divider(index, len(result.texts)))
-            out.write(result.texts[index])
-        if out.isatty() or not any(t.endswith("\n") for t in result.texts[-1:]):
+        for index in range(1, len(texts)):
+            out.write(_divider(index, len(texts)))
+            out.write(texts[index])
+        if out.isatty() or not any(t.endswith("\n") for t in texts[-1:]):
             out.write("\n")
     out.flush()
 

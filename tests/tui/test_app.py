@@ -93,6 +93,8 @@ async def test_settings_are_validated_and_kept_with_the_session(build, backend: 
         assert "must be above 0 and at most 1" in str(settings.query_one("#err-top_p").render())
         assert "top_p" not in app.session.settings["params"]
         settings.query_one("#set-top_p").value = "0.9"
+        assert settings.query_one("#set-max_lines").placeholder == "no limit"
+        settings.query_one("#set-max_lines").value = "2"
         await pilot.pause()
         assert str(settings.query_one("#err-top_p").render()) == ""
         app.editor.focus()
@@ -100,7 +102,7 @@ async def test_settings_are_validated_and_kept_with_the_session(build, backend: 
         await pilot.press("f5")
         await settle(app, pilot)
         params = backend.last_request.params
-        assert (params.temperature, params.max_new_tokens, params.top_p) == (0.3, 40, 0.9)
+        assert (params.temperature, params.max_new_tokens, params.top_p, params.max_lines) == (0.3, 40, 0.9, 2)
         assert params.stop  # the template's own stop sequences are kept
 
 

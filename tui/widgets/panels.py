@@ -318,6 +318,7 @@ SAMPLING_FIELDS: tuple[Field, ...] = (
     Field("num_beams", "Beams", int, "beam search width; 1 = off"),
     Field("repetition_penalty", "Repetition penalty", float, "above 1 discourages repeating words"),
     Field("seed", "Seed", int, "empty = different every time"),
+    Field("max_lines", "Max lines", int, "end after this many lines; empty = no limit"),
 )
 
 
@@ -375,7 +376,8 @@ class SettingsView(VerticalScroll):
             with box.prevent(Input.Changed):
                 box.value = "" if value is None else str(value)
             default = defaults.get(spec.name)
-            box.placeholder = "random" if spec.name == "seed" and default is None else str(default)
+            unset = {"seed": "random", "max_lines": "no limit"}
+            box.placeholder = unset.get(spec.name, "") if default is None else str(default)
             self.show_error(spec.name, "")
 
     def set_backends(self, profiles: list[tuple[str, str]], current: str, model: str | None) -> None:

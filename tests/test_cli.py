@@ -224,9 +224,12 @@ def test_backends_check_loads_and_writes(home: Path, tiny_model_dir: Path) -> No
     assert "device:   cpu" in text and "context:  1024 tokens" in text and "tokens/s" in text
 
 
-def test_ctrl_c_exits_130_and_keeps_partial_text(home: Path, tiny_model_dir: Path) -> None:
+def test_ctrl_c_exits_130_and_keeps_partial_text(home: Path, tmp_path: Path) -> None:
     import signal
     import time
+
+    endless = tmp_path / "endless.toml"  # no stop sequences: still writing when Ctrl+C comes
+    endless.write_text('[completion]\nprompt = "Story: The Long Road\\n\\n"\n', encoding="utf-8")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QUILLMATE_"))}
     env.update(QUILLMATE_HOME=str(home), HF_HUB_OFFLINE="1")
@@ -236,11 +239,10 @@ def test_ctrl_c_exits_130_and_keeps_partial_text(home: Path, tiny_model_dir: Pat
             "-m",
             "assistant",
             "run",
-            "poem",
-            "--var",
-            "topic=x",
+            "--template-file",
+            str(endless),
             "--model",
-            str(tiny_model_dir),
+            "bundled",  # slow enough (about 130 tokens/s) to be still writing when Ctrl+C comes
             "--max-tokens",
             "900",
             "--temperature",

@@ -1,0 +1,143 @@
+"""The Settings tab: sampling settings kept with the session, and the model to use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Select, Static
+
+
+@dataclass(frozen=True)
+class Field:
+    """One sampling setting in the Settings tab."""
+
+    name: str
+    label: str
+    kind: type
+    help: str
+
+
+SAMPLING_FIELDS: tuple[Field, ...] = (
+    Field("temperature", "Temperature", float, "0 = most likely words; 1+ = more surprising"),
+    Field("top_p", "Top-p", float, "sample from the likeliest words adding up to this share (0–1]"),
+    Field("top_k", "Top-k", int, "sample from the k likeliest words; 0 = off"),
+    Field("num_alternatives", "Alternatives (n)", int, "how many versions to offer"),
+    Field("max_new_tokens", "Max tokens", int, "the longest a continuation may be"),
+    Field("num_beams", "Beams", int, "beam search width; 1 = off"),
+    Field("repetition_penalty", "Repetition penalty", float, "above 1 discourages repeating words"),
+    Field("seed", "Seed", int, "empty = different every time"),
+    Field("max_lines", "Max lines", int, "end after this many lines; empty = no limit"),
+)
+
+
+class SettingsView(VerticalScroll):
+    """Sampling settings (kept with the session) and the backend to use."""
+
+    @dataclass
+    class ParamsChanged(Message):
+        """Valid settings were entered: only the ones the writer set, by name."""
+
+        params: dict[str, Any]
+
+    @dataclass
+    class SwitchBackend(Message):
+        """Switch to another backend profile (and optionally model)."""
+
+        backend: str
+        model: str | None
+
+    def __init__(self, profiles: list[tuple[str, str]], current: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._profiles = profiles
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        yield Static("Leave a box empty for the template's default (greyed). Kept with this session.",
+                     classes="hint")
+        for spec in SAMPLING_FIELDS:
+            with Horizontal(classes="setting-row"):
+                yield Label(spec.label, classes="setting-label")
+                yield Input(
+                    id=f"set-{spec.name}",
+                    type="integer" if spec.kind is int else "number",
+                    classes="setting-input",
+                    tooltip=spec.help,
+                    compact=True,
+                )
+            yield Static("", classes="setting-error", id=f"err-{spec.name}")
+        yield Static("Model", classes="section")
+        yield Select[str](
+            [(f"{name} ({what})", name) for name, what in self._profiles],
+            value=self._current,
+            id="set-backend",
+            allow_blank=False,
+            compact=True,
+        )
+        yield Input(placeholder="model (empty = the profile's)", id="set-model", compact=True)
+        yield Button("Switch model", id="set-switch", compact=True)
+
+    def load(self, values: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+        """Show the writer's values (``values``) and, greyed, the defaults."""
+        for spec in SAMPLING_FIELDS:
+            box = self.query_one(f"#set-{spec.name}", Input)
+            value = values.get(spec.name)
+            with box.prevent(Input.Changed):
+                box.value = "" if value is None else str(value)
+            default = defaults.get(spec.name)
+            unset = {"seed": "random", "max_lines": "no limit"}
+            box.placeholder = unset.get(spec.name, "") if default is None else str(default)
+            self.show_error(spec.name, "")
+
+    def set_backends(self, profiles: list[tuple[str, str]], current: str, model: str | None) -> None:
+        """Offer the configured backend profiles: (name, description)."""
+        self._profiles = profiles
+        select = self.query_one("#set-backend", Select)
+        with select.prevent(Select.Changed):
+            select.set_options([(f"{name} ({what})", name) for name, what in profiles])
+            if any(name == current for name, _ in profiles):
+                select.value = current
+        self.query_one("#set-model", Input).value = model or ""
+
+    def values(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values entered (parsed) and a problem per field that does not parse."""
+        out: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        for spec in SAMPLING_FIELDS:
+            raw = self.query_one(f"#set-{spec.name}", Input).value.strip()
+            if not raw:
+                continue
+            try:
+                out[spec.name] = spec.kind(raw)
+            except ValueError:
+                problems[spec.name] = "a whole number" if spec.kind is int else "a number"
+        return out, problems
+
+    def show_error(self, name: str, message: str) -> None:
+        """Show ``message`` under a field (empty clears it)."""
+        error = self.query_one(f"#err-{name}", Static)
+        error.update(message)
+        error.display = bool(message)
+
+    @on(Input.Changed, ".setting-input")
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        values, problems = self.values()
+        for spec in SAMPLING_FIELDS:
+            self.show_error(spec.name, f"Must be {problems[spec.name]}." if spec.name in problems else "")
+        if not problems:
+            self.post_message(self.ParamsChanged(values))
+
+    @on(Button.Pressed, "#set-switch")
+    def _switch(self, event: Button.Pressed) -> None:
+        event.stop()
+        backend = self.query_one("#set-backend", Select).value
+        if not isinstance(backend, str):
+            return
+        model = self.query_one("#set-model", Input).value.strip() or None
+        self.post_message(self.SwitchBackend(backend, model))

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["BackendFactory", "QuillmateApp", "make_app"]
 
 ALWAYS_AVAILABLE = {"quit", "help", "command_palette"}
+# The app's own keys for the draft: they wait while a dialog is open. Textual's (Tab to the next
+# field, copying) must keep working inside dialogs.
+DRAFT_ACTIONS = {key.action.split("(")[0] for key in APP_KEYS} | {"stop", "dismiss", "back"}
 FOOTER_ACTIONS = {"continue", "rewrite", "help", "quit"}
 
 
@@ -129,7 +132,7 @@ class QuillmateApp(SavingFlow, TemplateFlow, BackendFlow):
             self.on_first_frame()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if len(self.screen_stack) > 1 and action not in ALWAYS_AVAILABLE:
+        if len(self.screen_stack) > 1 and action in DRAFT_ACTIONS and action not in ALWAYS_AVAILABLE:
             return False  # a dialog is open: its own keys apply, the draft's wait
         if action in ("stop", "dismiss", "back"):
             if not self.is_mounted:

@@ -125,7 +125,10 @@ async def test_template_palette_form_validation_and_results(build, backend: Scri
         form.query_one("#var-count").value = "99"
         await pilot.pause()
         assert "At most 20." in str(form.query_one("#err-count").render())
-        form.query_one("#var-product").value = "a lighthouse"
+        form.query_one("#var-product").focus()
+        await pilot.press(*"a lighthouse", "tab")  # typed, then Tab to the next field, as a writer would
+        assert app.focused is form.query_one("#var-audience")
+        assert form.query_one("#var-product").value == "a lighthouse"
         form.query_one("#var-count").value = "2"
         await pilot.press("ctrl+s")
         await settle(app, pilot)

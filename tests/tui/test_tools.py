@@ -138,6 +138,7 @@ async def test_template_palette_form_validation_and_results(build, backend: Scri
         assert app.side.display and app.side.tabs.active == "results"
         items = list(app.results.query(ResultItem))
         assert [i.text for i in items] == ["- Light that stays.\n- Always on."]
+        assert items[0].heading == "slogan · witty · a lighthouse"
         app.results.list_view.focus()
         await pilot.press("c")
         assert app.clipboard == "- Light that stays.\n- Always on."

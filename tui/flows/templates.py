@@ -83,7 +83,7 @@ class TemplateFlow(RewriteFlow):
         event_id = self._record(template.name, prepared.variables, prepared.request)
         self.side.display = True
         self.side.show_tab("results")
-        self._list_worker(prepared.request, template.name, event_id)
+        self._list_worker(prepared.request, _result_heading(template, prepared.variables), event_id)
 
     @work(exclusive=True, group="generation", exit_on_error=False)
     async def _list_worker(self, request: GenerationRequest, name: str, event_id: int | None) -> None:
@@ -122,3 +122,14 @@ class TemplateFlow(RewriteFlow):
         if not item.text.strip():
             return
         self._insert_generated(item.text, item.event_id, item.alternative)
+
+
+def _result_heading(template: Any, variables: Mapping[str, Any]) -> str:
+    """A result's heading: the template, its choices and what it was about ("poem · haiku · the sea")."""
+    parts = [template.name]
+    parts += [str(variables[name]) for name, spec in template.variables.items()
+              if spec.kind == "choice" and variables.get(name)]
+    about = " ".join(str(variables.get(template.input_variable) or "").split()) if template.input_variable else ""
+    if about:
+        parts.append(about if len(about) <= 40 else about[:39] + "…")
+    return " · ".join(parts)

@@ -109,7 +109,7 @@ class TemplateFormScreen(ModalScreen[dict[str, str] | None]):
             options = [(o, o) for o in spec.options]
             chosen = next((o for o in spec.options if o.casefold() == start.casefold()), None)
             widget = Select(options, value=chosen if chosen is not None else Select.NULL,
-                            allow_blank=not spec.required or chosen is None, id=f"var-{spec.name}", compact=True)
+                            allow_blank=chosen is None, id=f"var-{spec.name}", compact=True)
         elif spec.kind == "integer":
             validators = [Integer(minimum=spec.min, maximum=spec.max)]
             widget = Input(start, type="integer", validators=validators, validate_on=["changed", "submitted"],

@@ -26,7 +26,7 @@ class ResultItem(ListItem):
         self.finished = False
 
     def compose(self) -> ComposeResult:
-        yield Static(self.heading, classes="result-heading")
+        yield Static(Text(self.heading), classes="result-heading")  # the writer's words, never markup
         yield Static(Text(self.text or "…"), classes="result-text")
 
     def set_text(self, text: str, *, finished: bool = False) -> None:

@@ -78,7 +78,7 @@ from backends.base import (
     join_parts,
 )
 from backends.errors import BackendError, ConfigError, ModelNotFound
-from backends.openai_errors import http_errors, mask, protect, redact, translate
+from backends.openai_errors import http_errors, mask, protect, redact, shown_url, translate
 
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -313,7 +313,7 @@ class OpenAIBackend(Backend):
 
     def _shown_base_url(self) -> str:
         try:
-            return self.base_url
+            return shown_url(self.base_url)
         except BackendError as error:
             return f"({error.message})"
 
@@ -377,6 +377,7 @@ class OpenAIBackend(Backend):
         if self._client_cache is not None and self._client_cache[0] is loop:
             return self._client_cache[1]
         base_url = self.base_url
+        shown_url(base_url)  # registers any credential in the URL, so no log line shows it
         key = self.resolve_key()
         import openai
 

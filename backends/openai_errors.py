@@ -102,9 +102,32 @@ def protect(secret: str) -> None:
 
 
 def host_of(base_url: str) -> str:
-    """``https://api.openai.com/v1`` -> ``api.openai.com``."""
+    """``https://api.openai.com/v1`` -> ``api.openai.com`` (never the credentials before an ``@``)."""
     parts = urlsplit(base_url)
-    return parts.netloc or base_url
+    return parts.netloc.rpartition("@")[2] or base_url
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit to show: a password in it and the values of its query become ``***``.
+
+    Some proxies take their key in the URL (``https://user:KEY@host/v1``, ``?api-key=KEY``);
+    those secrets are also registered with :func:`protect`, so logs never show them either.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    user, at, host = netloc.rpartition("@")
+    if at:
+        name, colon, password = user.partition(":")
+        protect(password if colon else name)
+        netloc = f"{name}:***@{host}" if colon else f"***@{host}"
+    query = parts.query
+    if query:
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        for _name, eq, value in pairs:
+            if eq and value:
+                protect(value)
+        query = "&".join(f"{name}=***" if eq and value else name + eq for name, eq, value in pairs)
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 def _server_message(error: Any) -> str:

@@ -411,3 +411,26 @@ async def test_completion_model_context_comes_from_the_server(request: pytest.Fi
     _, result = await gather(backend, request_)
     assert backend._discovered_context == 1024 and result.usage.completion_tokens > 0
     await backend.aclose()
+
+
+async def test_credentials_in_the_url_are_never_shown(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some proxies take their key in the URL; it must not show in messages, details or logs.
+    password, query_key = "pr0xy-PASSWORD-123", "QUERY-key-456789"
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://writer:{password}@127.0.0.1:{port}/v1?api-key={query_key}"
+    caplog.set_level(logging.DEBUG)
+    for name in ("openai", "httpx", "httpcore"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.DEBUG)
+    backend = OpenAIBackend.from_options("proxy", {"model": "gpt-test", "base_url": url, "timeout": 2,
+                                                   "max_retries": 0})
+    with pytest.raises(BackendError) as caught:
+        await gather(backend, chat())
+    message = one_line(caught.value)
+    assert f"127.0.0.1:{port}" in message and "writer" in message
+    logging.getLogger("httpx").debug("request to %s", url)
+    for text in (message, caught.value.hint or "", repr(backend), str(backend.info()), caplog.text):
+        assert password not in text and query_key not in text

@@ -12,6 +12,7 @@ torch and transformers are imported only when a model is first loaded.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import threading
@@ -286,7 +287,7 @@ class _AlternativeStreamer:
         self.cancel = cancel
         self.tokens: list[list[int]] = [[] for _ in range(rows)]
         self.filters = [StopFilter(stops, max_lines) for _ in range(rows)]
-        self.decoded = [0] * rows  # characters of decoded text already fed to the filter
+        self.decoded = [0] * rows  # tokens whose text has been fed to the filter
         self.pending = [False] * rows
         self.done = [False] * rows
         self.reasons: list[FinishReason | None] = [None] * rows
@@ -313,12 +314,18 @@ class _AlternativeStreamer:
             self._advance(row)
 
     def _advance(self, row: int, *, final: bool = False) -> None:
-        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        if text.endswith("\ufffd") and not final:  # half of a multi-byte character: wait for the rest
+        # Byte-level BPE: the text of the tokens since the last piece is the next piece, as long
+        # as the last piece ended on a whole character (a half one waits), so the cost per
+        # token stays flat however long the text grows.
+        tokens = self.tokens[row]
+        piece = self.tokenizer.decode(
+            tokens[self.decoded[row] :], skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        if piece.endswith("\ufffd") and not final:  # half of a multi-byte character: wait for the rest
             self.pending[row] = True
             return
         self.pending[row] = False
-        piece, self.decoded[row] = text[self.decoded[row] :], len(text)
+        self.decoded[row] = len(tokens)
         self._send(row, self.filters[row].feed(piece))
         if self.filters[row].stopped:
             self._finish(row, "stop")
@@ -347,6 +354,47 @@ class _AlternativeStreamer:
 
     def all_done(self) -> bool:
         return all(self.done)
+
+
+class _Handoff:
+    """Passes deltas from the generating thread to the event loop.
+
+    The loop is woken once per batch rather than once per token, so a fast model
+    does not spend its time waking a consumer that is still busy with the last piece.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: collections.deque[Any] = collections.deque()
+        self._ready = asyncio.Event()
+        self._lock = threading.Lock()
+        self._wake_pending = False
+
+    def put(self, item: Any) -> None:
+        """Called from the worker thread."""
+        with self._lock:
+            self._items.append(item)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+        self._ready.set()
+
+    async def take(self) -> list[Any]:
+        """Everything put so far (waits for at least one item)."""
+        while True:
+            with self._lock:
+                if self._items:
+                    items = list(self._items)
+                    self._items.clear()
+                    self._ready.clear()
+                    return items
+            await self._ready.wait()
+            self._ready.clear()
 
 
 def _make_stopping_criteria(streamer: _AlternativeStreamer, cancel: threading.Event) -> Any:
@@ -467,8 +515,7 @@ class GPT2Backend(Backend):
         for notice in notices:
             yield notice
 
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        handoff = _Handoff(asyncio.get_running_loop())
         cancel = threading.Event()
         rows = params.num_alternatives
         streamer = _AlternativeStreamer(
@@ -476,14 +523,14 @@ class GPT2Backend(Backend):
             rows,
             params.stop,
             loaded.eos_token_id,
-            lambda delta: loop.call_soon_threadsafe(queue.put_nowait, delta),
+            handoff.put,
             cancel,
             params.max_lines,
         )
         outcome: dict[str, Any] = {}
 
         def finished() -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
+            handoff.put(None)
 
         started = time.perf_counter()
         worker = threading.Thread(
@@ -495,11 +542,13 @@ class GPT2Backend(Backend):
         self._worker = worker
         worker.start()
         try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    break
-                yield item
+            done = False
+            while not done:
+                for item in await handoff.take():
+                    if item is None:
+                        done = True
+                        break
+                    yield item
         finally:
             cancel.set()
             if worker.is_alive():

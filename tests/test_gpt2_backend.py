@@ -190,3 +190,33 @@ def test_an_unreachable_hub_gives_a_clear_message(hub_cache: Path, monkeypatch: 
         load_model("distilgpt2")
     message = str(caught.value)
     assert "distilgpt2" in message and "could not be downloaded" in message and "hf download distilgpt2" in message
+
+
+async def test_streamed_text_is_exactly_what_the_model_wrote() -> None:
+    # The pieces are decoded a few tokens at a time; together they must equal the whole decode,
+    # curly quotes and accents included.
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    prompt = "“Où est-il?” she asked the old ferryman. “He’s"
+    backend = GPT2Backend("local", model="bundled")
+    deltas: list[str] = []
+    result = None
+    async for event in backend.stream(GenerationRequest.completion(prompt, GenerationParams(
+        max_new_tokens=150, temperature=0
+    ))):
+        if isinstance(event, GenerationResult):
+            result = event
+        elif hasattr(event, "index"):
+            deltas.append(event.text)
+    assert result is not None
+    tokenizer = AutoTokenizer.from_pretrained(BUNDLED_MODEL_DIR)
+    model = AutoModelForCausalLM.from_pretrained(BUNDLED_MODEL_DIR, dtype=torch.float32)  # as the backend on a CPU
+    ids = tokenizer(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**ids, do_sample=False, max_new_tokens=150, min_new_tokens=1, repetition_penalty=1.0,
+                             pad_token_id=tokenizer.eos_token_id)
+    expected = tokenizer.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True,
+                                clean_up_tokenization_spaces=False)
+    assert "".join(deltas) == result.text == expected
+    assert any(ord(c) > 127 for c in expected), expected

@@ -124,12 +124,15 @@ def test_key_is_absent_from_backends_list_json_output_and_errors(
         f'[backends.remote]\nkind = "openai"\nmodel = "gpt-test"\nbase_url = "{fake.url("ok")}"\n'
         f'api_key_file = "{key_file}"\n\n'
         f'[backends.refused]\nkind = "openai"\nmodel = "gpt-test"\nbase_url = "{fake.url("401")}"\n'
-        f'api_key_file = "{key_file}"\n'
+        f'api_key_file = "{key_file}"\n\n'
+        f'[backends.proxy]\nkind = "openai"\nmodel = "gpt-test"\n'
+        f'base_url = "https://writer:{KEY}@proxy.example/v1?api-key={KEY}"\n'
     )
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     runner = CliRunner()
     listed = runner.invoke(cli, ["backends", "list"])
     assert listed.exit_code == 0 and "remote" in listed.output
+    assert "https://writer:***@proxy.example/v1?api-key=***" in listed.output
     ran = runner.invoke(cli, ["run", "continue", "-b", "remote", "--json", "--max-tokens", "5", "--var", "text=Once"])
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.stdout.splitlines()[0])["text"] == "Hello there friend"

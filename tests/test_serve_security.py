@@ -169,7 +169,7 @@ def test_unknown_model_is_404_and_bad_requests_are_400(keyed: Running) -> None:
     bad_json = httpx.post(
         f"{keyed.url}/chat/completions",
         content=b"{not json",
-        headers={"authorization": f"Bearer {API_KEY}"},
+        headers={"authorization": f"Bearer {API_KEY}", "content-type": "application/json"},
         timeout=10,
     )
     assert bad_json.status_code == 400
@@ -193,3 +193,23 @@ def test_model_names() -> None:
     for bad in ("", "a/b", "quillmate/a/b", "..", "~/.cache", "x" * 200):
         with pytest.raises(UsageError):
             check_model_name(bad)
+
+
+@pytest.fixture(scope="module")
+def open_loopback() -> Iterator[Running]:
+    port = free_port()
+    app = create_app(Config(), backends={"local": EchoBackend("local")}, port=port)
+    with ServerThread(app, port=port) as server:
+        yield Running(server.url, port)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_web_pages_cannot_use_a_keyless_server(open_loopback: Running, content_type: str) -> None:
+    # A page can POST these types to 127.0.0.1 without the browser asking first; JSON it cannot.
+    body = '{"model": "local", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}'
+    headers = {"content-type": content_type, "origin": "https://elsewhere.example"}
+    response = httpx.post(f"{open_loopback.url}/chat/completions", content=body, headers=headers, timeout=10)
+    assert response.status_code == 415 and "application/json" in error_of(response)
+    completions = httpx.post(f"{open_loopback.url}/completions", content=body, headers=headers, timeout=10)
+    assert completions.status_code == 415
+    assert post(open_loopback, chat(), key=None).status_code == 200  # a real client sends JSON

@@ -24,6 +24,10 @@ def list_backends() -> None:
     for name, profile in sorted(config.profiles.items()):
         marker = "*" if name == config.default_backend else " "
         shown = {k: v for k, v in profile.options.items() if "key" not in k.lower() or k == "api_key_env"}
+        if isinstance(shown.get("base_url"), str):
+            from backends.openai_errors import shown_url
+
+            shown["base_url"] = shown_url(shown["base_url"])  # a proxy's key may be written into the URL
         settings = "  ".join(f"{k}={v}" for k, v in shown.items())
         click.echo(f"{marker} {name:<12} {profile.kind:<8} {settings}")
     click.echo(

@@ -330,6 +330,12 @@ def _template_variables(template: Any, text: str) -> dict[str, Any]:
 
 
 async def _read_json(request: Request, limit: int) -> Any:
+    # Only JSON: a web page can send a form or text/plain here without the browser asking first,
+    # but never application/json, so this keeps other sites from using the writer's models.
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "Send the request body as JSON, with Content-Type: application/json.",
+                       "unsupported_media_type")
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():

@@ -245,3 +245,11 @@ async def test_invalid_parameters_are_rejected_before_running(under_test: Backen
 def test_tiny_model_folder_is_a_real_model(tiny_model_dir: Path) -> None:
     assert (tiny_model_dir / "config.json").is_file()
     assert (tiny_model_dir / "tokenizer.json").is_file() or (tiny_model_dir / "vocab.json").is_file()
+
+
+def test_every_registered_kind_is_under_contract() -> None:
+    from backends.registry import backend_class, kinds
+
+    covered = {"gpt2": GPT2Backend, "openai": backend_class("openai")}  # the entries of BACKENDS, by kind
+    assert set(kinds()) <= set(covered), "a new backend kind needs an entry in BACKENDS"
+    assert all(backend_class(kind) is covered[kind] for kind in kinds())

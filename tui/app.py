@@ -63,6 +63,9 @@ def _app_bindings() -> list[BindingType]:
                 Binding(key.keys, "back", "Back to the draft", show=False),
             ]
             continue
+        if key.action == "interrupt":  # before the editor's own Ctrl+C (copy), but only while writing
+            bindings.append(Binding(key.keys, key.action, key.description, show=False, priority=True))
+            continue
         bindings.append(Binding(key.keys, key.action, key.description, show=key.action in FOOTER_ACTIONS))
     bindings.append(Binding("ctrl+q", "quit", "Quit"))
     return bindings
@@ -134,6 +137,9 @@ class QuillmateApp(SavingFlow, TemplateFlow, BackendFlow):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if len(self.screen_stack) > 1 and action in DRAFT_ACTIONS and action not in ALWAYS_AVAILABLE:
             return False  # a dialog is open: its own keys apply, the draft's wait
+        if action == "interrupt":
+            selected = self.editor.has_focus and not self.editor.selection.is_empty
+            return self.generating and not selected
         if action in ("stop", "dismiss", "back"):
             if not self.is_mounted:
                 return False

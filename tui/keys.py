@@ -54,6 +54,8 @@ APP_KEYS: tuple[Key, ...] = (
     Key("escape", "escape", "Stop/Dismiss",
         "Stop the model (what it wrote so far stays as a suggestion); again to dismiss it; "
         "from a panel, back to the draft.", WRITING),
+    Key("ctrl+c", "interrupt", "Stop", "Also stops the model while it writes (with text selected, Ctrl+C copies).",
+        WRITING),
     Key("ctrl+g", "regenerate", "Try again", "Throw the suggestion away and write another one.", WRITING),
     Key("ctrl+r", "rewrite", "Rewrite", "Rewrite the selected passage (more vivid, shorter…); preview first.",
         WRITING),

@@ -281,3 +281,23 @@ async def test_windows_line_endings_are_kept(build, backend: ScriptedBackend, tm
         await settle(app, pilot)
         assert app.editor.text == app.session.document.text
         assert path.read_bytes() == b"First line.\r\nSecond line.\r\nx More\r\nand more."
+
+
+async def test_ctrl_c_stops_the_model_too_and_still_copies_a_selection(build, backend: ScriptedBackend) -> None:
+    backend.enqueue(" The", " lamp", " hummed", " on.", delay=0.01, hold_after=2)
+    app = build(STORY)
+    async with app.run_test(size=SIZE) as pilot:
+        to_end(app)
+        await pilot.press("f5")
+        await until(pilot, lambda: app.editor.ghost is not None and app.editor.ghost.text == " The lamp",
+                    what="two chunks")
+        await pilot.press("ctrl+c")
+        assert not app.generating
+        await until(pilot, lambda: backend.active == 0, timeout=1.0, what="cancellation")
+        assert backend.cancelled == 1
+        await settle(app, pilot)
+        assert app.editor.ghost is not None and app.editor.ghost.text == " The lamp"  # kept as a suggestion
+        await pilot.press("escape")  # dismiss it
+        app.editor.select_all()
+        await pilot.press("ctrl+c")
+        assert app.clipboard == STORY

@@ -174,6 +174,10 @@ class ContinuationFlow(GenerationFlow):
         """Stop the model; what it wrote so far stays as a suggestion."""
         self.stop_generation()
 
+    def action_interrupt(self) -> None:
+        """Ctrl+C while the model writes: stop it, as Escape does."""
+        self.stop_generation()
+
     def action_dismiss(self) -> None:
         """Take the suggestion away."""
         self._clear_ghost("dismissed")

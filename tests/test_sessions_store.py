@@ -366,6 +366,22 @@ def test_search_drafts_and_notes() -> None:
     assert store.search_notice is None
 
 
+def test_search_finds_words_far_apart_in_a_long_draft() -> None:
+    store = SessionStore()
+    long = store.create()
+    filler = "The tide came in and went out again. " * 400  # about 15,000 characters: several stored pieces
+    long.document.insert(0, "A lighthouse stood on the point. " + filler + "Its keeper was called Mara.")
+    long.notes = "Winter, a storm coming."
+    long.close()
+    other = store.create()
+    other.document.insert(0, "A lighthouse, but nobody keeps it.")
+    other.close()
+    assert [h.session_id for h in store.search("lighthouse keeper")] == [long.id]
+    assert [h.session_id for h in store.search("keeper storm")] == [long.id]  # one in the draft, one in the notes
+    assert "[" in store.search("lighthouse keeper")[0].snippet
+    assert store.search("lighthouse zeppelin") == []
+
+
 def test_search_falls_back_to_like_without_fts5() -> None:
     store = SessionStore()
     s = store.create()

@@ -567,12 +567,15 @@ def release_lock(conn: sqlite3.Connection, session_id: str, token: str) -> None:
 _FTS_WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def fts_query(query: str) -> str | None:
-    """A safe FTS5 query: every word quoted, all required; the last may be a prefix (``dra*``)."""
+def fts_terms(query: str) -> list[str]:
+    """Each word of ``query`` as a safe FTS5 term (quoted); the last may be a prefix (``dra*``)."""
     words = _FTS_WORD.findall(query)
-    if not words:
-        return None
     quoted = ['"' + w.replace('"', '""') + '"' for w in words]
-    if query.rstrip().endswith("*"):
+    if quoted and query.rstrip().endswith("*"):
         quoted[-1] += "*"
-    return " ".join(quoted)
+    return quoted
+
+
+def fts_query(query: str) -> str | None:
+    """A safe FTS5 query: every word quoted, all required in the same piece of text."""
+    return " ".join(fts_terms(query)) or None

@@ -297,6 +297,7 @@ class SessionStore:
                     """SELECT s.id, snippet(notes_fts, 0, '[', ']', '…', 12)
                        FROM notes_fts JOIN sessions s ON s.num = notes_fts.rowid
                        WHERE notes_fts MATCH ? ORDER BY rank LIMIT ?""", (match, limit)).fetchall()
+                draft += _spread_matches(conn, db.fts_terms(query), {sid for sid, _ in draft + notes})
             else:
                 if not self.fts:
                     self.search_notice = "Full-text search (FTS5) is not available here; matching plain text instead."
@@ -440,3 +441,30 @@ def record_cli_generation(store: SessionStore | None, session_id: str, template:
     finally:
         if own:
             store.close()
+
+
+def _spread_matches(conn: sqlite3.Connection, terms: list[str], found: set[str]) -> list[tuple[str, str]]:
+    """Sessions with every word somewhere in the draft or notes, though in no one stored piece together.
+
+    Drafts are stored in pieces of a few thousand characters, and a piece is what FTS5 matches.
+    """
+    if len(terms) < 2:
+        return []
+    having: set[str] | None = None
+    for term in terms:
+        ids = {sid for (sid,) in conn.execute(
+            "SELECT c.session_id FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ?",
+            (term,))}
+        ids |= {sid for (sid,) in conn.execute(
+            "SELECT s.id FROM notes_fts JOIN sessions s ON s.num = notes_fts.rowid WHERE notes_fts MATCH ?", (term,))}
+        having = ids if having is None else having & ids
+        if not having:
+            return []
+    hits: list[tuple[str, str]] = []
+    for sid in sorted((having or set()) - found):
+        row = conn.execute(
+            """SELECT snippet(chunks_fts, 0, '[', ']', '…', 12) FROM chunks_fts JOIN chunks c
+               ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.session_id = ? LIMIT 1""",
+            (" OR ".join(terms), sid)).fetchone()
+        hits.append((sid, row[0] if row else ""))
+    return hits

@@ -297,6 +297,30 @@ def test_run_records_into_a_session(home: Path, tiny_model_dir: Path, monkeypatc
         store.close()
 
 
+def test_a_failed_run_is_recorded_in_the_session(home: Path, tmp_path: Path) -> None:
+    from assistant.sessions import SessionStore
+
+    store = SessionStore()
+    session = store.create(title="Lantern")
+    session.document.insert(0, "The lantern spoke.", author="writer")
+    session.close()
+    store.close()
+    out = quillmate("run", "continue", "--session", session.id, "--model", str(tmp_path / "no-such-model"),
+                    stdin=b"The lantern spoke.", home=home)
+    assert out.returncode != 0 and "no-such-model" in out.stderr.decode()
+    store = SessionStore()
+    reopened = store.open(session.id, read_only=True)
+    try:
+        assert reopened.document.text == "The lantern spoke."  # nothing lost, nothing added
+        [event] = reopened.events
+        full = reopened.event(event.id)
+        assert full.status == "error" and "no-such-model" in (full.error or "")
+        assert full.source == "cli"
+    finally:
+        reopened.close()
+        store.close()
+
+
 def test_run_with_unknown_session_fails_before_writing(home: Path, tiny_model_dir: Path) -> None:
     out = quillmate("run", "poem", "--var", "topic=x", "--session", "nosuch", "--model", str(tiny_model_dir), home=home)
     assert out.returncode != 0

@@ -113,6 +113,15 @@ def run(
 
             record_cancelled(session_id, prepared, assistant.backend, progress.cancelled_result())
         raise
+    except Exception as error:
+        if session_id:
+            import contextlib
+
+            from assistant.cli.session_recording import record_failed
+
+            with contextlib.suppress(Exception):
+                record_failed(session_id, prepared, assistant.backend, error)
+        raise
     if session_id:
         from assistant.cli.session_recording import record
 

@@ -56,3 +56,23 @@ def record_cancelled(session_id: str, prepared: Any, backend: Any, result: Any) 
             session.close()
     finally:
         store.close()
+
+
+def record_failed(session_id: str, prepared: Any, backend: Any, error: BaseException) -> None:
+    """Record a generation that failed before it wrote anything; the draft is left as it was.
+
+    A failure to record is not reported over the original error, which is what the writer needs.
+    """
+    store = SessionStore()
+    try:
+        session = store.open(session_id)
+        try:
+            event_id = session.record_generation(
+                prepared.template.name, prepared.variables, _params(prepared), backend.name,
+                getattr(backend, "model", "") or "", source="cli",
+            )
+            session.mark_error(event_id, getattr(error, "message", None) or str(error))
+        finally:
+            session.close()
+    finally:
+        store.close()

@@ -18,9 +18,10 @@ A profile looks like::
 Choices made here:
 
 * **Key.** Taken, in order, from the variable named by ``api_key_env``, the file named
-  by ``api_key_file`` (both must exist when named), ``OPENAI_API_KEY``, then the key
-  stored with ``quillmate keys set openai`` (sent only to api.openai.com). A server on
-  this machine (127.0.0.1, localhost, ::1) needs no key: ``not-needed`` is sent instead.
+  by ``api_key_file`` (both must exist when named), ``OPENAI_API_KEY`` (sent only to
+  api.openai.com or to the server ``OPENAI_BASE_URL`` names), then the key stored with
+  ``quillmate keys set openai`` (sent only to api.openai.com). A server on this machine
+  (127.0.0.1, localhost, ::1) needs no key: ``not-needed`` is sent instead.
   The key is registered with a logging filter, so no record of the ``openai``, ``httpx``,
   ``httpx2`` or ``httpcore`` loggers shows it (also with ``OPENAI_LOG=debug``), and it
   never appears in ``repr()``, ``info()`` or error messages (masked as ``sk-…abcd`` at most).
@@ -78,7 +79,7 @@ from backends.base import (
     join_parts,
 )
 from backends.errors import BackendError, ConfigError, ModelNotFound
-from backends.openai_errors import http_errors, mask, protect, redact, shown_url, translate
+from backends.openai_errors import host_of, http_errors, mask, protect, redact, shown_url, translate
 
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -349,15 +350,25 @@ class OpenAIBackend(Backend):
                 )
             return KeyChoice(_Secret(value), f"key file {path}")
         env_value = os.environ.get(KEY_ENV)
-        if env_value and env_value.strip():
-            return KeyChoice(_Secret(env_value.strip()), KEY_ENV)
         base_url = self.base_url
-        if (urlsplit(base_url).hostname or "") == "api.openai.com":
+        official = (urlsplit(base_url).hostname or "") == "api.openai.com"
+        # OPENAI_API_KEY goes to OpenAI, or to the server OPENAI_BASE_URL names (the two travel together);
+        # never to another server a profile points at, which gets its own key by name.
+        env_key_applies = official or self._configured_base_url is None
+        if env_value and env_value.strip() and env_key_applies:
+            return KeyChoice(_Secret(env_value.strip()), KEY_ENV)
+        if official:
             stored = _stored_key()
             if stored is not None:
                 return KeyChoice(_Secret(stored[0]), f"key file {stored[1]}")
         if is_local_url(base_url):
             return KeyChoice(_Secret(LOCAL_PLACEHOLDER_KEY), "placeholder", placeholder=True)
+        if not env_key_applies:
+            raise BackendError(
+                f"No API key for {host_of(base_url)}: profile '{self.name}' names none, and quillmate sends "
+                f"{KEY_ENV} only to OpenAI.",
+                'Add api_key_env = "VARIABLE" (or api_key_file) to the profile, naming that server\'s key.',
+            )
         if env_value is not None:
             raise BackendError(
                 f"No OpenAI API key: {KEY_ENV} is set but empty.",

@@ -318,6 +318,24 @@ def test_stored_key_goes_only_to_openai() -> None:
         OpenAIBackend("other", "m", base_url="https://api.example.com/v1").resolve_key()
 
 
+async def test_openai_api_key_goes_only_to_openai_or_the_base_url_beside_it(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    official = OpenAIBackend("openai", "gpt-4o-mini").resolve_key()
+    assert official.secret.reveal() == KEY
+    # A profile pointing at another server does not get the OpenAI key...
+    with pytest.raises(BackendError) as caught:
+        OpenAIBackend("cluster", "gpt2", base_url="http://gpu-cluster.lan:8000/v1").resolve_key()
+    assert "gpu-cluster.lan:8000" in one_line(caught.value) and "api_key_env" in (caught.value.hint or "")
+    await gather(make(fake, "ok"), chat())  # ...nor does one on this machine: it sends the placeholder
+    assert fake.requests[-1].headers["authorization"] == "Bearer not-needed"
+    # OPENAI_BASE_URL and OPENAI_API_KEY travel together, as with the SDK itself.
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url("ok"))
+    await gather(OpenAIBackend("env", "gpt-test"), chat())
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+
 def test_unknown_or_mistyped_profile_settings() -> None:
     with pytest.raises(ConfigError) as caught:
         OpenAIBackend.from_options("x", {"model": "m", "temprature": 1})

@@ -251,6 +251,13 @@ async def test_help_lists_every_key(build) -> None:
         text = console.export_text()
         for key in (*APP_KEYS, *EDITOR_KEYS):
             assert display(key.keys) in text, key.keys
+        from tui.screens.help import context_keys
+
+        rows = context_keys()
+        assert {where for where, _, _ in rows} == {"Rewrite", "Template form", "Results", "A chat reply"}
+        for where, key, what in rows:
+            assert f"{where}: {what}" in text and display(key) in text
+        assert "Template form: Run" in text and "Rewrite: Replace" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -298,3 +305,16 @@ async def test_finishing_after_the_app_has_closed_still_saves_and_lets_go(build,
     finally:
         again.close()
     assert "quillmate write --session" in app.exit_message
+
+
+def test_the_status_bar_keeps_model_speed_and_context_at_80_columns() -> None:
+    from tui.widgets.status import StatusBar, StatusState
+
+    bar = StatusBar()
+    bar.state = StatusState(title="The Lighthouse", backend="local", model="gpt2", device="cpu", activity="ready",
+                            tokens_per_second=23.4, context_used=812, context_window=1024, words=12_345)
+    line = bar.render_text(78).plain  # 80 columns less the bar's padding
+    assert len(line) <= 78
+    for part in ("The Lighthouse", "local·gpt2·cpu", "23 tok/s", "ctx 812/1,024", "12,345 words"):
+        assert part in line, line
+    assert "local · gpt2 · cpu" in bar.render_text(118).plain and "23.4 tok/s" in bar.render_text(118).plain

@@ -81,7 +81,8 @@ def test_rewrite_preview(snap_compare, build, backend: ScriptedBackend, size: tu
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_template_form_with_a_problem(snap_compare, build) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_template_form_with_a_problem(snap_compare, build, size: tuple[int, int]) -> None:
     app = build(DRAFT)
 
     async def run_before(pilot: Any) -> None:
@@ -93,10 +94,11 @@ def test_template_form_with_a_problem(snap_compare, build) -> None:
             box.cursor_blink = False
         await _steady(app, pilot)
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_help_screen(snap_compare, build) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_help_screen(snap_compare, build, size: tuple[int, int]) -> None:
     app = build(DRAFT)
 
     async def run_before(pilot: Any) -> None:
@@ -104,10 +106,11 @@ def test_help_screen(snap_compare, build) -> None:
         await until(pilot, lambda: app.screen.query("#help-table"), what="help")
         await _steady(app, pilot)
 
-    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_chat_tab(snap_compare, build, backend: ScriptedBackend) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_chat_tab(snap_compare, build, backend: ScriptedBackend, size: tuple[int, int]) -> None:
     backend.enqueue("She could hear the door below. ", "Let the knock come twice, then silence.",
                     prompt_tokens=140, tokens_per_second=28.0)
     app = build(DRAFT)
@@ -119,14 +122,15 @@ def test_chat_tab(snap_compare, build, backend: ScriptedBackend) -> None:
         app.query_one("#chat-input").cursor_blink = False
         await _steady(app, pilot)
 
-    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_settings_tab_at_80_columns(snap_compare, build) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_settings_tab(snap_compare, build, size: tuple[int, int]) -> None:
     app = build(DRAFT)
 
     async def run_before(pilot: Any) -> None:
         await pilot.press("alt+4")
         await _steady(app, pilot)
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -30,7 +30,29 @@ def help_table() -> Table:
             for shown, what in TEXT_KEYS:
                 table.add_row(shown, what)
         table.add_row("", "")
+    table.add_row(Text(ELSEWHERE, style="bold underline"), "")
+    for where, key, description in context_keys():
+        table.add_row(display(key), f"{where}: {description}")
     return table
+
+
+ELSEWHERE = "In dialogs and panels"
+
+
+def context_keys() -> list[tuple[str, str, str]]:
+    """(where, keys, what) for the keys of the rewrite dialog, template forms, Results and chat replies."""
+    from tui.screens.rewrite import RewriteScreen
+    from tui.screens.template_form import TemplateFormScreen
+    from tui.widgets.panels import ChatBubble, ResultsView
+
+    places = (("Rewrite", RewriteScreen), ("Template form", TemplateFormScreen), ("Results", ResultsView),
+              ("A chat reply", ChatBubble))
+    rows = []
+    for where, widget in places:
+        for binding in widget.BINDINGS:
+            if isinstance(binding, Binding):
+                rows.append((where, binding.key, binding.description))
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):

@@ -87,37 +87,17 @@ class StatusBar(Widget):
         return self.render_text(self.content_size.width or 80)
 
     def render_text(self, width: int) -> Text:
-        """The bar as rich Text fitted to ``width`` cells (least important parts dropped first)."""
+        """The bar as rich Text fitted to ``width`` cells.
+
+        When the full line does not fit, a compact form is tried first (a tick for "saved",
+        tighter separators), and only then are the least important parts dropped.
+        """
         s = self.state
-        mark = {"saved": "✓ saved", "saving": "… saving", "error": "⚠ not saved"}.get(s.saved, s.saved)
-        if s.read_only:
-            mark = "read-only"
-        mark_style = "bold red" if s.saved == "error" else ""
-        activity = _ACTIVITY.get(s.activity, s.activity)
-        if s.activity == "writing" and s.streamed_tokens:
-            activity = f"writing… {s.streamed_tokens} tokens"
-        who = " · ".join(p for p in (s.backend, s.model, s.device) if p)
-        # (text, drop rank): when the line is too narrow, the highest rank goes first; 0 is never dropped.
-        parts: list[tuple[str, int]] = []
-        if who:
-            parts.append((who, 2))
-        parts.append((activity, 0))
-        if s.tokens_per_second:
-            parts.append((f"{s.tokens_per_second:.1f} tok/s", 3))
-        if s.context_used is not None and s.context_window:
-            parts.append((f"ctx {s.context_used:,}/{s.context_window:,}", 1))
-        parts.append((f"{s.words:,} words", 0))
-        if s.alternatives:
-            parts.append((f"alt {s.alternatives}", 0))
-        sep = " │ "
-        left_len = min(len(s.title), 24) + 2 + len(mark)
-        while True:
-            right = sep.join(text for text, _ in parts)
-            droppable = [rank for _, rank in parts if rank]
-            if left_len + len(right) + 2 <= width or not droppable:
+        for compact in (False, True):
+            mark, (right, complete) = self._mark(compact), self._right(width, compact)
+            if complete:
                 break
-            worst = max(droppable)
-            parts = [(text, rank) for text, rank in parts if rank != worst]
+        mark_style = "bold red" if s.saved == "error" else ""
         room = max(4, width - len(right) - 2 - len(mark) - 2)
         title = s.title if len(s.title) <= room else s.title[: room - 1] + "…"
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -128,3 +108,46 @@ class StatusBar(Widget):
         text.append(" " * max(1, width - used - len(right)))
         text.append(right)
         return text
+
+    def _mark(self, compact: bool) -> str:
+        s = self.state
+        if s.read_only:
+            return "read-only"
+        marks = {"saved": "✓", "saving": "…", "error": "⚠ not saved"} if compact else \
+            {"saved": "✓ saved", "saving": "… saving", "error": "⚠ not saved"}
+        return marks.get(s.saved, s.saved)
+
+    def _right(self, width: int, compact: bool) -> tuple[str, bool]:
+        """Model, activity, speed, context, words and alternatives, dropping the least important to fit.
+
+        Returns the text and whether everything is in it.
+        """
+        s = self.state
+        activity = _ACTIVITY.get(s.activity, s.activity)
+        if s.activity == "writing" and s.streamed_tokens:
+            activity = f"writing… {s.streamed_tokens} tokens"
+        who = ("·" if compact else " · ").join(p for p in (s.backend, s.model, s.device) if p)
+        # (text, drop rank): when the line is too narrow, the highest rank goes first; 0 is never dropped.
+        parts: list[tuple[str, int]] = []
+        if who:
+            parts.append((who, 2))
+        parts.append((activity, 0))
+        if s.tokens_per_second:
+            speed = f"{s.tokens_per_second:.0f}" if compact else f"{s.tokens_per_second:.1f}"
+            parts.append((f"{speed} tok/s", 3))
+        if s.context_used is not None and s.context_window:
+            parts.append((f"ctx {s.context_used:,}/{s.context_window:,}", 1))
+        parts.append((f"{s.words:,} words", 0))
+        if s.alternatives:
+            parts.append((f"alt {s.alternatives}", 0))
+        sep = "│" if compact else " │ "
+        left_len = min(len(s.title), 12) + 2 + len(self._mark(compact))
+        complete = True
+        while True:
+            right = sep.join(text for text, _ in parts)
+            droppable = [rank for _, rank in parts if rank]
+            if left_len + len(right) + 2 <= width or not droppable:
+                return right, complete
+            worst = max(droppable)
+            parts = [(text, rank) for text, rank in parts if rank != worst]
+            complete = False

@@ -139,6 +139,19 @@ def test_poem_completion_has_the_training_shape(tmp_path: Path) -> None:
     titled = poem.render({"topic": "the sea", "title": "Night Tide", "form": "Sonnet"}, "completion")
     assert titled.text == "Poem: Night Tide\nForm: sonnet\n\n"
     assert poem.variables["form"].options[-2:] == ["couplets", "blank verse"]
+    moody = poem.render({"topic": "the sea", "mood": "eerie", "style": "like a sea shanty"}, "completion")
+    assert moody.text == "Poem: the sea\nForm: free verse\nMood: eerie\nStyle: like a sea shanty\n\n"
+
+
+def test_image_prompt_completion_is_few_shot_and_ends_on_the_prompt(tmp_path: Path) -> None:
+    template = library(tmp_path).get("image-prompt")
+    rendered = template.render({"scene": "a lighthouse in fog", "style": "ukiyo-e"}, "completion")
+    assert rendered.text.count("\nPrompt: ") == 2  # two worked examples
+    assert rendered.text.endswith("Scene: a lighthouse in fog\nStyle: ukiyo-e\nPrompt:")
+    assert "\nScene:" in rendered.params["stop"]
+    assert rendered.params["max_lines"] == 2  # Stable Diffusion: the prompt and its negative prompt
+    assert template.render({"scene": "x", "target": "midjourney"}, "chat").params["max_lines"] == 1
+    assert "max_lines" not in template.render({"scene": "x", "target": "dall-e"}, "chat").params
 
 
 def test_poem_chat_leaves_out_empty_optional_lines(tmp_path: Path) -> None:

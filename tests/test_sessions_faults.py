@@ -51,6 +51,36 @@ def test_atomic_write_failure_leaves_the_original_untouched(tmp_path: Path, monk
     assert "left as it was" in info.value.message
 
 
+def test_a_failing_folder_sync_after_the_rename_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stat
+
+    path = tmp_path / "story.md"
+    path.write_text("the original\n")
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    monkeypatch.setattr(sfiles.os, "fsync", fsync)
+    with pytest.raises(FileSaveError) as info:
+        atomic_write(path, "the new text\n")
+    monkeypatch.undo()
+    assert "was written" in info.value.message and "input/output error" in info.value.message
+    assert path.read_text() == "the new text\n"  # the rename had happened: nothing claims otherwise
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["story.md"]
+    # A session saving that way knows its text is in the file: no false "changed by another program".
+    session = SessionStore().open_for_file(path)
+    session.document.insert(len(session.document), "More.\n")
+    monkeypatch.setattr(sfiles.os, "fsync", fsync)
+    with pytest.raises(FileSaveError):
+        session.save_to_file()
+    monkeypatch.undo()
+    assert path.read_text() == "the new text\nMore.\n" and not session.file_changed_outside()
+    session.close()
+
+
 def test_session_save_to_file_on_full_disk_keeps_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "novel.md"
     path.write_text("Chapter one.\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from backends.errors import QuillmateError, UsageError
 
@@ -69,7 +70,13 @@ class DatabaseDamaged(StorageError):
 
 
 class FileSaveError(StorageError):
-    """Saving to a file failed; the file on disk was left as it was."""
+    """Saving to a file failed; the file on disk was left as it was.
+
+    The exception is ``written``: the new text did reach the file (its fingerprint is given),
+    but the disk failed while making the change durable.
+    """
+
+    written: Any = None
 
 
 class FileChangedOutside(SessionError):

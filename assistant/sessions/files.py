@@ -122,20 +122,35 @@ def atomic_write(path: Path | str, data: str | bytes) -> FileFingerprint:
             f"Could not save {path.name}: {describe_os_error(error)}; the file on disk was left as it was.",
             "Free some space or save somewhere else; your text is still here.",
         ) from None
-    fsync_dir(folder)
-    return FileFingerprint.of_bytes(payload, path)
+    fingerprint = FileFingerprint.of_bytes(payload, path)
+    try:
+        fsync_dir(folder)
+    except OSError as error:
+        problem = FileSaveError(
+            f"{path.name} was written, but the disk reported a problem while making it safe: "
+            f"{describe_os_error(error)}.",
+            "Check the disk, and keep a copy elsewhere (Save as); your text is still here.",
+        )
+        problem.written = fingerprint
+        raise problem from None
+    return fingerprint
 
 
 def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (best effort where folders cannot be opened)."""
+    """Make a rename in ``folder`` durable.
+
+    Folders that cannot be opened or synced at all (some file systems) are skipped; a disk
+    that fails the sync (EIO, ENOSPC) raises OSError.
+    """
     try:
         dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         return
     try:
         os.fsync(dir_fd)
-    except OSError:
-        pass
+    except OSError as error:
+        if error.errno in (errno.EIO, errno.ENOSPC, errno.EDQUOT):
+            raise
     finally:
         os.close(dir_fd)
 

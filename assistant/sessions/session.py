@@ -40,6 +40,7 @@ from assistant.sessions.document import Document
 from assistant.sessions.errors import (
     DatabaseDamaged,
     FileChangedOutside,
+    FileSaveError,
     SessionReadOnly,
     StorageError,
 )
@@ -355,13 +356,22 @@ class Session:
             self.store._check_file_free(target, self.id)
         with self._lock:
             text = self.document.text
-        fingerprint = atomic_write(target, text)
+        try:
+            fingerprint = atomic_write(target, text)
+        except FileSaveError as error:
+            if error.written is None:
+                raise
+            fingerprint, problem = error.written, error  # the text is in the file; only its durability is in doubt
+        else:
+            problem = None
         with self._lock:
             self._file, self._fingerprint = target, fingerprint
             if not self.read_only:
                 self._dirty_meta.add("file")
         if not self.read_only:
             self._schedule(urgent=True)
+        if problem is not None:
+            raise problem
         return target
 
     def file_changed_outside(self) -> bool:

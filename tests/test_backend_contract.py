@@ -2,7 +2,8 @@
 
 Each entry of ``BACKENDS`` builds a real backend: the local GPT-2 backend on the
 bundled offline model and on a model folder, through transformers. Other issues
-add their backends here (the OpenAI backend talking to ``quillmate serve``).
+add their backends here (the OpenAI backend talking to ``quillmate serve``, through
+completions and through chat completions).
 """
 
 from __future__ import annotations
@@ -47,16 +48,17 @@ def _gpt2(model: str) -> BackendUnderTest:
     return BackendUnderTest(backend, released)
 
 
-def _openai_serve(request: pytest.FixtureRequest) -> BackendUnderTest:
+def _openai_serve(request: pytest.FixtureRequest, mode: str = "completion") -> BackendUnderTest:
     from tests.support.serve_harness import openai_backend_on_serve
 
-    return BackendUnderTest(*openai_backend_on_serve(request))
+    return BackendUnderTest(*openai_backend_on_serve(request, mode))
 
 
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], BackendUnderTest]] = {
     "gpt2-bundled": lambda request: _gpt2("bundled"),
     "gpt2-folder": lambda request: _gpt2(str(request.getfixturevalue("tiny_model_dir"))),
     "openai-serve": _openai_serve,  # the OpenAI backend talking to `quillmate serve` (tiny model)
+    "openai-serve-chat": lambda request: _openai_serve(request, "chat"),  # the same, through chat completions
 }
 
 
@@ -250,6 +252,6 @@ def test_tiny_model_folder_is_a_real_model(tiny_model_dir: Path) -> None:
 def test_every_registered_kind_is_under_contract() -> None:
     from backends.registry import backend_class, kinds
 
-    covered = {"gpt2": GPT2Backend, "openai": backend_class("openai")}  # the entries of BACKENDS, by kind
+    covered = {"gpt2": GPT2Backend, "openai": backend_class("openai")}  # the kinds BACKENDS above builds
     assert set(kinds()) <= set(covered), "a new backend kind needs an entry in BACKENDS"
     assert all(backend_class(kind) is covered[kind] for kind in kinds())

@@ -78,10 +78,15 @@ def serve_model(request: pytest.FixtureRequest, model_dir: Path | str, **app_opt
     return _servers[key]
 
 
-def openai_backend_on_serve(request: pytest.FixtureRequest) -> tuple[OpenAIBackend, Callable[[], bool]]:
-    """The OpenAI backend (real ``openai`` SDK) talking to ``quillmate serve`` with the tiny model."""
+def openai_backend_on_serve(
+    request: pytest.FixtureRequest, mode: str = "completion"
+) -> tuple[OpenAIBackend, Callable[[], bool]]:
+    """The OpenAI backend (real ``openai`` SDK) talking to ``quillmate serve`` with the tiny model.
+
+    ``mode`` picks the endpoint: ``completion`` (/v1/completions) or ``chat`` (/v1/chat/completions).
+    """
     served = serve_model(request, request.getfixturevalue("tiny_model_dir"))
-    backend = OpenAIBackend("contract", model="local", base_url=served.url, mode="completion", timeout=60)
+    backend = OpenAIBackend("contract", model="local", base_url=served.url, mode=mode, timeout=60)
 
     def released() -> bool:
         # The client's response is closed at once; the server notices the disconnect and

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +264,16 @@ def transcript_prompt(messages: Sequence[ChatMessage]) -> tuple[TextPart, ...]:
     return tuple(parts)
 
 
+TRANSCRIPT_STOPS = ("\nWriter:", "\nCompanion:")
+"""Where a reply in a transcript ends: the model starting the next turn itself."""
+
+
+def with_transcript_stops(params: GenerationParams) -> GenerationParams:
+    """``params`` with the transcript's turn markers added to its stop sequences."""
+    missing = tuple(stop for stop in TRANSCRIPT_STOPS if stop not in params.stop)
+    return replace(params, stop=params.stop + missing) if missing else params
+
+
 class _AlternativeStreamer:
     """Receives each step's tokens from ``generate`` and turns them into text deltas.
 
@@ -502,6 +512,7 @@ class GPT2Backend(Backend):
         parts: Sequence[TextPart]
         if request.messages is not None:
             parts = transcript_prompt(request.messages)
+            params = with_transcript_stops(params)
             notices.append(Notice("info", f"{self.name} is a completion model; the chat was sent as a transcript."))
         else:
             parts = request.prompt or ()

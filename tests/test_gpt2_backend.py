@@ -220,3 +220,59 @@ async def test_streamed_text_is_exactly_what_the_model_wrote() -> None:
                                 clean_up_tokenization_spaces=False)
     assert "".join(deltas) == result.text == expected
     assert any(ord(c) > 127 for c in expected), expected
+
+
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from backends.gpt2 import pick_device
+
+    class Available:
+        def __init__(self, answer: bool) -> None:
+            self.answer = answer
+
+        def is_available(self) -> bool:
+            return self.answer
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends, "mps", Available(True), raising=False)
+    assert pick_device("auto") == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == "mps"
+    monkeypatch.setattr(torch.backends, "mps", Available(False), raising=False)
+    assert pick_device("auto") == "cpu"
+    assert pick_device("cpu") == "cpu" and pick_device("cuda:1") == "cuda:1"  # as set
+
+
+async def test_a_chat_becomes_a_transcript_that_ends_at_the_next_turn() -> None:
+    from backends.base import ChatMessage, join_parts
+    from backends.gpt2 import TRANSCRIPT_STOPS, transcript_prompt, with_transcript_stops
+
+    messages = [ChatMessage.of("system", "You help a writer."), ChatMessage.of("user", "A name for a fox?"),
+                ChatMessage.of("assistant", "Rufus."), ChatMessage.of("user", "Another?", elastic=True)]
+    parts = transcript_prompt(messages)
+    assert join_parts(parts) == ("You help a writer.\n\nWriter: A name for a fox?\n\nCompanion: Rufus.\n\n"
+                                 "Writer: Another?\n\nCompanion:")
+    assert any(part.elastic and part.text == "Another?" for part in parts)  # the writer's text can still be cut
+    params = with_transcript_stops(GenerationParams(stop=("\n\n\n",)))
+    assert params.stop == ("\n\n\n", *TRANSCRIPT_STOPS)
+    assert with_transcript_stops(params) is params
+
+def test_a_chat_request_stops_at_the_next_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from backends import gpt2
+    from backends.base import ChatMessage
+
+    seen: list[tuple[str, ...]] = []
+
+    class Recording(gpt2._AlternativeStreamer):
+        def __init__(self, tokenizer: object, rows: int, stops: tuple[str, ...], *args: object) -> None:
+            seen.append(tuple(stops))
+            super().__init__(tokenizer, rows, stops, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gpt2, "_AlternativeStreamer", Recording)
+    backend = GPT2Backend("local", model="bundled")
+    request = GenerationRequest.chat([ChatMessage.of("user", "A name for a fox?")], GenerationParams(max_new_tokens=8))
+    _, result = asyncio.run(run(backend, request))
+    assert seen == [gpt2.TRANSCRIPT_STOPS] and "Writer:" not in result.text

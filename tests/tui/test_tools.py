@@ -151,6 +151,32 @@ async def test_template_palette_form_validation_and_results(build, backend: Scri
         assert doc.spans()[-1].author == "model"
 
 
+async def test_the_writers_own_template_is_in_the_palette(build, backend: ScriptedBackend) -> None:
+    from assistant import paths
+
+    folder = paths.templates_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "epitaph.toml").write_text(
+        'description = "A two-line epitaph."\n[variables.who]\nrequired = true\n'
+        '[chat]\nuser = "An epitaph for {who}."\n[completion]\nprompt = "Epitaph for {who}:\\n"\n',
+        encoding="utf-8",
+    )
+    backend.enqueue("Here lies a keeper of light.")
+    app = build(DRAFT)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"epitaph")
+        await until(pilot, lambda: _first_hit(app).startswith("Template: epitaph"), what="palette hit")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, TemplateFormScreen), what="the form")
+        assert app.screen.template.name == "epitaph" and app.screen.template.origin == "user"
+        app.screen.query_one("#var-who").value = "the lighthouse keeper"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "An epitaph for the lighthouse keeper." in backend.last_request.messages[-1].text
+        assert [i.text for i in app.results.query(ResultItem)] == ["Here lies a keeper of light."]
+
+
 async def test_cursor_template_from_palette_continues_with_the_chosen_values(build, backend: ScriptedBackend) -> None:
     backend.enqueue(" I climbed.")
     app = build(DRAFT)

@@ -461,9 +461,11 @@ class FittedPrompt:
         if not self.dropped_chars:
             return None
         words = self.dropped_words
+        # Text without spaces between words (Chinese, Japanese, one endless run) is measured in characters.
+        amount = f"{words:,} words" if words * 20 >= self.dropped_chars else f"{self.dropped_chars:,} characters"
         return Notice(
             "truncated",
-            f"Your text was too long for the model's context; the oldest {words:,} words "
+            f"Your text was too long for the model's context; the oldest {amount} "
             f"(about {self.dropped_tokens:,} tokens) were left out and the most recent part kept.",
         )
 

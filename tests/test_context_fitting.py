@@ -36,6 +36,22 @@ def test_oldest_elastic_text_goes_first() -> None:
     assert fitted.dropped_words >= 80
 
 
+async def test_text_without_spaces_is_measured_in_characters() -> None:
+    from backends.base import GenerationParams, GenerationRequest, GenerationResult, Notice
+    from backends.gpt2 import GPT2Backend
+
+    backend = GPT2Backend("local", model="bundled")
+    story = "夜の海は月の暗い鏡だった。" * 400  # no spaces between words
+    request = GenerationRequest.completion((TextPart("Story: Night\n\n"), TextPart(story, elastic=True)),
+                                           GenerationParams(max_new_tokens=8))
+    notices = []
+    async for event in backend.stream(request):
+        if isinstance(event, Notice) and event.kind == "truncated":
+            notices.append(event.message)
+        assert not isinstance(event, GenerationResult) or event.complete
+    assert len(notices) == 1 and "characters" in notices[0] and "words" not in notices[0], notices
+
+
 def test_fixed_parts_too_long_is_a_clear_error() -> None:
     with pytest.raises(ContextOverflow) as caught:
         fit_parts((TextPart("a " * 50), TextPart("b", elastic=True)), 10, count, tail)

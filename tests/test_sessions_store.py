@@ -526,3 +526,18 @@ def test_closing_an_unchanged_session_releases_its_lock() -> None:
     assert store.conn.execute("SELECT count(*) FROM locks").fetchone()[0] == 1
     again.close()
     assert store.conn.execute("SELECT count(*) FROM locks").fetchone()[0] == 0
+
+
+def test_events_of_one_template_are_read_without_the_rest() -> None:
+    store = SessionStore()
+    session = store.create()
+    for i in range(30):
+        session.record_generation("chat" if i % 10 == 0 else "continue", {"message": f"question {i}"})
+    session.close()
+    again = store.open(session.id)
+    try:
+        chats = again.events_for("chat")
+        assert [e.variables["message"] for e in chats] == ["question 0", "question 10", "question 20"]
+        assert len(again._partial) == 27  # the other events were not read in full
+    finally:
+        again.close()

@@ -183,6 +183,13 @@ class Session:
             self._load_partial(None)
             return [self._events[k] for k in sorted(self._events)]
 
+    def events_for(self, template: str) -> list[GenerationEvent]:
+        """The events of one template (e.g. ``chat``), oldest first, reading no others in full."""
+        with self._lock:
+            ids = sorted(k for k, event in self._events.items() if event.template == template)
+            self._load_partial(ids)
+            return [self._events[k] for k in ids]
+
     def event(self, event_id: int) -> GenerationEvent:
         """One event by id (KeyError if there is none)."""
         with self._lock:

@@ -110,8 +110,8 @@ class ChatFlow(ContinuationFlow):
         """Bring back the conversation kept with a resumed session (since it was last cleared)."""
         cleared = int(self.session.settings.get("chat_cleared_after") or 0)
         bubbles: list[ChatBubble] = []
-        for event in self.session.events:
-            if event.template != "chat" or event.id <= cleared:
+        for event in self.session.events_for("chat"):
+            if event.id <= cleared:
                 continue
             bubbles.append(ChatBubble("user", str(event.variables.get("message", ""))))
             text = event.alternatives[0].strip() if event.alternatives else ""
@@ -125,7 +125,7 @@ class ChatFlow(ContinuationFlow):
     def _chat_cleared(self) -> None:
         if self.session.read_only:
             return
-        chats = [event.id for event in self.session.events if event.template == "chat"]
+        chats = [event.id for event in self.session.events_for("chat")]
         if chats:
             self.session.update_settings(chat_cleared_after=max(chats))
 

@@ -13,6 +13,15 @@ from tui.widgets.panels import ChatBubble, ResultItem
 DRAFT = "The rain fell. Mara waited by the door."
 
 
+async def _open_from_palette(app: Any, pilot: Any, name: str) -> None:
+    """Ctrl+P, type the template's name, Enter: its form opens."""
+    await pilot.press("ctrl+p")
+    await pilot.press(*name)
+    await until(pilot, lambda: _first_hit(app).startswith(f"Template: {name}"), what="palette hit")
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, TemplateFormScreen), what="the form")
+
+
 def _first_hit(app) -> str:
     from textual.widgets import OptionList
 
@@ -110,12 +119,8 @@ async def test_template_palette_form_validation_and_results(build, backend: Scri
     backend.enqueue("- Light that stays.\n- Always on.")
     app = build(DRAFT)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.press(*"slogan")
-        await until(pilot, lambda: _first_hit(app).startswith("Template: slogan"), what="palette hit")
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, TemplateFormScreen) and app.screen.query("#var-count"),
-                    what="the form")
+        await _open_from_palette(app, pilot, "slogan")
+        await until(pilot, lambda: app.screen.query("#var-count"), what="the form's fields")
         form = app.screen
         assert form.template.name == "slogan"
         assert form.query_one("#var-count").value == "5"  # defaults are filled in
@@ -164,11 +169,7 @@ async def test_the_writers_own_template_is_in_the_palette(build, backend: Script
     backend.enqueue("Here lies a keeper of light.")
     app = build(DRAFT)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.press(*"epitaph")
-        await until(pilot, lambda: _first_hit(app).startswith("Template: epitaph"), what="palette hit")
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, TemplateFormScreen), what="the form")
+        await _open_from_palette(app, pilot, "epitaph")
         assert app.screen.template.name == "epitaph" and app.screen.template.origin == "user"
         app.screen.query_one("#var-who").value = "the lighthouse keeper"
         await pilot.press("ctrl+s")

@@ -12,7 +12,6 @@ torch and transformers are imported only when a model is first loaded.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import os
 import threading
@@ -366,47 +365,6 @@ class _AlternativeStreamer:
         return all(self.done)
 
 
-class _Handoff:
-    """Passes deltas from the generating thread to the event loop.
-
-    The loop is woken once per batch rather than once per token, so a fast model
-    does not spend its time waking a consumer that is still busy with the last piece.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._items: collections.deque[Any] = collections.deque()
-        self._ready = asyncio.Event()
-        self._lock = threading.Lock()
-        self._wake_pending = False
-
-    def put(self, item: Any) -> None:
-        """Called from the worker thread."""
-        with self._lock:
-            self._items.append(item)
-            if self._wake_pending:
-                return
-            self._wake_pending = True
-        self._loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        with self._lock:
-            self._wake_pending = False
-        self._ready.set()
-
-    async def take(self) -> list[Any]:
-        """Everything put so far (waits for at least one item)."""
-        while True:
-            with self._lock:
-                if self._items:
-                    items = list(self._items)
-                    self._items.clear()
-                    self._ready.clear()
-                    return items
-            await self._ready.wait()
-            self._ready.clear()
-
-
 def _make_stopping_criteria(streamer: _AlternativeStreamer, cancel: threading.Event) -> Any:
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
@@ -526,7 +484,8 @@ class GPT2Backend(Backend):
         for notice in notices:
             yield notice
 
-        handoff = _Handoff(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
         cancel = threading.Event()
         rows = params.num_alternatives
         streamer = _AlternativeStreamer(
@@ -534,14 +493,14 @@ class GPT2Backend(Backend):
             rows,
             params.stop,
             loaded.eos_token_id,
-            handoff.put,
+            lambda delta: loop.call_soon_threadsafe(queue.put_nowait, delta),
             cancel,
             params.max_lines,
         )
         outcome: dict[str, Any] = {}
 
         def finished() -> None:
-            handoff.put(None)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
 
         started = time.perf_counter()
         worker = threading.Thread(
@@ -553,13 +512,11 @@ class GPT2Backend(Backend):
         self._worker = worker
         worker.start()
         try:
-            done = False
-            while not done:
-                for item in await handoff.take():
-                    if item is None:
-                        done = True
-                        break
-                    yield item
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                yield item
         finally:
             cancel.set()
             if worker.is_alive():

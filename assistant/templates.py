@@ -196,12 +196,7 @@ class Template(BaseModel):
     @field_validator("params", mode="after")
     @classmethod
     def _normalise_stop(cls, params: dict[str, Any]) -> dict[str, Any]:
-        stop = params.get("stop")
-        if isinstance(stop, str):
-            return {**params, "stop": (stop,)}
-        if isinstance(stop, list):
-            return {**params, "stop": tuple(stop)}
-        return params
+        return _stop_as_tuple(params)
 
     @model_validator(mode="after")
     def _check_safe(self) -> Template:
@@ -310,7 +305,7 @@ class Template(BaseModel):
         for name, spec in self.variables.items():
             chosen = spec.params.get(str(resolved.get(name, "")))
             if chosen:
-                params.update({k: tuple(v) if k == "stop" and isinstance(v, list) else v for k, v in chosen.items()})
+                params.update(_stop_as_tuple(chosen))
         return params
 
     def render(self, values: Mapping[str, object], form: Form) -> RenderedPrompt:
@@ -629,6 +624,16 @@ def _format_with_langchain(source: str, fmt: str, marks: dict[str, str]) -> str:
 
     prompt = PromptTemplate.from_template(source, template_format=fmt)
     return prompt.format(**{name: marks[name] for name in prompt.input_variables})
+
+
+def _stop_as_tuple(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with ``stop`` as a tuple (TOML gives a string or a list)."""
+    stop = params.get("stop")
+    if isinstance(stop, str):
+        return {**params, "stop": (stop,)}
+    if isinstance(stop, list):
+        return {**params, "stop": tuple(stop)}
+    return dict(params)
 
 
 # --------------------------------------------------------------------------------------

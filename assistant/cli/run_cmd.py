@@ -7,6 +7,7 @@ notices and errors go to stderr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -115,8 +116,6 @@ def run(
         raise
     except Exception as error:
         if session_id:
-            import contextlib
-
             from assistant.cli.session_recording import record_failed
 
             with contextlib.suppress(Exception):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from backends import credentials as _credentials
+
 _EXPORTS: dict[str, str] = {
     "Assistant": "assistant.core",
     "Prepared": "assistant.core",
@@ -28,6 +30,9 @@ _EXPORTS: dict[str, str] = {
     "GenerationParams": "backends.base",
     "GenerationRequest": "backends.base",
     "GenerationResult": "backends.base",
+    "ParamOverrides": "backends.settings",
+    "SETTINGS": "backends.settings",
+    "Setting": "backends.settings",
     "Notice": "backends.base",
     "TextPart": "backends.base",
     "Usage": "backends.base",
@@ -42,6 +47,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "SETTINGS",
     "Assistant",
     "Backend",
     "BackendError",
@@ -56,10 +62,12 @@ __all__ = [
     "InvalidParameters",
     "ModelNotFound",
     "Notice",
+    "ParamOverrides",
     "Prepared",
     "Profile",
     "QuillmateError",
     "RenderedPrompt",
+    "Setting",
     "Template",
     "TemplateError",
     "TemplateLibrary",
@@ -95,6 +103,17 @@ if TYPE_CHECKING:  # pragma: no cover
         TextPart,
         Usage,
     )
+    from backends.settings import SETTINGS, ParamOverrides, Setting
+
+
+def _stored_key(name: str) -> Any:
+    from assistant.keys import stored_secret
+
+    return stored_secret(name)
+
+
+# Backends never import the core; they find keys saved with `quillmate keys set` through this store.
+_credentials.use_key_store(_stored_key)
 
 
 def __getattr__(name: str) -> Any:

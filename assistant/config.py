@@ -17,6 +17,14 @@ profile for one run. Example::
     kind = "openai"
     model = "gpt-4o-mini"
 
+    [backends.llama]      # llama.cpp's server (or vLLM): an OpenAI-compatible one
+    kind = "openai"
+    base_url = "http://127.0.0.1:8080/v1"
+    model = "model.gguf"
+    mode = "completion"   # a base model; the context window is asked of the server
+    extra_samplers = ["top_k", "min_p", "repetition_penalty"]   # samplers it takes beyond OpenAI's
+    # context_window = 4096   # only for a server that does not say
+
     [defaults]            # generation defaults for every template
     temperature = 0.8
 """

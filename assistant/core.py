@@ -22,11 +22,12 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from assistant.config import Config, load_config
 from assistant.templates import RenderedPrompt, Template, TemplateLibrary
+from assistant.textjoin import tidy_output
 from backends.base import (
     Backend,
     Delta,
@@ -36,8 +37,9 @@ from backends.base import (
     StreamEvent,
 )
 from backends.registry import create_backend
+from backends.settings import ParamOverrides
 
-ParamsLike = GenerationParams | Mapping[str, Any] | None
+ParamsLike = GenerationParams | ParamOverrides | Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -98,25 +100,25 @@ class Assistant:
     def params_for(
         self, template: Template | None, params: ParamsLike = None, *, resolved: Mapping[str, Any] | None = None
     ) -> GenerationParams:
-        """Parameters in order of precedence: config defaults < template < ``params``.
+        """The settings a request runs with.
 
-        With ``resolved`` (the template's variables, resolved), the settings that go with
-        the chosen options count as the template's (a haiku ends after three lines).
-        A GenerationParams overrides only the fields it sets to something other than the
-        defaults, so a template's stop sequences survive ``GenerationParams(temperature=0.5)``.
+        A :class:`GenerationParams` is complete: it is used exactly as given (after
+        checking). Anything else is one layer of overrides (a :class:`ParamOverrides` or
+        a mapping; None values are unset) over, from weakest: the config's ``[defaults]``
+        and the template's ``[params]``. With ``resolved`` (the template's variables,
+        resolved), the settings that go with the chosen options count as the template's
+        (a haiku ends after three lines). To change a few settings and keep the
+        template's others (its stop sequences, say), pass overrides, not GenerationParams.
+
+        Raises:
+            InvalidParameters: an unknown setting, a value out of range, or settings that clash.
         """
-        result = self.config.generation_defaults()
+        if isinstance(params, GenerationParams):
+            return params.validated()
         settings = {} if template is None else (
             template.settings_for(resolved) if resolved is not None else template.params
         )
-        if settings:
-            result = result.with_overrides(**settings)
-        if isinstance(params, GenerationParams):
-            defaults = GenerationParams()
-            params = {k: getattr(params, k) for k in params.names() if getattr(params, k) != getattr(defaults, k)}
-        if params:
-            result = result.with_overrides(**dict(params))
-        return result
+        return (ParamOverrides(settings) | params).apply(self.config.generation_defaults())
 
     def prepare(
         self, template: str | Template, variables: Mapping[str, Any] | None = None, params: ParamsLike = None
@@ -150,9 +152,16 @@ class Assistant:
     async def astream(
         self, template: str | Template, /, params: ParamsLike = None, **variables: Any
     ) -> AsyncIterator[StreamEvent]:
-        """Run a template, streaming Delta and Notice events, then the GenerationResult."""
+        """Run a template, streaming Delta and Notice events, then the GenerationResult.
+
+        Deltas are the model's raw text; the final result's texts are tidied by the
+        template's output kind (:func:`assistant.textjoin.tidy_output`): a rewrite or a
+        poem does not start with a space, a continuation keeps the space that joins it.
+        """
         prepared = self.prepare(template, variables, params)
         async for event in self.astream_request(prepared.request):
+            if isinstance(event, GenerationResult):
+                event = tidy_result(prepared.template.output, event)
             yield event
 
     async def arun(self, template: str | Template, /, params: ParamsLike = None, **variables: Any) -> GenerationResult:
@@ -219,6 +228,12 @@ class Assistant:
                     return
         finally:
             self._submit(iterator.aclose()).result()  # type: ignore[attr-defined]
+
+
+def tidy_result(output: str, result: GenerationResult) -> GenerationResult:
+    """``result`` with every text tidied for a template of this output kind (see textjoin)."""
+    texts = tuple(tidy_output(output, text) for text in result.texts)
+    return result if texts == result.texts else replace(result, texts=texts)
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> GenerationResult:

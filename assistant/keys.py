@@ -4,6 +4,10 @@
 created 0700 and each file is created 0600 before the key is written into it (a
 temporary file renamed into place), so no other user can read a key at any
 moment. Keys are only ever shown masked (``sk-…abcd``).
+
+Backends never import this module: :func:`stored_secret` is handed to them as
+their key store (``backends.credentials.use_key_store``) when the ``assistant``
+package is imported.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant import paths
+from backends.credentials import StoredSecret, mask
 from backends.errors import UsageError
-from backends.openai_errors import mask
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SUFFIX = ".key"
@@ -97,6 +101,16 @@ def read_key_file(path: Path) -> str | None:
 def load_key(name: str) -> str | None:
     """The stored key ``name``, or None."""
     return read_key_file(key_path(name))
+
+
+def stored_secret(name: str) -> StoredSecret | None:
+    """The stored key ``name`` and the file it is in, or None: the key store backends are given."""
+    path = key_path(name)
+    try:
+        value = read_key_file(path)
+    except (OSError, UnicodeDecodeError):  # unreadable counts as not stored: the backend then says what to do
+        return None
+    return StoredSecret(value, f"key file {path}") if value else None
 
 
 def remove_key(name: str) -> bool:

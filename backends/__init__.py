@@ -30,8 +30,10 @@ from backends.errors import (
     RateLimited,
     UsageError,
 )
+from backends.settings import SETTINGS, ParamOverrides, Setting
 
 __all__ = [
+    "SETTINGS",
     "AuthenticationError",
     "Backend",
     "BackendError",
@@ -48,8 +50,10 @@ __all__ = [
     "InvalidParameters",
     "ModelNotFound",
     "Notice",
+    "ParamOverrides",
     "QuillmateError",
     "RateLimited",
+    "Setting",
     "StreamEvent",
     "TextPart",
     "Usage",

@@ -5,6 +5,7 @@ prompt, plus :class:`GenerationParams`) into a stream of events: any number of
 :class:`Delta` and :class:`Notice` events, then exactly one
 :class:`GenerationResult`. Everything else (templates, sessions, the CLI, the
 app) lives in ``assistant`` and works the same for every backend.
+The settings themselves are declared in ``backends.settings``.
 
 Nothing here imports torch, transformers or openai.
 """
@@ -14,109 +15,14 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 from backends.errors import ContextOverflow, InvalidParameters
+from backends.settings import GenerationParams
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 Role = Literal["system", "user", "assistant"]
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """How to generate. ``temperature=0`` means greedy decoding.
-
-    Attributes:
-        max_new_tokens: Most tokens to generate for each alternative.
-        temperature: Sampling temperature; 0 picks the most likely token every time.
-        top_p: Nucleus sampling: sample from the smallest set of tokens whose
-            probabilities add up to ``top_p``. 1.0 turns it off.
-        top_k: Sample only from the ``top_k`` most likely tokens; 0 turns it off.
-        repetition_penalty: Above 1.0 discourages repeating tokens; 1.0 turns it off.
-        num_alternatives: How many different continuations to produce (n).
-        num_beams: Beam search: keep the ``num_beams`` most likely sequences at each
-            step. 1 turns it off.
-        stop: Generation of an alternative ends where one of these strings would
-            appear; the stop string itself is not returned.
-        seed: Makes sampling reproducible on the same backend and machine.
-        max_lines: Each alternative ends after this many lines with words in them
-            (blank lines between stanzas do not count); None for no limit.
-    """
-
-    max_new_tokens: int = 200
-    temperature: float = 0.8
-    top_p: float = 1.0
-    top_k: int = 0
-    repetition_penalty: float = 1.0
-    num_alternatives: int = 1
-    num_beams: int = 1
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-    max_lines: int | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-        elif not isinstance(self.stop, tuple):
-            object.__setattr__(self, "stop", tuple(self.stop))
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """The names of all parameters."""
-        return tuple(f.name for f in fields(cls))
-
-    def with_overrides(self, **overrides: Any) -> GenerationParams:
-        """A copy with the given non-None values replaced, validated."""
-        unknown = set(overrides) - set(self.names())
-        if unknown:
-            raise InvalidParameters(
-                f"Unknown generation parameter: {', '.join(sorted(unknown))}.",
-                f"Known parameters: {', '.join(self.names())}.",
-            )
-        changes = {k: v for k, v in overrides.items() if v is not None}
-        return replace(self, **changes).validated()
-
-    def validated(self) -> GenerationParams:
-        """Return self after checking every value; raise InvalidParameters otherwise."""
-        problems: list[str] = []
-
-        def is_int(value: Any) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool)
-
-        def is_number(value: Any) -> bool:
-            return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
-
-        if not is_int(self.max_new_tokens) or self.max_new_tokens < 1:
-            problems.append(f"max_new_tokens must be a whole number of at least 1 (got {self.max_new_tokens!r})")
-        if not is_number(self.temperature) or self.temperature < 0:
-            problems.append(f"temperature must be 0 or more (got {self.temperature!r})")
-        if not is_number(self.top_p) or not 0 < self.top_p <= 1:
-            problems.append(f"top_p must be above 0 and at most 1 (got {self.top_p!r})")
-        if not is_int(self.top_k) or self.top_k < 0:
-            problems.append(f"top_k must be 0 (off) or a positive whole number (got {self.top_k!r})")
-        if not is_number(self.repetition_penalty) or self.repetition_penalty <= 0:
-            problems.append(f"repetition_penalty must be above 0 (got {self.repetition_penalty!r})")
-        if not is_int(self.num_alternatives) or self.num_alternatives < 1:
-            problems.append(f"n (num_alternatives) must be at least 1 (got {self.num_alternatives!r})")
-        if not is_int(self.num_beams) or self.num_beams < 1:
-            problems.append(f"num_beams must be at least 1 (got {self.num_beams!r})")
-        elif is_int(self.num_alternatives) and self.num_alternatives > self.num_beams > 1:
-            problems.append(f"with beam search, n ({self.num_alternatives}) cannot exceed num_beams ({self.num_beams})")
-        if any(not isinstance(s, str) or s == "" for s in self.stop):
-            problems.append("stop sequences must be non-empty strings")
-        if self.seed is not None and (not is_int(self.seed) or self.seed < 0):
-            problems.append(f"seed must be a whole number of 0 or more (got {self.seed!r})")
-        if self.max_lines is not None and (not is_int(self.max_lines) or self.max_lines < 1):
-            problems.append(f"max_lines must be a whole number of at least 1 (got {self.max_lines!r})")
-        if problems:
-            raise InvalidParameters("Invalid generation settings: " + "; ".join(problems) + ".")
-        return self
-
-    @property
-    def greedy(self) -> bool:
-        """True when decoding picks the most likely token (temperature 0)."""
-        return self.temperature == 0
 
 
 @dataclass(frozen=True)
@@ -130,6 +36,9 @@ class TextPart:
 
     text: str
     elastic: bool = False
+    # The template variables filled into this (fixed) part, as (name, value): lets a prompt
+    # that cannot fit say which of the writer's values is too long. Not part of equality.
+    values: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
 
 def join_parts(parts: Sequence[TextPart]) -> str:
@@ -226,16 +135,34 @@ class Notice:
     message: str
 
 
+NOTICES_FIELD = "quillmate_notices"
+"""Extra field of a streamed chunk in which ``quillmate serve`` sends its notices; the ``openai`` backend reads it."""
+
+
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one request (all alternatives together)."""
+    """Token counts of one request.
+
+    Attributes:
+        prompt_tokens: Tokens of the prompt.
+        completion_tokens: Tokens written, all alternatives together.
+        completion_tokens_each: Tokens written by each alternative, in index order, when
+            the backend knows them (empty otherwise).
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    completion_tokens_each: tuple[int, ...] = ()
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def completion_tokens_of(self, index: int, alternatives: int = 1) -> int | None:
+        """Tokens written by alternative ``index``; None when only the total of several is known."""
+        if index < len(self.completion_tokens_each):
+            return self.completion_tokens_each[index]
+        return self.completion_tokens if alternatives == 1 and index == 0 else None
 
 
 @dataclass(frozen=True)
@@ -495,11 +422,7 @@ def fit_parts(
         return FittedPrompt(tuple(parts))
     fixed = count_tokens("".join(p.text for p in parts if not p.elastic))
     if fixed > budget or not any(p.elastic for p in parts):
-        raise ContextOverflow(
-            f"The prompt's instructions and notes alone take about {fixed:,} tokens, "
-            f"more than the {budget:,} the model has room for.",
-            "Shorten the notes, lower max tokens, or use a model with a longer context.",
-        )
+        raise _overflow(parts, fixed, budget, count_tokens)
     elastic_budget = budget - fixed
     # Several elastic parts share the budget; the last (most recent) is served first.
     kept: list[TextPart] = list(parts)
@@ -534,6 +457,27 @@ def fit_parts(
         dropped_words += len(text[:cut].split())
         kept[i] = TextPart(text[cut:], elastic=True)
     return FittedPrompt(tuple(kept), max(dropped_tokens, 1), dropped_chars, dropped_words)
+
+
+def _overflow(
+    parts: Sequence[TextPart], fixed: int, budget: int, count_tokens: Callable[[str], int]
+) -> ContextOverflow:
+    """The error for a prompt whose fixed parts cannot fit, naming the value that is too long."""
+    filled = [pair for part in parts if not part.elastic for pair in part.values]
+    if filled:
+        name, value = max(filled, key=lambda pair: len(pair[1]))
+        tokens = count_tokens(value)
+        if tokens * 2 > fixed or tokens > budget // 2:  # it, not the template's own words, is the bulk
+            return ContextOverflow(
+                f"The {name} is too long for the model: about {tokens:,} tokens, and the model has room "
+                f"for {budget:,} for the whole prompt.",
+                f"Shorten the {name} (send it in parts), lower max tokens, or use a model with a longer context.",
+            )
+    return ContextOverflow(
+        f"The prompt's instructions and notes alone take about {fixed:,} tokens, "
+        f"more than the {budget:,} the model has room for.",
+        "Shorten the notes, lower max tokens, or use a model with a longer context.",
+    )
 
 
 def _snap_to_word(text: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 import time
@@ -100,6 +101,34 @@ def resolve_model(model: str) -> tuple[str, Notice | None]:
     return model, None
 
 
+def declared_context_window(model: str, revision: str | None = None) -> int | None:
+    """The context window a model's ``config.json`` declares, read without loading the model.
+
+    A folder's own file, else the Hugging Face cache's copy; None when neither is there.
+    """
+    target, _ = resolve_model(model)
+    path = Path(target).expanduser() / "config.json"
+    if not path.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return None
+        found = try_to_load_from_cache(target, "config.json", revision=revision)
+        if not isinstance(found, str):
+            return None
+        path = Path(found)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    # The same order as after loading: a declared usable context before the position table.
+    for key in ("quillmate_context_window", "n_positions", "max_position_embeddings"):
+        value = data.get(key) if isinstance(data, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 def pick_device(device: str) -> str:
     """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
     import torch
@@ -141,6 +170,10 @@ def load_model(model: str, device: str = "auto", dtype: str = "auto", revision: 
         return loaded
 
 
+# Any one of these lets transformers load a real tokenizer from a folder.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "vocab.txt")
+
+
 def _load_uncached(target: str, requested: str, device: str, dtype: str, revision: str | None) -> LoadedModel:
     started = time.perf_counter()
     import torch  # noqa: F401 - imported here so start-up stays fast
@@ -156,6 +189,14 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
         target = str(Path(target).expanduser())
     elif target.startswith(("./", "../", "~", "/")):
         raise ModelNotFound(f"No model folder at {target}.", "Check the path in your profile or --model.")
+
+    if is_folder and not any((Path(target) / name).is_file() for name in TOKENIZER_FILES):
+        # transformers would build a tokenizer of one token from the config alone, and every
+        # text would come out empty; say what is missing instead.
+        raise ModelNotFound(
+            f"The folder {target} has no tokenizer files ({', '.join(TOKENIZER_FILES)}).",
+            "Save the tokenizer next to the model with tokenizer.save_pretrained() on the same folder.",
+        )
 
     def load(local_only: bool) -> tuple[Any, Any]:
         kwargs: dict[str, Any] = {"local_files_only": local_only}
@@ -175,7 +216,8 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
             ) from None
         if _hub_offline():
             raise ModelNotFound(
-                f"The model '{requested}' is not in your Hugging Face cache, and downloads are off (HF_HUB_OFFLINE).",
+                f"The model '{requested}' is not in your Hugging Face cache, and downloads are off "
+                "(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE).",
                 f"On a connected machine run `hf download {target}` once, "
                 "or use the bundled offline model: --model bundled.",
             ) from None
@@ -225,7 +267,11 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
 
 
 def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    # transformers honours TRANSFORMERS_OFFLINE on its own, so either one means no downloads.
+    return any(
+        os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _hub_unreachable(model_id: str, timeout: float = 5.0) -> str | None:
@@ -401,6 +447,7 @@ class GPT2Backend(Backend):
         self.revision = revision
         self._loaded: LoadedModel | None = None
         self._worker: threading.Thread | None = None
+        self._declared_context: int | None = None
 
     @classmethod
     def from_options(cls, name: str, options: Mapping[str, Any]) -> GPT2Backend:
@@ -416,7 +463,7 @@ class GPT2Backend(Backend):
 
     @property
     def capabilities(self) -> Capabilities:
-        context = self._loaded.context_window if self._loaded else DEFAULT_CONTEXT
+        context = self._loaded.context_window if self._loaded else self._context_before_loading()
         return Capabilities(
             chat=False,
             completion=True,
@@ -427,6 +474,13 @@ class GPT2Backend(Backend):
             beams=True,
             repetition_penalty=True,
         )
+
+    def _context_before_loading(self) -> int:
+        """The model's context window from its config file (the weights stay on disk)."""
+        if self._declared_context is None:
+            declared = declared_context_window(self.model_name, self.revision)
+            self._declared_context = declared or DEFAULT_CONTEXT
+        return self._declared_context
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -446,7 +500,7 @@ class GPT2Backend(Backend):
         if loaded is None:
             target, _ = resolve_model(self.model_name)
             label = "bundled" if target == str(BUNDLED_MODEL_DIR) else target
-            return BackendInfo(self.name, self.kind, label, self.device, self.dtype, DEFAULT_CONTEXT)
+            return BackendInfo(self.name, self.kind, label, self.device, self.dtype, self._context_before_loading())
         return BackendInfo(self.name, self.kind, loaded.label, loaded.device, loaded.dtype, loaded.context_window)
 
     def count_tokens(self, text: str) -> int:
@@ -528,7 +582,7 @@ class GPT2Backend(Backend):
         yield GenerationResult(
             texts=tuple(streamer.texts),
             finish_reasons=reasons,
-            usage=Usage(outcome.get("prompt_tokens", 0), completion_tokens),
+            usage=Usage(outcome.get("prompt_tokens", 0), completion_tokens, tuple(len(t) for t in streamer.tokens)),
             time_to_first_token=(streamer.first_token_at - started) if streamer.first_token_at else None,
             tokens_per_second=(completion_tokens / elapsed) if elapsed > 0 and completion_tokens else None,
             notices=tuple(notices),

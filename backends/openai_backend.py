@@ -14,6 +14,8 @@ A profile looks like::
     # mode = "chat"                           # or "completion" (the legacy endpoint, for base models)
     # context_window = 128000
     # presence_penalty = 0.0   frequency_penalty = 0.0
+    # extra_samplers = ["top_k", "min_p", "repetition_penalty"]   # what llama.cpp and vLLM also take
+    # min_p = 0.05                            # sent when extra_samplers names it
 
 Choices made here:
 
@@ -30,19 +32,27 @@ Choices made here:
   models such as GPT-2). Without ``mode`` the model name decides: names of known
   completion models (``*-instruct``, ``davinci-002``, ``babbage-002``, ``gpt2``...) use
   ``completion``, all others ``chat``.
-* **Context window.** ``context_window`` when set; else what the server reports for the
-  model (``max_model_len``, as vLLM and ``quillmate serve`` do); else a table of known
-  OpenAI models; else 128,000 tokens for chat and 1,024 (GPT-2's) for completion.
-  Prompts are fitted with an approximate counter (4 bytes per token).
+* **Context window.** ``context_window`` when set; else, for a completion model, what the
+  server reports (``max_model_len`` in ``GET /models/{id}`` or ``GET /models``, as vLLM and
+  ``quillmate serve`` do; llama.cpp's ``GET /props`` ``n_ctx``); else a table of known
+  OpenAI models; else 128,000 tokens for chat and 1,024 (GPT-2's) for completion, and a
+  Notice says it was assumed whenever that shortened anything. Prompts are fitted with an
+  approximate counter (4 bytes per token); a server that still finds one too long is
+  reported as such (ContextOverflow), also when it ends the stream without a word.
+* **Alternatives.** ``n`` is sent as asked; from a server that writes fewer (llama.cpp
+  ignores ``n``) the others are asked for again, with the next seeds, and a Notice says so.
 * **Max tokens.** Sent as ``max_completion_tokens`` to api.openai.com (what current
   OpenAI models require) and as ``max_tokens`` to every other server (what
   OpenAI-compatible servers understand).
 * **Timeouts.** ``timeout`` bounds connecting, waiting for the answer and every pause
   inside a stream; a timeout is not retried (a silent server rarely answers a second
   time), so a hung server is reported after ``timeout`` seconds.
-* **Not honoured** (a Notice says so): top_k, num_beams, repetition_penalty. More than four
-  stop sequences: the first four go to the server, the rest are applied here as the
-  text arrives.
+* **Samplers beyond OpenAI's.** ``top_k`` and ``repetition_penalty`` (and the profile's
+  ``min_p``) go to the server, beside the OpenAI fields, when ``extra_samplers`` names them;
+  never to api.openai.com, which refuses them.
+* **Not honoured** (a Notice says so): num_beams, and top_k and repetition_penalty unless
+  declared as above. More than four stop sequences: the first four go to the server, the
+  rest are applied here as the text arrives.
 
 ``openai`` is imported on the first request, never when the profile is read.
 """
@@ -53,14 +63,16 @@ import asyncio
 import contextlib
 import math
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
 from backends.base import (
+    NOTICES_FIELD,
     Backend,
     BackendInfo,
     Capabilities,
@@ -78,6 +90,7 @@ from backends.base import (
     fit_parts,
     join_parts,
 )
+from backends.credentials import stored_key
 from backends.errors import BackendError, ConfigError, ModelNotFound
 from backends.openai_errors import host_of, http_errors, mask, protect, redact, shown_url, translate
 
@@ -95,7 +108,6 @@ MAX_STOP = 4
 MAX_ALTERNATIVES = 128
 MAX_TEMPERATURE = 2.0
 MESSAGE_OVERHEAD = 4  # tokens each chat message costs beyond its text
-NOTICES_FIELD = "quillmate_notices"  # extra chunk field ``quillmate serve`` uses for the backend's notices
 CONTINUE_INSTRUCTION = (
     "Continue the writer's text from exactly where it stops, in the same voice. Reply with the continuation only."
 )
@@ -113,7 +125,10 @@ _OPTIONS = {
     "context_window",
     "presence_penalty",
     "frequency_penalty",
+    "extra_samplers",
+    "min_p",
 }
+EXTRA_SAMPLERS = ("top_k", "min_p", "repetition_penalty")  # what llama.cpp and vLLM take beyond OpenAI's API
 _COMPLETION_PREFIXES = ("gpt-3.5-turbo-instruct", "davinci-002", "babbage-002", "text-", "gpt2", "distilgpt2")
 _KNOWN_CONTEXT = {  # longest matching prefix wins
     "gpt-4o": 128_000,
@@ -175,6 +190,10 @@ def is_local_url(url: str) -> bool:
         return False
 
 
+def _is_window(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 32
+
+
 def _known_context(model: str) -> int | None:
     matches = [prefix for prefix in _KNOWN_CONTEXT if model.startswith(prefix)]
     return _KNOWN_CONTEXT[max(matches, key=len)] if matches else None
@@ -224,9 +243,22 @@ class OpenAIBackend(Backend):
         context_window: int | None = None,
         presence_penalty: float | None = None,
         frequency_penalty: float | None = None,
+        extra_samplers: Sequence[str] = (),
+        min_p: float | None = None,
     ) -> None:
         super().__init__(name)
         problems = []
+        if isinstance(extra_samplers, str) or not all(isinstance(s, str) for s in extra_samplers):
+            problems.append(f"extra_samplers must be a list of names, e.g. {list(EXTRA_SAMPLERS)}")
+        else:
+            unknown_samplers = sorted(set(extra_samplers) - set(EXTRA_SAMPLERS))
+            if unknown_samplers:
+                problems.append(f"extra_samplers takes {', '.join(EXTRA_SAMPLERS)} (got {', '.join(unknown_samplers)})")
+        if min_p is not None:
+            if not 0.0 <= min_p <= 1.0:
+                problems.append(f"min_p must be between 0 and 1 (got {min_p!r})")
+            elif "min_p" not in extra_samplers:
+                problems.append('min_p is sent only to a server that takes it: add "min_p" to extra_samplers')
         if not model or not model.strip():
             problems.append("model must not be empty")
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
@@ -256,6 +288,8 @@ class OpenAIBackend(Backend):
         self.context_window = context_window
         self.presence_penalty = presence_penalty
         self.frequency_penalty = frequency_penalty
+        self.extra_samplers = tuple(extra_samplers) if not isinstance(extra_samplers, str) else ()
+        self.min_p = min_p
         self._discovered_context: int | None = None
         self._discovered = False
         self._latency_ms: float | None = None
@@ -282,6 +316,8 @@ class OpenAIBackend(Backend):
                 values[key] = _option(key, value, "text", name)
             elif key in ("max_retries", "context_window"):
                 values[key] = _option(key, value, "whole number", name)
+            elif key == "extra_samplers":
+                values[key] = value
             else:
                 values[key] = _option(key, value, "number", name)
         values = {k: v for k, v in values.items() if v is not None}
@@ -358,9 +394,9 @@ class OpenAIBackend(Backend):
         if env_value and env_value.strip() and env_key_applies:
             return KeyChoice(_Secret(env_value.strip()), KEY_ENV)
         if official:
-            stored = _stored_key()
+            stored = stored_key(STORED_KEY_NAME)  # the key store the host application installed, if any
             if stored is not None:
-                return KeyChoice(_Secret(stored[0]), f"key file {stored[1]}")
+                return KeyChoice(_Secret(stored.value), stored.source)
         if is_local_url(base_url):
             return KeyChoice(_Secret(LOCAL_PLACEHOLDER_KEY), "placeholder", placeholder=True)
         if not env_key_applies:
@@ -453,13 +489,28 @@ class OpenAIBackend(Backend):
         context = self.context_window or self._discovered_context or _known_context(self.model)
         if context is None:
             context = CHAT_CONTEXT if chat else COMPLETION_CONTEXT
+        extra = self._samplers()
         return Capabilities(
             chat=chat,
             completion=not chat,
             context_window=context,
             max_alternatives=MAX_ALTERNATIVES,
             seed=True,
+            top_k="top_k" in extra,
+            repetition_penalty="repetition_penalty" in extra,
         )
+
+    def _samplers(self) -> tuple[str, ...]:
+        """The extra samplers to send: those the profile declares, never to api.openai.com (it refuses them)."""
+        return () if self.is_official else self.extra_samplers
+
+    def _context_source(self) -> str:
+        """Where the context window comes from: profile, server, known model, or assumed."""
+        if self.context_window:
+            return "profile"
+        if self._discovered_context:
+            return "server"
+        return "known model" if _known_context(self.model) else "assumed"
 
     def info(self) -> BackendInfo:
         details = {
@@ -494,7 +545,8 @@ class OpenAIBackend(Backend):
         except errors as error:
             raise self._translate(error) from None
         self._latency_ms = (time.perf_counter() - started) * 1000
-        self._remember_context(found)
+        if not self._remember_context(found):
+            await self._discover_context(client)
 
     async def _find_in_list(self, client: Any) -> Any:
         """Fallback for servers without ``GET /models/{id}``: look the model up in the list."""
@@ -516,24 +568,50 @@ class OpenAIBackend(Backend):
             f"Models there include: {names}." if names else "Check the model name in the profile.",
         )
 
-    def _remember_context(self, model_info: Any) -> None:
-        self._discovered = True
-        extra = getattr(model_info, "model_extra", None) or {}
+    def _remember_context(self, model_info: Any) -> bool:
+        """Keep the context window a model entry reports (``max_model_len`` from vLLM and ``quillmate serve``)."""
+        extra = model_info if isinstance(model_info, dict) else (getattr(model_info, "model_extra", None) or {})
         for field_name in ("max_model_len", "context_window", "context_length"):
-            value = extra.get(field_name)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 32:
-                self._discovered_context = value
-                return
+            if _is_window(extra.get(field_name)):
+                self._discovered_context = extra[field_name]
+                return True
+        return False
 
     async def _discover_context(self, client: Any) -> None:
-        """Once, for completion models of unknown size: ask the server (failures are ignored)."""
+        """Once, for a completion model of unknown size on a compatible server: ask it (failures are ignored).
+
+        ``GET /models/{id}``, then ``GET /models`` (``max_model_len``: vLLM, ``quillmate serve``),
+        then llama.cpp's ``GET /props`` (``default_generation_settings.n_ctx``, at the server's root).
+        Chat models are assumed large; a server that finds a chat too long says so, and that is
+        reported as such.
+        """
         if self._discovered or self.context_window or self.mode != "completion" or _known_context(self.model):
             return
         self._discovered = True
+        if self.is_official:
+            return
+        import openai
+
+        quick = client.with_options(max_retries=0, timeout=min(self.timeout, 5.0))
+        try:
+            if self._remember_context(await quick.models.retrieve(self.model)):
+                return
+        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.RateLimitError):
+            return  # the request itself will say so; no use knocking three times
+        except Exception:
+            pass  # no such route (vLLM, llama.cpp): try the next
         with contextlib.suppress(Exception):
-            quick = client.with_options(max_retries=0, timeout=min(self.timeout, 5.0))
-            found = await quick.models.retrieve(self.model)
-            self._remember_context(found)
+            listed = list(getattr(await quick.models.list(), "data", None) or [])
+            mine = [m for m in listed if getattr(m, "id", None) == self.model] or (listed if len(listed) == 1 else [])
+            if mine and self._remember_context(mine[0]):
+                return
+        with contextlib.suppress(Exception):
+            root = self.base_url.removesuffix("/v1")
+            props = await quick.get(f"{root}/props", cast_to=object)
+            settings = props.get("default_generation_settings") or {}
+            n_ctx = settings.get("n_ctx", props.get("n_ctx"))
+            if _is_window(n_ctx):
+                self._discovered_context = n_ctx
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
@@ -587,6 +665,22 @@ class OpenAIBackend(Backend):
                 )
             )
         return (params.with_overrides(**changes) if changes else params), notices
+
+    def _nothing_written(self, prompt_tokens: int, max_tokens: int, context: int) -> str:
+        """Why a stream may have ended without a word: most often a prompt the server's context cannot hold."""
+        where = host_of(self._shown_base_url())
+        if prompt_tokens + max_tokens > context:
+            return (
+                f"The prompt (about {prompt_tokens:,} tokens) and max tokens ({max_tokens:,}) are more than the "
+                f"model's {context:,}-token context, and the server at {where} wrote nothing: shorten the text or "
+                "lower max tokens."
+            )
+        known = "" if self._context_source() in ("server", "profile") else f" (quillmate assumed {context:,} tokens)"
+        return (
+            f"The server at {where} ended the answer without writing anything. Most often the prompt (about "
+            f"{prompt_tokens:,} tokens) plus max tokens ({max_tokens:,}) is longer than its context{known}: "
+            f"set context_window in profile '{self.name}', shorten the text or lower max tokens."
+        )
 
     def _fit_chat(
         self, messages: Sequence[ChatMessage], budget: int
@@ -655,6 +749,16 @@ class OpenAIBackend(Backend):
             body["presence_penalty"] = self.presence_penalty
         if self.frequency_penalty is not None:
             body["frequency_penalty"] = self.frequency_penalty
+        samplers = self._samplers()
+        extra_body: dict[str, Any] = {}
+        if "top_k" in samplers and params.top_k:
+            extra_body["top_k"] = params.top_k
+        if "repetition_penalty" in samplers and params.repetition_penalty != 1.0:
+            extra_body["repetition_penalty"] = params.repetition_penalty
+        if "min_p" in samplers and self.min_p is not None:
+            extra_body["min_p"] = self.min_p
+        if extra_body:
+            body["extra_body"] = extra_body  # fields beyond OpenAI's API, sent as they are
         return body, notices, prompt_tokens
 
     async def _open(self, client: Any, body: dict[str, Any]) -> Any:
@@ -681,6 +785,15 @@ class OpenAIBackend(Backend):
         params, notices = self._adjust(params, context)
         body, prompt_notices, approx_prompt_tokens = self._body(request, params, context)
         notices.extend(prompt_notices)
+        shortened = params.max_new_tokens < request.params.max_new_tokens
+        if self._context_source() == "assumed" and (shortened or any(n.kind == "truncated" for n in prompt_notices)):
+            notices.append(
+                Notice(
+                    "info",
+                    f"The server did not say how long a context its model has, so quillmate assumed {context:,} "
+                    f"tokens; if it takes more, set context_window in profile '{self.name}'.",
+                )
+            )
         for notice in notices:
             yield notice
 
@@ -691,6 +804,7 @@ class OpenAIBackend(Backend):
         texts = [""] * rows
         reasons: list[FinishReason | None] = [None] * rows
         pieces = 0
+        pieces_each = [0] * rows
         usage: Usage | None = None
         model_name = self.model
         error_message: str | None = None
@@ -717,9 +831,10 @@ class OpenAIBackend(Backend):
                     index = choice.index
                     if not 0 <= index < rows or reasons[index] is not None:
                         continue
-                    piece = (choice.delta.content if chat else choice.text) or ""
+                    piece = _scrub((choice.delta.content if chat else choice.text) or "")
                     if piece:
                         pieces += 1
+                        pieces_each[index] += 1
                         if filters is not None:
                             piece = filters[index].feed(piece)
                             if filters[index].stopped:
@@ -753,11 +868,50 @@ class OpenAIBackend(Backend):
                 await _close_quietly(sdk_stream)
             self._open_streams -= 1
 
+        missing = [i for i in range(rows) if reasons[i] is None and not texts[i]] if error_message is None else []
+        if missing and len(missing) < rows and all(reasons[i] is not None or i in missing for i in range(rows)):
+            # Every alternative the server wrote is finished, the others never came: it ignores n
+            # (llama.cpp does). Ask again for those; that stream asks again in turn if it must.
+            notice = Notice(
+                "info",
+                f"The server at {host_of(self._shown_base_url())} writes fewer alternatives per request than "
+                "asked for (it ignores n), so quillmate asked it again for the others.",
+            )
+            notices.append(notice)
+            yield notice
+            usage = usage or Usage(approx_prompt_tokens, pieces)
+            seed = None if params.seed is None else params.seed + rows - len(missing)  # not the same text again
+            again = replace(request, params=params.with_overrides(num_alternatives=len(missing), seed=seed))
+            try:
+                async for event in self.stream(again):
+                    if isinstance(event, Delta):
+                        target = missing[event.index]
+                        texts[target] += event.text
+                        pieces += 1
+                        pieces_each[target] += 1
+                        yield Delta(target, event.text)
+                    elif isinstance(event, Notice):
+                        if event not in notices:
+                            notices.append(event)
+                            yield event
+                    else:
+                        for target, reason in zip(missing, event.finish_reasons, strict=False):
+                            reasons[target] = reason if reason in ("stop", "length") else None
+                        usage = Usage(
+                            usage.prompt_tokens + event.usage.prompt_tokens,
+                            usage.completion_tokens + event.usage.completion_tokens,
+                        )
+                        error_message = event.error
+            except BackendError as error:
+                error_message = f"Asking again for the other alternatives failed: {error.message}"
+        elif missing and len(missing) == rows:
+            error_message = self._nothing_written(approx_prompt_tokens, params.max_new_tokens, context)
         if error_message is None and any(r is None for r in reasons):
             error_message = "The stream ended before the server said it was finished; the text may be cut short."
         final: tuple[FinishReason, ...] = tuple(r or ("error" if error_message else "stop") for r in reasons)
         if usage is None:
             usage = Usage(approx_prompt_tokens, pieces)
+        usage = replace(usage, completion_tokens_each=_share(usage.completion_tokens, pieces_each))
         elapsed = time.perf_counter() - started
         span = (last_at - first_at) if first_at and last_at and last_at > first_at else elapsed
         yield GenerationResult(
@@ -819,12 +973,26 @@ def _read_key_file(path: Any) -> str | None:
     return value or None
 
 
-def _stored_key() -> tuple[str, str] | None:
-    """The key saved by ``quillmate keys set openai``, and its path."""
-    try:
-        from assistant.keys import key_path
-    except ImportError:  # backends used without the assistant package
-        return None
-    path = key_path(STORED_KEY_NAME)
-    value = _read_key_file(path)
-    return (value, str(path)) if value else None
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub(text: str) -> str:
+    """Text a server sent, with lone surrogates (from a broken ``\\ud83d`` escape) made U+FFFD.
+
+    JSON allows them but no text file or terminal can hold them; writing one would crash.
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text) if text else text
+
+
+def _share(total: int, pieces_each: list[int]) -> tuple[int, ...]:
+    """Each alternative's part of ``total``: the server reports only the sum, so it is shared
+    out by the number of pieces each alternative streamed (about one token each)."""
+    if len(pieces_each) == 1:
+        return (total,)
+    counted = sum(pieces_each)
+    if not counted:
+        return tuple(0 for _ in pieces_each)
+    shares = [total * n // counted for n in pieces_each]
+    for i in sorted(range(len(shares)), key=lambda i: -pieces_each[i])[: total - sum(shares)]:
+        shares[i] += 1
+    return tuple(shares)

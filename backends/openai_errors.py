@@ -11,6 +11,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
+from backends.credentials import mask
 from backends.errors import (
     AuthenticationError,
     BackendError,
@@ -20,20 +21,13 @@ from backends.errors import (
     RateLimited,
 )
 
+__all__ = ["REDACTED", "RedactSecrets", "host_of", "http_errors", "mask", "protect", "redact", "shown_url", "translate"]
+
 REDACTED = "[redacted]"
 LOGGER_PREFIXES = ("openai", "httpx", "httpx2", "httpcore", "httpcore2")
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
-
-
-def mask(key: str) -> str:
-    """A safe form of a key: ``sk-…abcd`` (nothing at all for short keys)."""
-    key = key.strip()
-    if len(key) < 12:
-        return "…" if key else ""
-    prefix = key[:3] if key[:3].lower() == "sk-" else ""
-    return f"{prefix}…{key[-4:]}"
 
 
 def redact(text: str) -> str:
@@ -224,7 +218,7 @@ def translate(
         )
     if isinstance(error, openai.BadRequestError):
         detail = _server_message(error) or "no details"
-        if _code(error) == "context_length_exceeded" or "context length" in detail.lower():
+        if _is_context_overflow(error, detail):
             return ContextOverflow(
                 f"The prompt is longer than the model '{model}' can take: {detail}",
                 "Set context_window in the profile, shorten the text, or lower max tokens.",
@@ -246,6 +240,19 @@ def translate(
     if _is_http_error(error):
         return BackendError(f"The connection to {where} broke ({_short(error)}).", "Try again.")
     return BackendError(f"The request to {where} failed ({_short(error)}).")
+
+
+_CONTEXT_PHRASES = ("context length", "context size", "context window", "maximum context")
+
+
+def _is_context_overflow(error: Any, detail: str) -> bool:
+    """OpenAI's ``context_length_exceeded``, llama.cpp's ``exceed_context_size_error``, vLLM's wording."""
+    body = getattr(error, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    kind = str(inner.get("type", "")) if isinstance(inner, dict) else ""
+    if _code(error) == "context_length_exceeded" or kind == "exceed_context_size_error":
+        return True
+    return any(phrase in detail.lower() for phrase in _CONTEXT_PHRASES)
 
 
 def _connection_reason(error: BaseException) -> str:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -236,3 +239,101 @@ def test_startup_text_shows_how_to_connect() -> None:
     assert 'ChatOpenAI(base_url="http://127.0.0.1:8000/v1"' in text and "quillmate/poem" in text
     keyed = usage_text("http://10.0.0.5:8000/v1", ["local"], keyed=True)
     assert "QUILLMATE_SERVE_API_KEY" in keyed and "Bearer" in keyed
+
+
+def test_models_report_the_real_context_before_the_model_loads() -> None:
+    from backends.gpt2 import GPT2Backend
+
+    backend = GPT2Backend("local", model="bundled")
+    port = free_port()
+    app = create_app(Config(), backends={"local": backend}, port=port)
+    with ServerThread(app, port=port) as server:
+        before = httpx.get(f"{server.url}/models/local", timeout=10).json()
+        assert backend.loaded is None, "listing models must not load the weights"
+        reply = httpx.post(
+            f"{server.url}/completions", json={"model": "local", "prompt": "Snow", "max_tokens": 2}, timeout=120
+        )
+        assert reply.status_code == 200 and backend.loaded is not None
+        after = httpx.get(f"{server.url}/models/local", timeout=10).json()
+    assert before["max_model_len"] == after["max_model_len"] == 512  # the bundled model's declared window
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[str]:
+    port = free_port()
+    app = create_app(Config(), backends={"local": EchoBackend("local")}, port=port)
+    with ServerThread(app, port=port) as server:
+        yield server.url
+
+
+def test_completions_take_a_list_of_prompts(echo_server: str) -> None:
+    client = openai.OpenAI(base_url=echo_server, api_key="not-needed", max_retries=0, timeout=30)
+    reply = client.completions.create(
+        model="local", prompt=["one two", "three four five"], n=2, max_tokens=8, temperature=0.7
+    )
+    assert [(c.index, c.text) for c in reply.choices] == [
+        (0, "one two"),
+        (1, "one two"),
+        (2, "three four five"),
+        (3, "three four five"),
+    ]
+    assert reply.usage is not None and reply.usage.completion_tokens == 2 * 2 + 3 * 2
+    stream = client.completions.create(
+        model="local", prompt=["a b", "c"], n=2, max_tokens=8, temperature=0.7, stream=True
+    )
+    texts: dict[int, str] = {}
+    finished: list[int] = []
+    for chunk in stream:
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + choice.text
+            if choice.finish_reason:
+                finished.append(choice.index)
+    assert texts == {0: "a b", 1: "a b", 2: "c", 3: "c"} and sorted(finished) == [0, 1, 2, 3]
+
+
+def test_langchain_openai_batch_gets_one_answer_per_prompt(echo_server: str) -> None:
+    from langchain_openai import OpenAI
+
+    llm = OpenAI(base_url=echo_server, api_key="not-needed", model="local", max_tokens=8, max_retries=0, timeout=30)
+    assert llm.batch(["the sea at night", "snow on the lantern"]) == ["the sea at night", "snow on the lantern"]
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_client_that_hangs_up_during_its_upload_costs_one_log_line() -> None:
+    port = free_port()
+    app = create_app(Config(), backends={"local": EchoBackend("local")}, port=port)
+    server = ServerThread(app, port=port)  # uvicorn sets up its loggers here; listen after that
+    lines = _Lines()
+    watched = [logging.getLogger(name) for name in ("uvicorn.error", "uvicorn", "quillmate.serve")]
+    old_level = watched[-1].level
+    for logger in watched:
+        logger.addHandler(lines)
+    watched[-1].setLevel(logging.INFO)
+    try:
+        with server:
+            for _ in range(2):
+                with socket.create_connection(("127.0.0.1", port)) as sock:
+                    sock.sendall(
+                        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                        "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n".encode()
+                        + b'{"model": "local", "messages": [{"role": "user", "content": "'
+                    )
+                    time.sleep(0.2)  # the server is reading the body now
+            deadline = time.monotonic() + 5
+            while len([r for r in lines.records if r.name == "quillmate.serve"]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+    finally:
+        for logger in watched:
+            logger.removeHandler(lines)
+        watched[-1].setLevel(old_level)
+    ours = [r.getMessage() for r in lines.records if r.name == "quillmate.serve"]
+    assert len(ours) == 2 and all("disconnected" in line for line in ours)
+    assert not [r for r in lines.records if r.exc_info or "Exception in ASGI" in r.getMessage()]

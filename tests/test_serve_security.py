@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ def chat(**extra: object) -> dict[str, object]:
 
 def error_of(response: httpx.Response) -> str:
     body = response.json()
-    assert set(body["error"]) >= {"message", "type", "code"}
+    assert set(body["error"]) >= {"message", "type", "code", "param"}
     assert "\n" not in body["error"]["message"]
     return body["error"]["message"]
 
@@ -213,3 +214,65 @@ def test_web_pages_cannot_use_a_keyless_server(open_loopback: Running, content_t
     completions = httpx.post(f"{open_loopback.url}/completions", content=body, headers=headers, timeout=10)
     assert completions.status_code == 415
     assert post(open_loopback, chat(), key=None).status_code == 200  # a real client sends JSON
+
+
+def test_errors_name_the_parameter_at_fault(keyed: Running) -> None:
+    cases = [
+        (chat(temperature=3), "temperature"),
+        (chat(n=0), "n"),
+        (chat(max_tokens=10_000), "max_tokens"),
+        (chat(stop=[""]), "stop"),
+        (chat(model="nope"), "model"),
+        (chat(model="../etc/passwd"), "model"),
+        (chat(base_url="http://elsewhere.example/v1"), "base_url"),
+        (chat(tools=[{"type": "function", "function": {"name": "f"}}]), "tools"),
+        ({"model": "local", "messages": "hi"}, "messages"),
+        ({"model": "local", "messages": [{"role": "robot", "content": "hi"}]}, "messages.[0].role"),
+        ({"model": "local", "prompt": "hi"}, "prompt"),
+    ]
+    for body, param in cases:
+        response = post(keyed, body)
+        assert response.status_code in (400, 404), body
+        error_of(response)
+        assert response.json()["error"]["param"] == param, body
+
+
+def test_http_errors_carry_no_command_line_hints(open_loopback: Running) -> None:
+    body = {"model": "quillmate/poem", "messages": [{"role": "user", "content": "{}"}], "max_tokens": 4}
+    response = post(open_loopback, body, key=None)
+    message = error_of(response)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "messages"
+    assert "--var" not in message and "topic" in message and '{"topic": "..."}' in message
+
+
+def test_http_errors_never_show_the_servers_key_file(tmp_path: Path) -> None:
+    from assistant.config import Profile
+    from tests.support.fake_openai_server import FakeOpenAI
+
+    secrets = tmp_path / "very-private folder"
+    secrets.mkdir()
+    (secrets / "upstream.key").write_text("sk-upstream-Secret0123456789abcdefWXYZ\n", encoding="utf-8")
+    with FakeOpenAI() as fake:
+        profiles = {
+            "refused": Profile(
+                "refused",
+                "openai",
+                {"model": "gpt-test", "base_url": fake.url("401"), "api_key_file": str(secrets / "upstream.key")},
+            ),
+            "missing": Profile(
+                "missing",
+                "openai",
+                {"model": "gpt-test", "base_url": fake.url("ok"), "api_key_file": str(secrets / "gone.key")},
+            ),
+        }
+        port = free_port()
+        app = create_app(Config(profiles=profiles), serve=["refused", "missing"], port=port)
+        with ServerThread(app, port=port) as server:
+            running = Running(server.url, port)
+            for model in ("refused", "missing"):
+                for stream in (False, True):
+                    response = post(running, chat(model=model, stream=stream), key=None)
+                    text = response.text
+                    assert "key" in text.lower(), text  # it still says what went wrong
+                    assert str(tmp_path) not in text and "private folder" not in text and ".key" not in text, text
+                    assert "Secret0123456789" not in text

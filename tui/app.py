@@ -32,7 +32,7 @@ from tui.flows.backend import BackendFlow
 from tui.flows.base import BackendFactory
 from tui.flows.saving import SavingFlow
 from tui.flows.templates import TemplateFlow
-from tui.keys import APP_KEYS
+from tui.keys import APP_KEYS, report_alt_digits_as_keys
 from tui.widgets.editor import DraftEditor
 from tui.widgets.panels import SidePanel
 from tui.widgets.status import StatusBar
@@ -89,6 +89,7 @@ class QuillmateApp(SavingFlow, TemplateFlow, BackendFlow):
 
     def on_mount(self) -> None:
         self._loop = asyncio.get_running_loop()
+        report_alt_digits_as_keys()
         for selector, kind in (("#editor", DraftEditor), ("#status", StatusBar), ("#side", SidePanel)):
             self._find(selector, kind)
         editor = self.editor
@@ -103,6 +104,7 @@ class QuillmateApp(SavingFlow, TemplateFlow, BackendFlow):
             read_only=self.session.read_only,
         )
         self._update_counts()
+        self._check_file(read=True)
         if self._assistant is not None:
             self._load_settings_view()
         self.session.on_error = self._save_error_from_thread

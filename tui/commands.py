@@ -73,6 +73,8 @@ class AppCommands(_EntryProvider):
                 "Temperature, alternatives, max tokens… (Alt+4).",
                 partial(app.action_tab, "settings"),
             ),
+            ("Statistics", "Who wrote how much: yours, the model's, edited (Alt+5).", partial(app.action_tab, "stats")),
+            ("Results", "Poems, slogans and other template results (Alt+1).", partial(app.action_tab, "results")),
             ("Who wrote what", "Tint model-written text and show the statistics (F3).", app.action_toggle_provenance),
             ("Save", "Write the draft to its file now (Ctrl+S).", app.action_save),
             ("Save as…", "Write the draft to another file, and keep saving there.", app.action_save_as),

@@ -7,7 +7,9 @@ action has an F-key or a second key for terminals that do not send the first.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ EDITOR_KEYS: tuple[Key, ...] = (
         "Accept the suggestion up to the end of its line (without one, move down).", WRITING),
     Key("ctrl+n,alt+full_stop", "cycle(1)", "Next version", "Show the next alternative (when n > 1).", WRITING),
     Key("alt+comma", "cycle(-1)", "Previous version", "Show the previous alternative.", WRITING),
+    Key("ctrl+home", "draft_start", "Start", "Go to the start of the draft.", EDITING),
+    Key("ctrl+end", "draft_end", "End", "Go to the end of the draft.", EDITING),
+    Key("ctrl+shift+home", "draft_start(True)", "Select to start", "Select to the start of the draft.", EDITING),
+    Key("ctrl+shift+end", "draft_end(True)", "Select to end", "Select to the end of the draft.", EDITING),
     Key("ctrl+z", "undo", "Undo", "Undo (typing is undone a word at a time; an accept in one step).", EDITING),
     Key("ctrl+y", "redo", "Redo", "Redo.", EDITING),
 )
@@ -75,6 +81,12 @@ APP_KEYS: tuple[Key, ...] = (
     Key("ctrl+q", "quit", "Quit", "Quit. Everything is already saved; nothing is asked.", APP),
 )
 
+TAB_KEYS: tuple[str, ...] = ("alt+1", "alt+2", "alt+3", "alt+4", "alt+5")
+"""Alt+1…5, the side panel's tabs in order (see :func:`report_alt_digits_as_keys`)."""
+
+FORM_RUN = "ctrl+r,ctrl+enter"
+"""Runs a template form (Ctrl+S stays Save; Ctrl+Enter only reaches apps in some terminals)."""
+
 # Keys of the text box itself, listed for completeness on the help screen.
 TEXT_KEYS: tuple[tuple[str, str], ...] = (
     ("Shift+arrows", "Select text"),
@@ -85,6 +97,35 @@ TEXT_KEYS: tuple[tuple[str, str], ...] = (
     ("Ctrl+K", "Delete to the end of the line"),
     ("F6 / F7", "Select the line / select everything"),
 )
+
+
+def report_alt_digits_as_keys() -> None:
+    """Let Alt+1…5 reach the app as ``alt+1``…``alt+5`` instead of ``¡™£¢∞``.
+
+    Terminals send Alt+digit as ESC then the digit. Textual turns ESC+1…5 into the
+    characters macOS composes with Option+1…5 (``¡™£¢∞``, for WezTerm), so in tmux, xterm
+    or WezTerm the tab keys typed those characters into the draft. Here those five
+    sequences of Textual's table name the keys ``alt+1``… instead.
+    Only the ESC+digit sequences change: a ``£`` or ``¡`` typed on the keyboard stays
+    text (it cannot be told apart from a composed one, and writers need it).
+    Textual keeps this table in a private module; if that changes, nothing breaks here:
+    the keys then arrive as whatever Textual makes of them.
+    """
+    with contextlib.suppress(Exception):
+        from textual import _ansi_sequences
+
+        table: dict[str, Any] = _ansi_sequences.ANSI_SEQUENCES_KEYS  # type: ignore[assignment]
+        for key in TAB_KEYS:
+            sequence = "\x1b" + key.removeprefix("alt+")
+            if isinstance(table.get(sequence), str):
+                table[sequence] = (_KeyName(key),)  # Textual reports a tuple's names as they are
+
+
+@dataclass(frozen=True)
+class _KeyName:
+    """A key name where Textual's table expects a member of its ``Keys`` enum (it reads ``.value``)."""
+
+    value: str
 
 
 def display(keys: str) -> str:

@@ -20,6 +20,21 @@ _LINE = re.compile(r"\n*[^\n]*\n?")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
+SUGGESTION_TOKENS = 60
+"""How many tokens a continuation asks for unless the writer sets max tokens (Settings): about a paragraph."""
+
+# A sentence ends at . ! ? or … (closing quotes and brackets go with it), before a space or the end.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s|$)")
+
+
+def end_at_sentence(text: str) -> str:
+    """``text`` up to its last sentence end (all of it when it has none, or ends at one already)."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if not ends or not text[ends[-1]:].strip():
+        return text
+    return text[: ends[-1]]
+
+
 def normalize_newlines(text: str, newline: str = "\n") -> str:
     """``text`` with every kind of line break written as ``newline``."""
     if not text:

@@ -15,7 +15,16 @@ from typing import Any
 
 import click
 
-from assistant.cli.common import echo_err, read_stdin_text
+from assistant.cli.common import (
+    INPUT_ECHO,
+    note,
+    read_stdin_text,
+    stdin_has_waiting_text,
+    warn,
+    write_raw,
+)
+from assistant.cli.setting_options import overrides_from_options, setting_options
+from assistant.textjoin import ContinuationStream, StandaloneStream, tidy_output
 from backends.base import Delta, GenerationResult, Notice
 from backends.errors import UsageError
 
@@ -37,26 +46,97 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
+def _refuse_extra_arguments(extra: list[str]) -> None:
+    """``quillmate run poem topic=x``: point at ``--var`` rather than click's bare complaint."""
+    if not extra:
+        return
+    first = extra[0]
+    name, sep, value = first.partition("=")
+    if sep and name.strip():
+        raise UsageError(
+            f"'{first}' is not something quillmate run takes on its own; template variables are given with --var.",
+            f'Write it as: --var {name.strip()}="{value}"',
+        )
+    raise UsageError(
+        f"quillmate run takes one template name; '{first}' is one too many.",
+        "Give template variables with --var NAME=VALUE, and quote text that has spaces.",
+    )
+
+
+def _check_utf8(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        offset = len(text[: text.index(next(c for c in text if "\udc80" <= c <= "\udcff"))].encode("utf-8"))
+        raise UsageError(
+            f"The text on standard input is not valid UTF-8 (bad byte at offset {offset}).",
+            "Convert it first, e.g. `iconv -f latin1 -t utf-8 FILE | quillmate ...`.",
+        ) from None
+
+
+def _fill_input(template: Any, values: dict[str, str], *, include_input: bool) -> str | None:
+    """Fill the template's input variable from stdin; returns the piped text, if it was used.
+
+    Empty input is an error (when the template needs it); input that goes unused gets a note.
+    """
+    name = template.input_variable
+    if not name or name in values:
+        unused = INPUT_ECHO.capture() if include_input else None
+        if (unused and unused.strip()) or (not include_input and stdin_has_waiting_text()):
+            why = f"--var {name} was given" if name else f"template '{template.name}' takes no piped text"
+            note(f"the text on standard input was not used ({why}).")
+        return None
+    piped = INPUT_ECHO.capture() if include_input else read_stdin_text()
+    if piped is None:
+        return None
+    _check_utf8(piped)
+    if not piped.strip():
+        spec = template.variables.get(name)
+        if spec is not None and getattr(spec, "required", False):
+            raise UsageError(
+                f"The text on standard input was empty, so template '{template.name}' has no {name} to work on.",
+                f"Pipe some text in, or give it with --var {name}=...",
+            )
+        return None
+    values[name] = piped.rstrip("\n")
+    return piped
+
+
+def _check_session_ends_with(session_id: str, text: str) -> None:
+    """A continuation goes at the end of the session's draft: refuse when it would not follow ``text``."""
+    from assistant.sessions import SessionStore
+
+    wanted = text.strip()
+    if not wanted:
+        return
+    store = SessionStore()
+    try:
+        session = store.open(session_id, read_only=True)
+        try:
+            draft = session.document.text
+        finally:
+            session.close()
+    finally:
+        store.close()
+    if not draft.rstrip().endswith(wanted):
+        raise UsageError(
+            f"The text you gave is not the end of session {session_id}'s draft, and the continuation is "
+            "added at the end of the draft, where it would follow other words.",
+            f"Pipe the end of the draft (see `quillmate sessions show {session_id}`), or leave out --session.",
+        )
+
+
 def _divider(index: int, total: int) -> str:
     return f"\n\n──── alternative {index + 1} of {total} ────\n\n"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "allow_extra_args": True})
 @click.argument("template", required=False)
 @click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE", help="Set a template variable.")
 @click.option("--template-file", "-f", type=click.Path(dir_okay=False, path_type=Path), help="Use this template file.")
 @click.option("--backend", "-b", help="Backend profile to use (see `quillmate backends list`).")
 @click.option("--model", "-m", help="Model to use instead of the profile's.")
-@click.option("-n", "--alternatives", "num_alternatives", type=int, help="How many alternatives to write.")
-@click.option("--temperature", "-t", type=float, help="0 = always the most likely words; higher = more surprising.")
-@click.option("--top-p", type=float, help="Nucleus sampling threshold, above 0 and at most 1.")
-@click.option("--top-k", type=int, help="Sample only from the k most likely tokens (0 = off).")
-@click.option("--repetition-penalty", type=float, help="Above 1 discourages repeating words.")
-@click.option("--max-tokens", "max_new_tokens", type=int, help="Most tokens to write per alternative.")
-@click.option("--num-beams", type=int, help="Beam search: keep this many most likely drafts at each step.")
-@click.option("--seed", type=int, help="Make sampling reproducible.")
-@click.option("--max-lines", type=int, help="End each alternative after this many lines (blank lines don't count).")
-@click.option("--stop", multiple=True, help="Stop writing where this text would appear (repeatable).")
+@setting_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per alternative instead of text.")
 @click.option("--include-input", is_flag=True, help="Print the piped input before the generated text.")
 @click.option("--session", "session_id", help="Record this generation in a co-writing session.")
@@ -69,7 +149,7 @@ def run(
     as_json: bool,
     include_input: bool,
     session_id: str | None,
-    **param_options: Any,
+    **setting_values: Any,
 ) -> None:
     """Run TEMPLATE and stream the text to stdout.
 
@@ -81,6 +161,10 @@ def run(
     """
     from assistant.core import Assistant
 
+    _refuse_extra_arguments(click.get_current_context().args)
+    if include_input:
+        INPUT_ECHO.enabled = True
+        INPUT_ECHO.capture()  # read now, so that any failure below can put the selection back
     if session_id:
         from assistant.cli.session_recording import ensure_session
 
@@ -88,33 +172,29 @@ def run(
     if template is None and template_file is None:
         raise UsageError("Name a template to run, or give --template-file.", "See `quillmate templates list`.")
     values = parse_vars(variables)
+    overrides = overrides_from_options(setting_values)
     assistant = Assistant(backend, model=model)
     chosen = assistant.templates.load_file(template_file) if template_file else assistant.templates.get(template or "")
-    piped: str | None = None
-    if chosen.input_variable and chosen.input_variable not in values:
-        piped = read_stdin_text()
-        if piped is not None:
-            values[chosen.input_variable] = piped.rstrip("\n") if piped.strip() else ""
-    params = {k: v for k, v in param_options.items() if v not in (None, ())}
-    if param_options.get("stop"):
-        params["stop"] = tuple(param_options["stop"])
-    prepared = assistant.prepare(chosen, values, params)
-    if include_input and piped is not None:
-        sys.stdout.write(piped)
-        sys.stdout.flush()
+    _fill_input(chosen, values, include_input=include_input)
+    prepared = assistant.prepare(chosen, values, overrides)
+    if session_id and chosen.output == "cursor" and chosen.input_variable:
+        _check_session_ends_with(session_id, str(prepared.variables.get(chosen.input_variable, "")))
+    shown = INPUT_ECHO.capture() if include_input else None
+    out = _Out(sys.stdout, output=chosen.output, before=shown, as_json=as_json)
     progress = _Progress(prepared.request.params.num_alternatives)
     try:
         result = asyncio.run(
-            _stream_to_stdout(assistant, prepared.request, progress, as_json=as_json, template=chosen.name,
-                              trim_start=chosen.output == "list")
+            _stream_to_stdout(assistant, prepared.request, progress, out, template=chosen.name)
         )
     except KeyboardInterrupt:
+        out.release_input()
         if session_id:
             from assistant.cli.session_recording import record_cancelled
 
             record_cancelled(session_id, prepared, assistant.backend, progress.cancelled_result())
         raise
     except Exception as error:
+        out.release_input()
         if session_id:
             from assistant.cli.session_recording import record_failed
 
@@ -147,73 +227,123 @@ class _Progress:
 
 
 async def _stream_to_stdout(
-    assistant: Any, request: Any, progress: _Progress, *, as_json: bool, template: str, trim_start: bool = False
+    assistant: Any, request: Any, progress: _Progress, out: _Out, *, template: str
 ) -> GenerationResult:
-    """Write the first alternative as it arrives, then the rest.
-
-    With ``trim_start`` (poems, slogans: pieces of their own, not continuations) the
-    space a model puts before its first word is left out.
-    """
-    out = sys.stdout
-    started = not trim_start
+    """Write the first alternative as it arrives, then the rest."""
     total = request.params.num_alternatives
     result: GenerationResult | None = None
     progress.model = assistant.backend.info().model
+    out.start()
     try:
         async for event in assistant.astream_request(request):
             if isinstance(event, Notice):
-                echo_err(f"quillmate: note: {event.message}")
+                _tell(event)
             elif isinstance(event, Delta):
                 progress.add(event)
-                if event.index == 0 and not as_json:
-                    text = event.text if started else event.text.lstrip()
-                    started = started or bool(text)
-                    out.write(text)
-                    out.flush()
+                if event.index == 0:
+                    out.stream(event.text)
             elif isinstance(event, GenerationResult):
                 result = event
     except asyncio.CancelledError:  # Ctrl+C: show what the other alternatives had so far
-        partial = progress.cancelled_result()
-        _write_final(out, partial, as_json=as_json, template=template, backend=assistant.backend.name,
-                     trim_start=trim_start)
+        out.final(progress.cancelled_result(), template=template, backend=assistant.backend.name)
         raise
     assert result is not None
-    _write_final(out, result, as_json=as_json, template=template, backend=assistant.backend.name,
-                 trim_start=trim_start)
+    out.final(result, template=template, backend=assistant.backend.name)
     if total > 1 and len(result.texts) < total:
-        echo_err(f"quillmate: note: only {len(result.texts)} of {total} alternatives were written.")
+        warn(f"only {len(result.texts)} of {total} alternatives were written.")
     return result
 
 
-def _write_final(
-    out: Any, result: GenerationResult, *, as_json: bool, template: str, backend: str, trim_start: bool = False
-) -> None:
-    """After streaming the first alternative: the others with dividers, or every one as JSON."""
-    texts = [text.lstrip() for text in result.texts] if trim_start else list(result.texts)
-    if as_json:
-        for index, text in enumerate(texts):
-            record = {
-                "index": index,
-                "text": text,
-                "finish_reason": result.finish_reasons[index],
-                "template": template,
-                "backend": backend,
-                "model": result.model,
-                "usage": {
-                    "prompt_tokens": result.usage.prompt_tokens,
-                    "completion_tokens": result.usage.completion_tokens,
-                },
-                "tokens_per_second": result.tokens_per_second,
-                "notices": [n.message for n in result.notices],
-            }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+def _tell(notice: Notice) -> None:
+    """Notes about the run itself stay quiet in a pipe; what changed the text is a warning."""
+    if notice.kind in ("info", "model"):
+        note(notice.message)
     else:
+        warn(notice.message)
+
+
+class _Out:
+    """stdout for one run: the writer's text (with --include-input), then the model's.
+
+    Text is joined and tidied by :mod:`assistant.textjoin`, the rule the Python API and
+    the server share: a continuation meets the writer's text without a doubled space or
+    a stray line break; a rewrite or a poem starts at its first word.
+    """
+
+    def __init__(self, stream: Any, *, output: str, before: str | None, as_json: bool) -> None:
+        self.stream_ = stream
+        self.output = output
+        self.before = before
+        self.as_json = as_json
+        self.last = ""  # the last character written, to end the output on a newline
+        self._joiner = ContinuationStream(before) if before is not None and output == "cursor" else None
+        self._standalone = StandaloneStream() if output != "cursor" else None
+        self._released = before is None
+
+    def _write(self, text: str) -> None:
+        if text:
+            self.stream_.write(text)
+            self.stream_.flush()
+            self.last = text[-1]
+
+    def start(self) -> None:
+        """Write the writer's text (--include-input) before anything else."""
+        if self.before is None:
+            return
+        if self._joiner is not None:
+            text = self._joiner.start()
+        else:  # a rewrite or a poem follows the input on a line of its own
+            text = self.before if self.before.endswith("\n") or not self.before else self.before + "\n"
+            self._released = True
+        write_raw(text)
+        INPUT_ECHO.written = True
+        if text:
+            self.last = text[-1]
+
+    def release_input(self) -> None:
+        """After a failure: the writer's held-back trailing whitespace, so their text is unchanged."""
+        if self._joiner is not None and not self._released:
+            self._released = True
+            self._write(self._joiner.finish())
+
+    def stream(self, piece: str) -> None:
+        """A piece of the first alternative."""
+        if self.as_json:
+            return
+        if self._joiner is not None:
+            piece = self._joiner.feed(piece)
+        elif self._standalone is not None:
+            piece = self._standalone.feed(piece)
+        self._write(piece)
+
+    def final(self, result: GenerationResult, *, template: str, backend: str) -> None:
+        """After the first alternative: the others with dividers, or every one as JSON."""
+        texts = [tidy_output(self.output, text) for text in result.texts]
+        if self.as_json:
+            self.release_input()
+            for index, text in enumerate(texts):
+                record = {
+                    "index": index,
+                    "text": text,
+                    "finish_reason": result.finish_reasons[index],
+                    "template": template,
+                    "backend": backend,
+                    "model": result.model,
+                    "usage": {
+                        "prompt_tokens": result.usage.prompt_tokens,
+                        "completion_tokens": result.usage.completion_tokens_of(index, len(texts)),
+                    },
+                    "tokens_per_second": result.tokens_per_second,
+                    "notices": [n.message for n in result.notices],
+                }
+                self._write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        self.release_input()
         for index in range(1, len(texts)):
-            out.write(_divider(index, len(texts)))
-            out.write(texts[index])
-        if out.isatty() or not any(t.endswith("\n") for t in texts[-1:]):
-            out.write("\n")
-    out.flush()
+            self._write(_divider(index, len(texts)))
+            self._write(texts[index])
+        if self.last != "\n" or self.stream_.isatty():
+            self._write("\n")
 
 
 def _generation_failed(result: GenerationResult) -> Exception:

@@ -1,11 +1,17 @@
-"""``quillmate run --session ID``: record a CLI generation into a co-writing session."""
+"""``quillmate run --session ID``: record a CLI generation into a co-writing session.
+
+The session is opened only for the moment of writing, after the generation, so
+the writing app can keep it open in the meantime; the recording itself is
+:class:`~assistant.sessions.GenerationRecorder`'s, as everywhere else.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-from assistant.sessions import SessionLocked, SessionStore, record_cli_generation
+from assistant.sessions import GenerationRecorder, Session, SessionLocked, SessionStore, record_cli_generation
 
 
 def ensure_session(session_id: str) -> None:
@@ -19,60 +25,37 @@ def ensure_session(session_id: str) -> None:
         store.close()
 
 
-def _params(prepared: Any) -> dict[str, Any]:
-    params = asdict(prepared.request.params)
-    params["stop"] = list(params["stop"])
-    return params
+@contextlib.contextmanager
+def _opened(session_id: str) -> Iterator[Session]:
+    store = SessionStore()
+    try:
+        with store.open(session_id) as session:
+            yield session
+    finally:
+        store.close()
+
+
+def _start(session: Session, prepared: Any, backend: Any, model: str) -> GenerationRecorder:
+    return GenerationRecorder.start(session, prepared.template.name, prepared.variables, prepared.request.params,
+                                    backend=backend.name, model=model, source="cli")
 
 
 def record(session_id: str, prepared: Any, backend: Any, result: Any) -> int:
     """Append the first alternative to the session's draft with its provenance; return the event id."""
-    return record_cli_generation(
-        None,
-        session_id,
-        prepared.template.name,
-        prepared.variables,
-        _params(prepared),
-        backend.name,
-        result.model,
-        result,
-        prompt_tokens=result.usage.prompt_tokens,
-    )
+    return record_cli_generation(None, session_id, prepared.template.name, prepared.variables,
+                                 prepared.request.params, backend.name, result.model, result,
+                                 prompt_tokens=result.usage.prompt_tokens)
 
 
-def record_cancelled(session_id: str, prepared: Any, backend: Any, result: Any) -> int:
+def record_cancelled(session_id: str, prepared: Any, backend: Any, result: Any) -> int | None:
     """Record a generation the writer stopped with Ctrl+C; the draft is left as it was."""
-    store = SessionStore()
-    try:
-        session = store.open(session_id)
-        try:
-            event_id = session.record_generation(
-                prepared.template.name, prepared.variables, _params(prepared), backend.name, result.model, source="cli"
-            )
-            session.record_result(event_id, result)
-            session.mark_cancelled(event_id)
-            return event_id
-        finally:
-            session.close()
-    finally:
-        store.close()
+    with _opened(session_id) as session:
+        recorder = _start(session, prepared, backend, result.model)
+        recorder.cancelled(result)
+        return recorder.event_id
 
 
 def record_failed(session_id: str, prepared: Any, backend: Any, error: BaseException) -> None:
-    """Record a generation that failed before it wrote anything; the draft is left as it was.
-
-    A failure to record is not reported over the original error, which is what the writer needs.
-    """
-    store = SessionStore()
-    try:
-        session = store.open(session_id)
-        try:
-            event_id = session.record_generation(
-                prepared.template.name, prepared.variables, _params(prepared), backend.name,
-                getattr(backend, "model", "") or "", source="cli",
-            )
-            session.mark_error(event_id, getattr(error, "message", None) or str(error))
-        finally:
-            session.close()
-    finally:
-        store.close()
+    """Record a generation that failed before it wrote anything; the draft is left as it was."""
+    with _opened(session_id) as session:
+        _start(session, prepared, backend, getattr(backend, "model", "") or "").failed(error)

@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -39,6 +39,7 @@ from assistant.server.schemas import (
     Limits,
     ParsedRequest,
     Shape,
+    field_at_fault,
     full_response,
     parse_request,
 )
@@ -50,9 +51,11 @@ from assistant.server.security import (
     check_model_name,
     error_body,
     forbidden_fields,
+    public_message,
+    public_text,
     template_name,
 )
-from backends.base import Backend, Delta, GenerationRequest, GenerationResult, Notice
+from backends.base import Backend, Delta, GenerationRequest, GenerationResult, Notice, Usage
 from backends.errors import BackendError, QuillmateError, UsageError
 from backends.registry import create_backend
 
@@ -63,17 +66,28 @@ KEEPALIVE_SECONDS = 10.0
 class ApiError(Exception):
     """An error answered as OpenAI-style JSON with an HTTP status."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, kind: str = "invalid_request_error") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        kind: str = "invalid_request_error",
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.kind = kind
+        self.param = param
 
     def response(self) -> Response:
         headers = {"x-should-retry": "false"} if self.status != 429 else {}
         return Response(
-            error_body(self.message, self.kind, self.code), self.status, headers, media_type="application/json"
+            error_body(self.message, self.kind, self.code, self.param),
+            self.status,
+            headers,
+            media_type="application/json",
         )
 
 
@@ -194,7 +208,7 @@ class ServeState:
     def backend(self, name: str) -> Backend:
         """The served backend ``name`` (built from its profile on first use)."""
         if name not in self.served:
-            raise ApiError(404, f"The model '{name}' does not exist on this server.", "model_not_found")
+            raise ApiError(404, f"The model '{name}' does not exist on this server.", "model_not_found", param="model")
         if name not in self._ready:
             profile = self.config.profile(name)
             self._ready[name] = create_backend(profile.name, profile.kind, profile.options)
@@ -287,10 +301,15 @@ class ServeState:
         library = self.templates()
         if library is None:
             raise ApiError(
-                404, f"The model '{parsed.model}' does not exist: templates are not available.", "model_not_found"
+                404,
+                f"The model '{parsed.model}' does not exist: templates are not available.",
+                "model_not_found",
+                param="model",
             )
         if name not in self.template_names():
-            raise ApiError(404, f"The model '{parsed.model}' does not exist on this server.", "model_not_found")
+            raise ApiError(
+                404, f"The model '{parsed.model}' does not exist on this server.", "model_not_found", param="model"
+            )
         template = library.get(name)
         variables = _template_variables(template, parsed.last_user_text())
         backend = self.backend(self.primary)
@@ -334,8 +353,9 @@ async def _read_json(request: Request, limit: int) -> Any:
     # but never application/json, so this keeps other sites from using the writer's models.
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
-        raise ApiError(415, "Send the request body as JSON, with Content-Type: application/json.",
-                       "unsupported_media_type")
+        raise ApiError(
+            415, "Send the request body as JSON, with Content-Type: application/json.", "unsupported_media_type"
+        )
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
@@ -355,7 +375,8 @@ async def _read_json(request: Request, limit: int) -> Any:
         raise ApiError(400, "The request body is not valid JSON.") from None
 
 
-def _job_for(state: ServeState, body: Any, shape: Shape) -> tuple[ParsedRequest, Job]:
+def _jobs_for(state: ServeState, body: Any, shape: Shape) -> tuple[ParsedRequest, list[Job]]:
+    """The parsed request and its jobs: one, or one per prompt of a completions request."""
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     bad = forbidden_fields(body)
@@ -365,19 +386,30 @@ def _job_for(state: ServeState, body: Any, shape: Shape) -> tuple[ParsedRequest,
             f"This server does not take {', '.join(repr(b) for b in bad)}: clients cannot choose upstream servers, "
             "model files or code to load.",
             "forbidden_field",
+            param=bad[0],
         )
     try:
         check_model_name(body.get("model"))
+    except UsageError as error:
+        raise ApiError(400, str(error), param="model") from None
+    try:
         parsed = parse_request(body, shape, state.limits)
-        return parsed, state.prepare(parsed)
+    except UsageError as error:  # messages written for HTTP clients: the hint goes along
+        raise ApiError(400, str(error), param=getattr(error, "param", None) or field_at_fault(error.message)) from None
+    try:
+        if len(parsed.prompts) > 1:
+            return parsed, [state.prepare(replace(parsed, prompt=prompt)) for prompt in parsed.prompts]
+        return parsed, [state.prepare(parsed)]
     except ApiError:
         raise
-    except UsageError as error:
+    except UsageError as error:  # from templates and the core: written for the command line
         if type(error).__name__ == "TemplateError" and "unknown" in error.message.lower():
-            raise ApiError(404, error.message, "model_not_found") from None
-        raise ApiError(400, str(error)) from None
+            raise ApiError(404, public_message(error), "model_not_found", param="model") from None
+        message = public_message(error)
+        param = field_at_fault(message) or ("messages" if shape == "chat" else "prompt")
+        raise ApiError(400, message, param=param) from None
     except BackendError as error:
-        raise ApiError(502, str(error), "backend_error", "server_error") from None
+        raise ApiError(502, public_message(error), "backend_error", "server_error") from None
 
 
 async def _wait_disconnect(receive: Any) -> None:
@@ -436,20 +468,24 @@ async def _close(events: Any) -> None:
 
 def _error_message(error: BaseException) -> tuple[str, str]:
     if isinstance(error, UsageError):
-        return str(error), "invalid_request_error"
+        return public_message(error), "invalid_request_error"
     if isinstance(error, QuillmateError):
-        return str(error), "server_error"
+        return public_message(error), "server_error"
     logger.error("Generation failed: %s: %s", type(error).__name__, error)
     return f"The model failed while writing ({type(error).__name__}).", "server_error"
 
 
 class GenerationStream:
-    """A streamed answer: server-sent events, ending in ``data: [DONE]``."""
+    """A streamed answer: server-sent events, ending in ``data: [DONE]``.
 
-    def __init__(self, state: ServeState, job: Job, parsed: ParsedRequest) -> None:
+    Several jobs (a completions request with a list of prompts) run one after the other;
+    the choices of job ``k`` follow those of the jobs before it, as OpenAI numbers them.
+    """
+
+    def __init__(self, state: ServeState, jobs: Sequence[Job], parsed: ParsedRequest) -> None:
         self.state = state
-        self.job = job
-        self.writer = ChunkWriter(job.shape, job.model, parsed.include_usage)
+        self.jobs = list(jobs)
+        self.writer = ChunkWriter(self.jobs[0].shape, self.jobs[0].model, parsed.include_usage)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         headers = [
@@ -478,61 +514,89 @@ class GenerationStream:
         async def keepalive() -> None:
             await send({"type": "http.response.body", "body": b": waiting for the model\n\n", "more_body": True})
 
-        writer, job = self.writer, self.job
-        pending: list[Notice] = list(job.notices)
-        result: GenerationResult | None = None
+        writer = self.writer
+        pending: list[Notice] = []
+        results: list[GenerationResult] = []
         failure: tuple[str, str] | None = None
-        opened = False
-        try:
-            async for item in _run(self.state, job, keepalive):
-                if not opened:
-                    opened = True
-                    opening = writer.opening(job.choices)
-                    if opening:
-                        await event(opening)
-                if isinstance(item, Notice):
-                    pending.append(item)
-                elif isinstance(item, Delta):
-                    await event(writer.text(job.indices(item.index), item.text, pending))
-                    pending = []
-                elif isinstance(item, GenerationResult):
-                    result = job.expand(item)
-        except Exception as error:
-            failure = _error_message(error)
-        if result is not None:
-            for index, reason in enumerate(result.finish_reasons):
-                if reason in ("stop", "length"):
-                    await event(writer.finish(index, reason, pending))
-                    pending = []
-            if result.error or not result.complete:
-                failure = (result.error or "The server stopped before the text was finished.", "server_error")
-        if failure is not None:
-            self.state.metrics.failed += 1
-            await event({"error": {"message": failure[0], "type": failure[1], "param": None, "code": None}})
-            return
-        self.state.metrics.completed += 1
+        offset = 0
+        for job in self.jobs:
+            pending.extend(job.notices)
+            result: GenerationResult | None = None
+            opened = False
+            try:
+                async for item in _run(self.state, job, keepalive):
+                    if not opened:
+                        opened = True
+                        opening = writer.opening(job.choices)
+                        if opening:
+                            await event(opening)
+                    if isinstance(item, Notice):
+                        pending.append(item)
+                    elif isinstance(item, Delta):
+                        indices = [offset + i for i in job.indices(item.index)]
+                        await event(writer.text(indices, item.text, pending))
+                        pending = []
+                    elif isinstance(item, GenerationResult):
+                        result = job.expand(item)
+            except Exception as error:
+                failure = _error_message(error)
+            if result is not None:
+                results.append(result)
+                for index, reason in enumerate(result.finish_reasons):
+                    if reason in ("stop", "length"):
+                        await event(writer.finish(offset + index, reason, pending))
+                        pending = []
+                if result.error or not result.complete:
+                    text = public_text(result.error) if result.error else None
+                    failure = (text or "The server stopped before the text was finished.", "server_error")
+                offset += len(result.finish_reasons)
+            if failure is not None:
+                self.state.metrics.failed += 1
+                await event({"error": {"message": failure[0], "type": failure[1], "param": None, "code": None}})
+                return
+            self.state.metrics.completed += 1
         if pending:
             await event(writer.notices(pending))
-        if writer.include_usage and result is not None:
-            await event(writer.usage(result))
+        if writer.include_usage and results:
+            await event(writer.usage(_merged(results)))
         await event("[DONE]")
 
 
-async def _collect(state: ServeState, job: Job) -> tuple[GenerationResult, list[Notice]]:
-    notices = list(job.notices)
-    result: GenerationResult | None = None
-    async for item in _run(state, job):
-        if isinstance(item, Notice):
-            notices.append(item)
-        elif isinstance(item, GenerationResult):
-            result = job.expand(item)
-    if result is None:
-        raise ApiError(500, "The model ended without a result.", "server_error", "server_error")
-    return result, notices
+def _merged(results: Sequence[GenerationResult]) -> GenerationResult:
+    """The results of several prompts as one answer: their choices in order, their usage summed."""
+    if len(results) == 1:
+        return results[0]
+    usage = Usage(sum(r.usage.prompt_tokens for r in results), sum(r.usage.completion_tokens for r in results))
+    return replace(
+        results[0],
+        texts=tuple(text for r in results for text in r.texts),
+        finish_reasons=tuple(reason for r in results for reason in r.finish_reasons),
+        usage=usage,
+        error=next((r.error for r in results if r.error), None),
+    )
 
 
-async def _full(request: Request, state: ServeState, job: Job) -> Response:
-    worker = asyncio.ensure_future(_collect(state, job))
+async def _collect(state: ServeState, jobs: Sequence[Job]) -> tuple[GenerationResult, list[Notice]]:
+    notices: list[Notice] = []
+    results: list[GenerationResult] = []
+    for job in jobs:
+        notices.extend(job.notices)
+        result: GenerationResult | None = None
+        async for item in _run(state, job):
+            if isinstance(item, Notice):
+                notices.append(item)
+            elif isinstance(item, GenerationResult):
+                result = job.expand(item)
+        if result is None:
+            raise ApiError(500, "The model ended without a result.", "server_error", "server_error")
+        results.append(result)
+        if result.error or not result.complete:
+            break  # the answer fails as a whole: no use writing for the other prompts
+    return _merged(results), notices
+
+
+async def _full(request: Request, state: ServeState, jobs: Sequence[Job]) -> Response:
+    worker = asyncio.ensure_future(_collect(state, jobs))
     watcher = asyncio.ensure_future(_wait_disconnect(request.receive))
     try:
         await asyncio.wait({worker, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -556,22 +620,26 @@ async def _full(request: Request, state: ServeState, job: Job) -> Response:
     if result.error or not result.complete:
         state.metrics.failed += 1
         return ApiError(
-            502, result.error or "The text could not be finished.", "backend_error", "server_error"
+            502, public_text(result.error or "The text could not be finished."), "backend_error", "server_error"
         ).response()
     state.metrics.completed += 1
-    return JSONResponse(full_response(job.shape, job.model, result, notices))
+    return JSONResponse(full_response(jobs[0].shape, jobs[0].model, result, notices))
 
 
 async def _completions(request: Request, shape: Shape) -> Any:
     state: ServeState = request.app.state.quillmate
     try:
         body = await _read_json(request, state.limits.max_body_bytes)
-        parsed, job = _job_for(state, body, shape)
+        parsed, jobs = _jobs_for(state, body, shape)
     except ApiError as error:
         return error.response()
+    except ClientDisconnect:
+        # Nobody is left to answer; one line in the log is all this deserves.
+        logger.info("A client disconnected before its request had arrived in full.")
+        return Response(status_code=499)
     if parsed.stream:
-        return GenerationStream(state, job, parsed)
-    return await _full(request, state, job)
+        return GenerationStream(state, jobs, parsed)
+    return await _full(request, state, jobs)
 
 
 async def chat_completions(request: Request) -> Any:

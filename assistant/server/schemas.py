@@ -9,18 +9,19 @@ clients ignore.
 
 from __future__ import annotations
 
-import math
+import re
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from backends.base import ChatMessage, FinishReason, GenerationResult, Notice, TextPart
+from backends.base import NOTICES_FIELD, ChatMessage, FinishReason, GenerationResult, Notice, TextPart
 from backends.errors import UsageError
-from backends.openai_backend import NOTICES_FIELD
+from backends.settings import SETTING, ParamOverrides
 
 Shape = Literal["chat", "completion"]
+MAX_PROMPTS = 32  # prompts in one completions request
 
 # Accepted but not used: they change nothing a writer would miss, or are about billing.
 IGNORED_FIELDS = frozenset({"user", "store", "metadata", "service_tier", "parallel_tool_calls", "prompt_cache_key"})
@@ -41,24 +42,21 @@ UNSUPPORTED_WHEN_SET = {
     "web_search_options": "web search",
 }
 NOTICE_WHEN_SET = {"presence_penalty", "frequency_penalty", "logit_bias", "reasoning_effort", "verbosity"}
+# OpenAI's names for our settings; their ranges come from the declaration in backends.settings.
+WIRE_SETTINGS = {
+    "max_tokens": "max_new_tokens",
+    "max_completion_tokens": "max_new_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "n": "num_alternatives",
+    "stop": "stop",
+    "seed": "seed",
+    "top_k": "top_k",
+    "repetition_penalty": "repetition_penalty",
+}
 KNOWN_FIELDS = frozenset(
-    {
-        "model",
-        "messages",
-        "prompt",
-        "stream",
-        "stream_options",
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "n",
-        "stop",
-        "seed",
-        "top_k",
-        "repetition_penalty",
-        "response_format",
-    }
+    {"model", "messages", "prompt", "stream", "stream_options", "response_format"}
+    | set(WIRE_SETTINGS)
     | IGNORED_FIELDS
     | set(UNSUPPORTED_WHEN_SET)
     | NOTICE_WHEN_SET
@@ -84,9 +82,10 @@ class ParsedRequest:
     model: str
     stream: bool = False
     include_usage: bool = False
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: ParamOverrides = field(default_factory=ParamOverrides)
     messages: tuple[ChatMessage, ...] | None = None
     prompt: str | None = None
+    prompts: tuple[str, ...] = ()  # completions: every prompt of the request (``prompt`` is the first)
     notices: list[Notice] = field(default_factory=list)
 
     def last_user_text(self) -> str:
@@ -99,16 +98,31 @@ class ParsedRequest:
         return ""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+class RequestError(UsageError):
+    """A request the server cannot take; ``param`` names the field at fault (OpenAI's ``param``)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+_QUOTED = re.compile(r"'([a-z_]+)'")
+_WORD = re.compile(r"[a-z_]+")
 
 
-def _bad(message: str) -> UsageError:
-    return UsageError(message)
+def field_at_fault(message: str) -> str | None:
+    """The request field a message is about: the first one it quotes, else the first it names."""
+    for name in _QUOTED.findall(message):
+        if name in KNOWN_FIELDS:
+            return name
+    for word in _WORD.findall(message):
+        if word in KNOWN_FIELDS and word not in IGNORED_FIELDS and word != "model":
+            return word
+    return None
+
+
+def _bad(message: str, param: str | None = None) -> RequestError:
+    return RequestError(message, param or field_at_fault(message))
 
 
 def _content_text(content: Any, where: str) -> str:
@@ -125,38 +139,65 @@ def _content_text(content: Any, where: str) -> str:
                 pieces.append(part["text"])
             else:
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise _bad(f"{where}: only text content is supported (got {kind!r}).")
+                raise _bad(f"{where}: only text content is supported (got {kind!r}).", f"{where}.content")
         return "".join(pieces)
-    raise _bad(f"{where}: content must be text or a list of text parts.")
+    raise _bad(f"{where}: content must be text or a list of text parts.", f"{where}.content")
 
 
 def _messages(value: Any, limits: Limits) -> tuple[ChatMessage, ...]:
     if not isinstance(value, list) or not value:
         raise _bad("'messages' must be a non-empty list.")
     if len(value) > limits.max_messages:
-        raise _bad(f"Too many messages ({len(value)}); at most {limits.max_messages}.")
+        raise _bad(f"Too many messages ({len(value)}); at most {limits.max_messages}.", "messages")
     result = []
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            raise _bad(f"messages[{i}] must be an object with role and content.")
+            raise _bad(f"messages[{i}] must be an object with role and content.", f"messages.[{i}]")
         role = item.get("role")
         if role == "developer":
             role = "system"
         if role not in ("system", "user", "assistant"):
-            raise _bad(f"messages[{i}]: role must be system, user or assistant (got {role!r}).")
+            raise _bad(f"messages[{i}]: role must be system, user or assistant (got {role!r}).", f"messages.[{i}].role")
         text = _content_text(item.get("content"), f"messages[{i}]")
         result.append(ChatMessage(role, (TextPart(text, elastic=role != "system"),)))
     return tuple(result)
 
 
-def _prompt(value: Any) -> str:
+def _prompts(value: Any) -> tuple[str, ...]:
+    """A prompt, or a list of them (LangChain's ``batch`` sends several in one request)."""
     if isinstance(value, str):
-        return value
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
-        return value[0]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        raise _bad("Send one prompt per request ('prompt' held a list of several).")
-    raise _bad("'prompt' must be text (token arrays are not supported).")
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        if len(value) > MAX_PROMPTS:
+            raise _bad(f"At most {MAX_PROMPTS} prompts in one request (got {len(value)}).", "prompt")
+        return tuple(value)
+    if isinstance(value, list) and not value:
+        raise _bad("'prompt' is an empty list; send at least one prompt.", "prompt")
+    raise _bad("'prompt' must be text or a list of texts (token arrays are not supported).", "prompt")
+
+
+def _overrides(body: dict[str, Any], limits: Limits) -> ParamOverrides:
+    """The generation settings a request sets, checked against their declaration and this server's limits."""
+    values: dict[str, Any] = {}
+    for wire, name in WIRE_SETTINGS.items():
+        value: Any = body.get(wire)
+        if value is None:
+            continue
+        if wire == "top_k" and value == -1:  # how vLLM and others say "off"
+            value = 0
+        if wire == "stop" and value == []:
+            continue
+        problem = SETTING[name].problem(value, called=f"'{wire}'")
+        if problem:
+            raise _bad(problem + ".", wire)
+        if name == "max_new_tokens" and value > limits.max_tokens:
+            raise _bad(f"'{wire}' is {value}; this server allows at most {limits.max_tokens} tokens per answer.", wire)
+        if name == "num_alternatives" and value > limits.max_alternatives:
+            raise _bad(f"'n' is {value}; this server writes at most {limits.max_alternatives} alternatives.", wire)
+        if name == "stop" and not isinstance(value, str) and len(value) > limits.max_stop:
+            raise _bad(f"At most {limits.max_stop} stop sequences (got {len(value)}).", wire)
+        values[name] = value
+    return ParamOverrides(values)
 
 
 def parse_request(body: Any, shape: Shape, limits: Limits) -> ParsedRequest:
@@ -170,14 +211,15 @@ def parse_request(body: Any, shape: Shape, limits: Limits) -> ParsedRequest:
     parsed = ParsedRequest(shape=shape, model=str(body.get("model", "")))
     if shape == "chat":
         if "prompt" in body:
-            raise _bad("Chat completions take 'messages', not 'prompt' (use /v1/completions for a prompt).")
+            raise _bad("Chat completions take 'messages', not 'prompt' (use /v1/completions for a prompt).", "prompt")
         parsed.messages = _messages(body.get("messages"), limits)
     else:
         if "messages" in body:
-            raise _bad("Completions take 'prompt', not 'messages' (use /v1/chat/completions for messages).")
+            raise _bad("Completions take 'prompt', not 'messages' (use /v1/chat/completions for messages).", "messages")
         if "prompt" not in body:
             raise _bad("'prompt' is required.")
-        parsed.prompt = _prompt(body["prompt"])
+        parsed.prompts = _prompts(body["prompt"])
+        parsed.prompt = parsed.prompts[0]
 
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
@@ -189,56 +231,7 @@ def parse_request(body: Any, shape: Shape, limits: Limits) -> ParsedRequest:
             raise _bad("'stream_options' must be an object.")
         parsed.include_usage = bool(options.get("include_usage", False))
 
-    overrides = parsed.overrides
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = body.get(name)
-        if value is None:
-            continue
-        if not _is_int(value) or value < 1:
-            raise _bad(f"'{name}' must be a whole number of at least 1 (got {value!r}).")
-        if value > limits.max_tokens:
-            raise _bad(f"'{name}' is {value}; this server allows at most {limits.max_tokens} tokens per answer.")
-        overrides["max_new_tokens"] = value
-    temperature = body.get("temperature")
-    if temperature is not None:
-        if not _is_number(temperature) or not 0 <= temperature <= 2:
-            raise _bad(f"'temperature' must be between 0 and 2 (got {temperature!r}).")
-        overrides["temperature"] = float(temperature)
-    top_p = body.get("top_p")
-    if top_p is not None:
-        if not _is_number(top_p) or not 0 < top_p <= 1:
-            raise _bad(f"'top_p' must be above 0 and at most 1 (got {top_p!r}).")
-        overrides["top_p"] = float(top_p)
-    n = body.get("n")
-    if n is not None:
-        if not _is_int(n) or not 1 <= n <= limits.max_alternatives:
-            raise _bad(f"'n' must be a whole number from 1 to {limits.max_alternatives} (got {n!r}).")
-        overrides["num_alternatives"] = n
-    stop = body.get("stop")
-    if stop is not None:
-        stops = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-            raise _bad("'stop' must be a non-empty string or a list of them.")
-        if len(stops) > limits.max_stop:
-            raise _bad(f"At most {limits.max_stop} stop sequences (got {len(stops)}).")
-        if stops:
-            overrides["stop"] = tuple(stops)
-    seed = body.get("seed")
-    if seed is not None:
-        if not _is_int(seed) or seed < 0:
-            raise _bad(f"'seed' must be a whole number of 0 or more (got {seed!r}).")
-        overrides["seed"] = seed
-    top_k = body.get("top_k")
-    if top_k is not None:
-        if not _is_int(top_k) or top_k < -1:
-            raise _bad(f"'top_k' must be a whole number (0 or -1 turn it off; got {top_k!r}).")
-        overrides["top_k"] = max(top_k, 0)
-    penalty = body.get("repetition_penalty")
-    if penalty is not None:
-        if not _is_number(penalty) or penalty <= 0:
-            raise _bad(f"'repetition_penalty' must be above 0 (got {penalty!r}).")
-        overrides["repetition_penalty"] = float(penalty)
-
+    parsed.overrides = _overrides(body, limits)
     for name, what in UNSUPPORTED_WHEN_SET.items():
         value = body.get(name)
         if value not in (None, False, [], {}, "none", 0) and not (name == "tool_choice" and value == "none"):

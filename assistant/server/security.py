@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from ipaddress import ip_address
 from typing import Any
 
-from backends.errors import UsageError
+from backends.errors import QuillmateError, UsageError
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
@@ -135,6 +135,32 @@ def error_body(
 ) -> bytes:
     """An OpenAI-style error object."""
     return json.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}}).encode("utf-8")
+
+
+_CLI_VARIABLE = re.compile(r"\s*\(--var ([A-Za-z_][\w-]*)=\.\.\.\)")
+# A key file's path ends where our messages go on (it may hold spaces); else at the next space.
+_KEY_FILE_PATH = re.compile(r"\bkey file (?:.+?(?= named by | \(\d{3}\)|\.?$)|\S*[^\s.,;:)])")
+
+
+def public_text(text: str) -> str:
+    """``text`` fit for an HTTP client: no command-line flags, no key-file paths of this machine.
+
+    The core's messages are written for the command line (``--var topic=...``); a client of
+    the server sends variables as JSON instead. Where the server keeps its keys is nobody's
+    business but its owner's.
+    """
+    variables = _CLI_VARIABLE.findall(text)
+    text = _CLI_VARIABLE.sub("", text)
+    text = _KEY_FILE_PATH.sub("key file", text)
+    if variables:
+        example = ", ".join(f'"{name}": "..."' for name in dict.fromkeys(variables))
+        text = f"{text.rstrip()} Send it in the last user message as a JSON object, e.g. {{{example}}}."
+    return text
+
+
+def public_message(error: BaseException) -> str:
+    """An error's one line for an HTTP client: the message without its command-line hint."""
+    return public_text(error.message if isinstance(error, QuillmateError) else str(error))
 
 
 def forbidden_fields(body: dict[str, Any]) -> list[str]:

@@ -16,6 +16,9 @@ One implementation for the writing app, the CLI and the HTTP server.
 * :class:`Document`: ``text``, ``spans()``, ``spans_in(start, end)``,
   ``insert``, ``delete``, ``replace``, ``accept``, ``apply_rewrite``,
   ``set_text``, ``undo``, ``redo``.
+* :class:`GenerationRecorder`: records one generation (``start``, then one of
+  ``finished(result)``, ``cancelled(partial)``, ``failed(error)``), the same way
+  for the app, the CLI, the server and the language server.
 * :func:`export_session` (md, md-attributed, html, json) and
   :func:`record_cli_generation` (``quillmate run --session ID``).
 
@@ -37,9 +40,10 @@ from assistant.sessions.errors import (
 from assistant.sessions.events import GenerationEvent
 from assistant.sessions.export import FORMATS, export_session
 from assistant.sessions.files import atomic_write
+from assistant.sessions.recording import GenerationRecorder, record_cli_generation
 from assistant.sessions.session import Session
 from assistant.sessions.stats import ModelStats, Stats
-from assistant.sessions.store import SearchHit, SessionInfo, SessionStore, record_cli_generation
+from assistant.sessions.store import SearchHit, SessionInfo, SessionStore
 
 __all__ = [
     "FORMATS",
@@ -49,6 +53,7 @@ __all__ = [
     "FileChangedOutside",
     "FileSaveError",
     "GenerationEvent",
+    "GenerationRecorder",
     "LockHolder",
     "ModelStats",
     "SearchHit",

@@ -158,7 +158,16 @@ def common_suffix(a: str, b: str, limit: int) -> int:
 
 
 class Document:
-    """Text plus provenance spans, with undo/redo. See the module docstring for the rules."""
+    """Text plus provenance spans, with undo/redo. See the module docstring for the rules.
+
+    Attributes:
+        lock: The document's re-entrant lock. Every operation holds it; hold it yourself to read
+            ``text`` and ``spans()`` together while another thread may change them (the autosaver does).
+        on_change: Called after every change with ``urgent`` (True for accepted model text, which
+            should be saved at once); the session that owns the document sets it.
+        read_only: When True, every change raises :class:`SessionReadOnly`.
+        version: Goes up by one with every change.
+    """
 
     def __init__(self, text: str = "", spans: Iterable[tuple[int, Attribution]] | None = None,
                  *, read_only: bool = False) -> None:
@@ -177,12 +186,12 @@ class Document:
         self._group: str | None = None  # "type" or "delete" while a group may grow
         self._group_pos = 0
         self._group_last = ""
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self.read_only = read_only
         self.version = 0
         self._dirty_lo: int | None = None
         self._dirty_tail = 0
-        self._on_change: Callable[[bool], None] | None = None
+        self.on_change: Callable[[bool], None] | None = None
 
     # ----------------------------------------------------------------- reading
     @property
@@ -195,23 +204,23 @@ class Document:
 
     def spans(self) -> list[Span]:
         """All spans, in order; they tile the text exactly."""
-        with self._lock:
+        with self.lock:
             self._ensure_starts()
             return [Span(s, s + n, a.author, a.generation_id, a.alternative)
                     for s, n, a in zip(self._starts, self._lens, self._attrs, strict=False)]
 
     def spans_in(self, start: int, end: int) -> list[Span]:
         """The spans overlapping ``[start, end)``, clipped to it (for highlighting a viewport)."""
-        with self._lock:
+        with self.lock:
             out = []
-            for length, attr in self._spans_between(start, end):
+            for length, attr in self.spans_between(start, end):
                 out.append(Span(start, start + length, attr.author, attr.generation_id, attr.alternative))
                 start += length
             return out
 
     def attribution_at(self, pos: int) -> Attribution | None:
         """Who wrote the character at ``pos`` (None past the end)."""
-        with self._lock:
+        with self.lock:
             if not 0 <= pos < len(self._text):
                 return None
             return self._attrs[self._span_index(pos)]
@@ -229,7 +238,7 @@ class Document:
                alternative: int | None = None) -> None:
         """Insert ``text`` at ``pos``; typed text is the writer's."""
         attr = _attribution(author, generation_id, alternative)
-        with self._lock:
+        with self.lock:
             self._check_writable()
             self._check_range(pos, pos)
             if not text:
@@ -240,7 +249,7 @@ class Document:
 
     def delete(self, start: int, end: int) -> None:
         """Delete ``[start, end)``; a model span losing characters becomes edited."""
-        with self._lock:
+        with self.lock:
             self._check_writable()
             self._check_range(start, end)
             if start == end or self._fast_delete(start, end):
@@ -251,12 +260,12 @@ class Document:
                 alternative: int | None = None, *, urgent: bool = False) -> None:
         """Replace ``[start, end)`` by ``text`` as one undo step."""
         attr = _attribution(author, generation_id, alternative)
-        with self._lock:
+        with self.lock:
             self._check_writable()
             self._check_range(start, end)
             if start == end and not text:
                 return
-            if text == self._text[start:end] and all(a == attr for _, a in self._spans_between(start, end)):
+            if text == self._text[start:end] and all(a == attr for _, a in self.spans_between(start, end)):
                 return  # nothing would change: no save, no undo step
             self._push(self._splice(start, end, text, attr), None, start, text, urgent=urgent)
 
@@ -273,7 +282,7 @@ class Document:
 
         Returns ``(start, old_end, new_end)`` of the edit, or None when nothing changed.
         """
-        with self._lock:
+        with self.lock:
             old = self._text
             if old == new_text:
                 return None
@@ -292,7 +301,7 @@ class Document:
 
     def undo(self) -> int | None:
         """Undo the last step; returns a cursor position for it, or None if there was nothing to undo."""
-        with self._lock:
+        with self.lock:
             self._check_writable()
             if not self._undo:
                 return None
@@ -306,7 +315,7 @@ class Document:
 
     def redo(self) -> int | None:
         """Redo the last undone step; returns a cursor position, or None if there was nothing to redo."""
-        with self._lock:
+        with self.lock:
             self._check_writable()
             if not self._redo:
                 return None
@@ -363,7 +372,7 @@ class Document:
             self._text = self._text[:pos] + text + self._text[pos:]
         self._lens[j] = length + k
         self._valid = min(self._valid, j + 1)
-        self._mark_dirty(pos, 0, k)
+        self.mark_dirty(pos, 0, k)
         self._push(change, "type", pos, text)
         return True
 
@@ -378,7 +387,7 @@ class Document:
         self._text = self._text[:start] + self._text[end:]
         self._lens[j] = length - k
         self._valid = min(self._valid, j + 1)
-        self._mark_dirty(start, k, 0)
+        self.mark_dirty(start, k, 0)
         self._push(change, "delete", start, "")
         return True
 
@@ -434,7 +443,7 @@ class Document:
         self._attrs[win : win + count] = [attr for _, attr in in_spans]
         self._starts[win + 1 : win + 1 + count] = [0] * len(in_spans)  # stale until _ensure_starts
         self._valid = min(self._valid, win + 1)
-        self._mark_dirty(change.dirty_start, dirty_old, dirty_new)
+        self.mark_dirty(change.dirty_start, dirty_old, dirty_new)
 
     def _push(self, change: _Change, kind: str | None, pos: int, text: str, *, urgent: bool = False) -> None:
         """Record an applied change for undo, grouping typing by word and deleting by run."""
@@ -461,11 +470,18 @@ class Document:
 
     def _changed(self, *, urgent: bool) -> None:
         self.version += 1
-        if self._on_change is not None:
-            self._on_change(urgent)
+        if self.on_change is not None:
+            self.on_change(urgent)
 
     # ---------------------------------------------------- persistence helpers
-    def _mark_dirty(self, start: int, old_len: int, new_len: int) -> None:
+    # The session saves only what changed: the region between the first changed character and the
+    # unchanged tail. These are for the saver; hold ``lock`` while using them.
+    @property
+    def has_unsaved_region(self) -> bool:
+        """True when some text changed since the saver last took the changed region."""
+        return self._dirty_lo is not None
+
+    def mark_dirty(self, start: int, old_len: int, new_len: int) -> None:
         """Remember that ``[start, start+old_len)`` became ``[start, start+new_len)`` since the last save."""
         tail = len(self._text) - (start + new_len)
         if self._dirty_lo is None:
@@ -474,7 +490,7 @@ class Document:
             self._dirty_lo = min(self._dirty_lo, start)
             self._dirty_tail = min(self._dirty_tail, tail)
 
-    def _take_dirty(self) -> tuple[int, int] | None:
+    def take_dirty(self) -> tuple[int, int] | None:
         """The changed region since the last take, as (start, unchanged tail length); resets it."""
         if self._dirty_lo is None:
             return None
@@ -482,7 +498,7 @@ class Document:
         self._dirty_lo = None
         return region
 
-    def _restore_dirty(self, region: tuple[int, int]) -> None:
+    def restore_dirty(self, region: tuple[int, int]) -> None:
         """Put back a region whose save failed (combines with changes made since)."""
         lo, tail = region
         if self._dirty_lo is None:
@@ -491,7 +507,7 @@ class Document:
             self._dirty_lo = min(self._dirty_lo, lo)
             self._dirty_tail = min(self._dirty_tail, tail)
 
-    def _spans_between(self, start: int, end: int) -> SpanList:
+    def spans_between(self, start: int, end: int) -> SpanList:
         """The spans overlapping ``[start, end)``, clipped to it."""
         if start >= end:
             return []

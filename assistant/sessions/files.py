@@ -83,7 +83,8 @@ def atomic_write(path: Path | str, data: str | bytes) -> FileFingerprint:
     """Replace ``path`` with ``data`` atomically; keep the file's permissions (new files get 0600).
 
     Raises:
-        FileSaveError: the write failed; the original file is untouched and no temporary file is left.
+        FileSaveError: the write failed, or the file's permissions forbid writing it; the original
+            file is untouched and no temporary file is left.
     """
     path = Path(path)
     if path.is_symlink():  # write through the link, keep the link
@@ -96,6 +97,13 @@ def atomic_write(path: Path | str, data: str | bytes) -> FileFingerprint:
         mode = NEW_FILE_MODE
     except OSError as error:
         raise _storage_error(error, path, "save") from None
+    else:
+        # The rename would replace a file its permissions protect (even for root, who may write anything).
+        if not mode & 0o222 or not os.access(path, os.W_OK):
+            raise FileSaveError(
+                f"{path.name} is read-only (its permissions do not allow writing), so quillmate left it as it was.",
+                f"Make it writable (chmod u+w {path.name}) or use Save as; your text is still here.",
+            )
     tmp = folder / f".{path.name}.{secrets.token_hex(4)}.quillmate-tmp"
     fd = -1
     try:

@@ -6,7 +6,8 @@ Get a :class:`Session` from :class:`~assistant.sessions.store.SessionStore`
 saved in the background within about half a second, accepted generations at
 once. ``flush()`` saves now; ``close()`` saves and releases the session.
 
-Recording a generation (the writing app)::
+Recording a generation: front ends use
+:class:`~assistant.sessions.recording.GenerationRecorder`, which calls these::
 
     event_id = session.record_generation(template="continue", variables=vars, params=params,
                                          backend="local", model="gpt2", prompt_tokens=412)
@@ -31,8 +32,9 @@ import time
 import weakref
 import zlib
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from assistant.sessions import db
 from assistant.sessions.autosave import Autosaver
@@ -49,9 +51,6 @@ from assistant.sessions.files import FileFingerprint, atomic_write, read_text_fi
 from assistant.sessions.stats import Stats, compute_stats
 from backends.errors import QuillmateError, UsageError
 
-if TYPE_CHECKING:
-    from assistant.sessions.store import SessionStore
-
 TITLE_CHARS = 60
 _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
@@ -67,6 +66,33 @@ def _close_all_at_exit() -> None:
 atexit.register(_close_all_at_exit)
 
 
+class SessionHome(Protocol):
+    """What a session needs from the store that opened it (:class:`~assistant.sessions.store.SessionStore`).
+
+    Sessions are made by the store and the store imports this module, never the other way round.
+    """
+
+    path: Path
+    generation: int
+    autosave_delay: float
+
+    def guard(self) -> AbstractContextManager[Any]:
+        """Hold the store's own database connection for some work."""
+        ...
+
+    def recover_damaged(self, seen_generation: int) -> Path:
+        """Move a damaged database aside and start a fresh one; returns where it went."""
+        ...
+
+    def check_file_free(self, file_path: Path, session_id: str | None) -> None:
+        """Raise when ``file_path`` already belongs to another session."""
+        ...
+
+    def load_events(self, session_id: str, ids: list[int] | None) -> dict[int, GenerationEvent]:
+        """The saved events of a session (all, or those in ``ids``)."""
+        ...
+
+
 def first_line_title(text: str) -> str:
     """A title from the first non-empty line of ``text`` (shortened)."""
     for line in text[:2000].splitlines():
@@ -79,7 +105,7 @@ def first_line_title(text: str) -> str:
 class Session:
     """A co-writing session. Use :class:`SessionStore` to get one; see the module docstring."""
 
-    def __init__(self, store: SessionStore, row: Mapping[str, Any], document: Document,
+    def __init__(self, store: SessionHome, row: Mapping[str, Any], document: Document,
                  events: list[GenerationEvent], layout: db.ChunkLayout, *, read_only: bool,
                  lock_token: str | None, partial_events: bool = False) -> None:
         self.store = store
@@ -88,7 +114,7 @@ class Session:
         self.updated: float = row["updated"]
         self.read_only = read_only
         self.document = document
-        self._lock = document._lock
+        self._lock = document.lock
         self._title: str | None = row["title"]
         self._auto_title: str = row["auto_title"] or ""
         self._file: Path | None = Path(row["file_path"]) if row["file_path"] else None
@@ -123,7 +149,7 @@ class Session:
         if not read_only:
             self._saver = Autosaver(self._save_now, delay=store.autosave_delay, name=f"quillmate-autosave-{self.id}",
                                     on_error=self._report_error)
-            document._on_change = self._changed
+            document.on_change = self._changed
             _OPEN_SESSIONS.add(self)
 
     # ------------------------------------------------------------ metadata
@@ -207,7 +233,7 @@ class Session:
         wanted = [i for i in ids if i in self._partial] if ids is not None else None
         if wanted == []:
             return
-        loaded = self.store._load_events(self.id, wanted if wanted is None or len(wanted) < 500 else None)
+        loaded = self.store.load_events(self.id, wanted if wanted is None or len(wanted) < 500 else None)
         for event_id, event in loaded.items():
             if event_id in self._partial:
                 self._events[event_id] = event
@@ -348,7 +374,11 @@ class Session:
         Raises:
             FileChangedOutside: the linked file was changed by another program (pass ``force=True`` to overwrite).
             FileSaveError: the write failed; the file on disk is untouched.
+            SessionReadOnly: the session is open read-only.
         """
+        if self.read_only:  # another quillmate may be writing this file: never touch it
+            raise SessionReadOnly(f"Session {self.id} is open read-only, so it never writes its file.",
+                                  "Save from the quillmate that has it open for writing.")
         target = Path(path).expanduser().resolve() if path is not None else self._file
         if target is None:
             raise UsageError("This session is not linked to a file yet.", "Give a file name to save it to.")
@@ -360,17 +390,16 @@ class Session:
         relink = target != self._file
         if relink:
             self._check_writable()
-            self.store._check_file_free(target, self.id)
+            self.store.check_file_free(target, self.id)
         with self._lock:
             text = self.document.text
+        problem: FileSaveError | None = None
         try:
             fingerprint = atomic_write(target, text)
         except FileSaveError as error:
             if error.written is None:
                 raise
             fingerprint, problem = error.written, error  # the text is in the file; only its durability is in doubt
-        else:
-            problem = None
         with self._lock:
             self._file, self._fingerprint = target, fingerprint
             if not self.read_only:
@@ -411,7 +440,7 @@ class Session:
     def saved(self) -> bool:
         """True when every change is in the database."""
         with self._lock:
-            return (self.document.version == self._saved_version and self.document._dirty_lo is None
+            return (self.document.version == self._saved_version and not self.document.has_unsaved_region
                     and not self._dirty_events and not self._dirty_meta and not self._full_save)
 
     def flush(self) -> None:
@@ -435,13 +464,13 @@ class Session:
                 self._saver.close()
             except QuillmateError as exc:
                 error = exc
-            self.document._on_change = None
+            self.document.on_change = None
         if self._token is not None:
             with contextlib.suppress(Exception):
                 if self._conn is not None:
                     db.release_lock(self._conn, self.id, self._token)
                 else:  # never saved: the lock was taken on the store's connection
-                    with self.store._guard() as conn:
+                    with self.store.guard() as conn:
                         db.release_lock(conn, self.id, self._token)
         if self._token is not None:
             db.LIVE_TOKENS.discard(self._token)
@@ -452,6 +481,11 @@ class Session:
         self.document.read_only = True
         if error is not None:
             raise error
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called: nothing more is recorded or saved."""
+        return self._closed
 
     def __enter__(self) -> Session:
         return self
@@ -498,7 +532,7 @@ class Session:
                 return
             except db.sqlite3.Error as error:
                 if db.error_kind(error) == "corrupt" and attempt == 0:
-                    moved = self.store._recover_damaged(self._conn_generation)
+                    moved = self.store.recover_damaged(self._conn_generation)
                     self.warnings.append(DatabaseDamaged(
                         f"The sessions database was damaged; it was moved to {moved.name} and this session "
                         "was saved into a fresh one.", "Other sessions are in the moved file.", moved))
@@ -513,17 +547,17 @@ class Session:
             doc = self.document
             version = doc.version
             full = self._full_save
-            region = doc._take_dirty()
+            region = doc.take_dirty()
             if full:
                 with contextlib.suppress(QuillmateError):  # rewriting everything: read events not yet loaded
                     self._load_partial(None)
                 layout = db.ChunkLayout()
-                plan = layout.plan(doc.text, doc._spans_between, None, full=True)
+                plan = layout.plan(doc.text, doc.spans_between, None, full=True)
                 event_ids = set(self._events)
                 meta = {"title", "notes", "settings", "file"}
             else:
                 layout = self._layout
-                plan = layout.plan(doc.text, doc._spans_between, region)
+                plan = layout.plan(doc.text, doc.spans_between, region)
                 event_ids, meta = self._dirty_events, self._dirty_meta
             self._dirty_events, self._dirty_meta = set(), set()
             if plan is None and not event_ids and not meta and version == self._saved_version:
@@ -546,7 +580,7 @@ class Session:
         except BaseException as error:
             with self._lock:
                 if region is not None:
-                    doc._restore_dirty(region)
+                    doc.restore_dirty(region)
                 self._dirty_events |= event_ids
                 self._dirty_meta |= meta
                 if full or (isinstance(error, db.sqlite3.DatabaseError) and db.error_kind(error) == "corrupt"):
@@ -566,9 +600,10 @@ class Session:
                 self.on_saved(version)
 
     def _event_row(self, event: GenerationEvent) -> tuple[Any, ...]:
-        data: str | bytes = json.dumps(event.to_dict(), ensure_ascii=False)
-        if len(data) > 512:  # events hold prose: compressed they take a third of the space
-            data = zlib.compress(data.encode("utf-8"), 6)
+        text = json.dumps(event.to_dict(), ensure_ascii=False)
+        data: str | bytes = text
+        if len(text) > 512:  # events hold prose: compressed they take a third of the space
+            data = zlib.compress(text.encode("utf-8"), 6)
         return (self.id, event.id, event.created, event.template, event.backend, event.model, event.status, data)
 
     def _meta_values(self, meta: set[str], text: str) -> dict[str, Any]:
@@ -610,4 +645,4 @@ def session_lock_token() -> str:
     return f"{secrets.token_hex(8)}-{threading.get_ident()}"
 
 
-__all__ = ["Session", "StorageError", "first_line_title"]
+__all__ = ["Session", "SessionHome", "StorageError", "first_line_title"]

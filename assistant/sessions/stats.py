@@ -91,7 +91,7 @@ def span_words(text: str, spans: Iterable[tuple[int, int, Attribution]]) -> list
 def compute_stats(document: Document, events: Mapping[int, GenerationEvent] | None = None) -> Stats:
     """Word counts of ``document`` by author, and per model (named via ``events``)."""
     events = events or {}
-    with document._lock:
+    with document.lock:
         text = document.text
         triples = [(sp.start, sp.end, sp.attribution) for sp in document.spans()]
     counts = {"writer": 0, "model": 0, "edited": 0}

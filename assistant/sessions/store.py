@@ -17,13 +17,15 @@ taken over. See :mod:`assistant.sessions.db` for the storage design.
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method here
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,8 @@ class SessionStore:
         fts: True when full-text search (FTS5) is available; otherwise search falls back to LIKE.
         search_notice: Set by ``search`` when it had to fall back.
         autosave_delay: Seconds between a change and its background save.
+        generation: Goes up by one each time a damaged database is replaced, so open sessions
+            know to reconnect and write everything again.
     """
 
     def __init__(self, path: Path | str | None = None, *, autosave_delay: float = 0.5) -> None:
@@ -100,7 +104,7 @@ class SessionStore:
         except sqlite3.DatabaseError as error:
             if db.error_kind(error) != "corrupt":
                 raise db.storage_error(error, self.path) from None
-            self._recover_damaged(self.generation)
+            self.recover_damaged(self.generation)
         except OSError as error:
             raise db.storage_error(error, self.path) from None
 
@@ -115,8 +119,12 @@ class SessionStore:
             raise
         return conn
 
-    def _recover_damaged(self, seen_generation: int) -> Path:
-        """Move the damaged database aside and start a fresh one (once per damage); returns where it went."""
+    def recover_damaged(self, seen_generation: int) -> Path:
+        """Move the damaged database aside and start a fresh one; returns where the damaged one went.
+
+        ``seen_generation`` is the ``generation`` the caller saw fail: when several sessions meet the
+        same damage, only the first moves the file and the others get the same answer.
+        """
         with self._lock:
             if seen_generation != self.generation and self.recovered and self.recovered.moved_to:
                 return self.recovered.moved_to
@@ -147,15 +155,20 @@ class SessionStore:
         return self._conn
 
     @contextlib.contextmanager
-    def _guard(self) -> Iterator[sqlite3.Connection]:
-        """Run database work; damaged database -> moved aside + DatabaseDamaged; others -> StorageError."""
+    def guard(self) -> Iterator[sqlite3.Connection]:
+        """Hold the store's connection for some database work (``with store.guard() as conn:``).
+
+        Raises:
+            DatabaseDamaged: the database was damaged; it has been moved aside and a fresh one started.
+            StorageError: any other database or disk failure, in one line.
+        """
         with self._lock:
             generation = self.generation
             try:
                 yield self.conn
             except sqlite3.Error as error:
                 if db.error_kind(error) == "corrupt":
-                    self._recover_damaged(generation)
+                    self.recover_damaged(generation)
                     raise self.recovered or DatabaseDamaged("The sessions database was damaged.") from None
                 raise db.storage_error(error, self.path) from None
             except OSError as error:
@@ -181,15 +194,15 @@ class SessionStore:
         file_path: Path | None = None
         if file is not None:
             file_path = Path(file).expanduser().resolve()
-            self._check_file_free(file_path, None)
+            self.check_file_free(file_path, None)
             if file_path.exists():
                 text, fingerprint = read_text_file(file_path)
         token = session_lock_token()
-        with self._guard() as conn:
+        with self.guard() as conn:
             now = time.time()
             with db.transaction(conn):
                 if file_path is not None:  # checked again under the write lock: two processes may race
-                    self._check_file_free(file_path, None)
+                    self.check_file_free(file_path, None)
                 for _ in range(20):
                     session_id = new_session_id()
                     if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
@@ -205,7 +218,7 @@ class SessionStore:
             row = self._row(conn, session_id)
         document = Document(text)
         if text:
-            document._mark_dirty(0, 0, len(text))
+            document.mark_dirty(0, 0, len(text))
         session = Session(self, row, document, [], db.ChunkLayout(), read_only=False, lock_token=token)
         if text:
             with contextlib.suppress(StorageError):  # kept in memory; the autosaver retries and reports it
@@ -220,7 +233,7 @@ class SessionStore:
             SessionLocked: another process has it open for writing (use ``read_only=True``).
         """
         token = None if read_only else session_lock_token()
-        with self._guard() as conn:
+        with self.guard() as conn:
             session_id = self._resolve(conn, session_id)
             if token is not None:
                 with db.transaction(conn):
@@ -248,8 +261,8 @@ class SessionStore:
         ``session.file_changed_outside()`` is True: ask the writer, then ``reload_from_file()`` or keep the session.
         """
         file_path = Path(path).expanduser().resolve()
-        with self._guard() as conn:
-            row = conn.execute("SELECT id FROM sessions WHERE file_path = ?", (str(file_path),)).fetchone()
+        with self.guard() as conn:
+            row = _linked_session(conn, file_path)
         if row is not None:
             return self.open(row[0], read_only=read_only)
         if read_only:
@@ -257,15 +270,15 @@ class SessionStore:
         try:
             return self.create(file=file_path)
         except UsageError:  # another process created it a moment ago
-            with self._guard() as conn:
-                row = conn.execute("SELECT id FROM sessions WHERE file_path = ?", (str(file_path),)).fetchone()
+            with self.guard() as conn:
+                row = _linked_session(conn, file_path)
             if row is None:
                 raise
             return self.open(row[0], read_only=read_only)
 
     def list(self) -> list[SessionInfo]:
         """Every session, most recently updated first."""
-        with self._guard() as conn:
+        with self.guard() as conn:
             rows = conn.execute(
                 """SELECT s.id, s.title, s.auto_title, s.file_path, s.created, s.updated, s.length,
                           (SELECT coalesce(sum(words), 0) FROM chunks c WHERE c.session_id = s.id),
@@ -281,10 +294,10 @@ class SessionStore:
                                          held[0] if held else None))
             return infos
 
-    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+    def search(self, query: str, limit: int = 50) -> builtins.list[SearchHit]:
         """Sessions whose draft or notes contain every word of ``query`` (FTS5; LIKE when FTS5 is missing)."""
         self.search_notice = None
-        with self._guard() as conn:
+        with self.guard() as conn:
             titles = {sid: (t or (Path(f).name if f else "") or a or "Untitled") for sid, t, f, a in
                       conn.execute("SELECT id, title, file_path, auto_title FROM sessions")}
             match = db.fts_query(query)
@@ -322,7 +335,7 @@ class SessionStore:
         Raises:
             SessionLocked: it is open for writing in another process.
         """
-        with self._guard() as conn:
+        with self.guard() as conn:
             session_id = self._resolve(conn, session_id)
             with db.transaction(conn):
                 held = db.read_lock(conn, session_id)
@@ -335,7 +348,7 @@ class SessionStore:
 
     def list_lock(self, session_id: str) -> LockHolder | None:
         """Who holds a session open for writing, or None."""
-        with self._guard() as conn:
+        with self.guard() as conn:
             held = db.read_lock(conn, self._resolve(conn, session_id))
         return held[0] if held else None
 
@@ -345,7 +358,7 @@ class SessionStore:
         Returns who held it, or None when it was free. The holder, if still alive, stops saving
         rather than overwrite the session (see ``Session.flush``).
         """
-        with self._guard() as conn:
+        with self.guard() as conn:
             full_id = self._resolve(conn, session_id)
             row = conn.execute("SELECT pid, host, since FROM locks WHERE session_id = ?", (full_id,)).fetchone()
             with db.transaction(conn):
@@ -354,7 +367,7 @@ class SessionStore:
 
     def resolve(self, session_id: str) -> str:
         """The full id for an id or a unique prefix of one."""
-        with self._guard() as conn:
+        with self.guard() as conn:
             return self._resolve(conn, session_id)
 
     # ------------------------------------------------------------- helpers
@@ -381,9 +394,9 @@ class SessionStore:
             raise SessionNotFound(f"There is no session {session_id}.", "`quillmate sessions list` shows them.")
         return dict(zip(_SESSION_COLUMNS, row, strict=True))
 
-    def _load_events(self, session_id: str, ids: list[int] | None) -> dict[int, GenerationEvent]:
-        """Full events of a session (all, or those in ``ids``)."""
-        with self._guard() as conn:
+    def load_events(self, session_id: str, ids: builtins.list[int] | None) -> dict[int, GenerationEvent]:
+        """The full events of a session as saved (all of them, or those in ``ids``), by id."""
+        with self.guard() as conn:
             if ids is None:
                 rows = conn.execute("SELECT data FROM events WHERE session_id = ?", (session_id,)).fetchall()
             else:
@@ -396,12 +409,32 @@ class SessionStore:
                   for (data,) in rows)
         return {e.id: e for e in events}
 
-    def _check_file_free(self, file_path: Path, session_id: str | None) -> None:
-        with self._guard() as conn:
-            row = conn.execute("SELECT id FROM sessions WHERE file_path = ?", (str(file_path),)).fetchone()
+    def check_file_free(self, file_path: Path, session_id: str | None) -> None:
+        """Raise UsageError when ``file_path`` is linked to a session other than ``session_id``."""
+        with self.guard() as conn:
+            row = _linked_session(conn, file_path)
         if row is not None and row[0] != session_id:
             raise UsageError(f"{file_path.name} already belongs to session {row[0]}.",
                              f"Open it with `quillmate write {file_path.name}`, or save under another name.")
+
+
+def _linked_session(conn: Any, file_path: Path) -> tuple[str] | None:
+    """The session linked to ``file_path``: by its path, else by device and inode (a hard link to it)."""
+    row = conn.execute("SELECT id FROM sessions WHERE file_path = ?", (str(file_path),)).fetchone()
+    if row is not None:
+        return (row[0],)
+    try:
+        wanted = file_path.stat()
+    except OSError:
+        return None
+    for sid, linked in conn.execute("SELECT id, file_path FROM sessions WHERE file_path IS NOT NULL"):
+        try:
+            st = os.stat(linked)
+        except (OSError, ValueError):
+            continue
+        if (st.st_dev, st.st_ino) == (wanted.st_dev, wanted.st_ino):
+            return (sid,)
+    return None
 
 
 def _snippet(text: str, query: str, width: int = 60) -> str:
@@ -411,36 +444,6 @@ def _snippet(text: str, query: str, width: int = 60) -> str:
     start = max(0, at - width // 2)
     end = at + len(query)
     return ("…" if start else "") + text[start:at] + "[" + text[at:end] + "]" + text[end : end + width // 2] + "…"
-
-
-def record_cli_generation(store: SessionStore | None, session_id: str, template: str,
-                          variables: Mapping[str, Any] | None, params: Any, backend: str, model: str, result: Any,
-                          prompt_tokens: int = 0) -> int:
-    """For ``quillmate run ... --session ID``: record the generation and append its first alternative.
-
-    The text goes at the end of the document as model text (with the event's provenance) and the event is
-    marked accepted; a failed or empty result is recorded without changing the text. Returns the event id.
-
-    Raises:
-        SessionNotFound, SessionLocked, StorageError.
-    """
-    own = store is None
-    store = store or SessionStore()
-    try:
-        session = store.open(session_id)
-        try:
-            event_id = session.record_generation(template, variables, params, backend, model,
-                                                 prompt_tokens=prompt_tokens, source="cli")
-            session.record_result(event_id, result)
-            text = getattr(result, "text", "") or ""
-            if text and not getattr(result, "error", None):
-                session.accept(event_id, 0, pos=len(session.document), text=text)
-        finally:
-            session.close()
-        return event_id
-    finally:
-        if own:
-            store.close()
 
 
 def _spread_matches(conn: sqlite3.Connection, terms: list[str], found: set[str]) -> list[tuple[str, str]]:

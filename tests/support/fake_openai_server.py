@@ -13,6 +13,14 @@ cut           sends two pieces, then drops the connection mid-body
 sse_error     sends two pieces, then an SSE error event
 stall         sends two pieces, then goes quiet (the connection stays open)
 no_usage      like ok but rejects ``stream_options`` with a 400 (an older server)
+ignores_n     like ok but always writes one alternative, whatever ``n`` asks (as llama.cpp does)
+llamacpp      llama.cpp's ways: ``GET /props`` tells n_ctx (2048), no ``GET /v1/models/{id}``, and a
+              prompt longer than n_ctx is a 400 ``exceed_context_size_error``
+llamacpp_old  like llamacpp, but an over-long prompt gets a 200 stream holding only an
+              ``error:`` line, which SSE clients ignore (older llama.cpp servers)
+lone_surrogate like ok, but the second piece holds a lone surrogate (a broken ``\\ud83d`` escape)
+vllm          vLLM's ways: ``max_model_len`` (3072) in ``GET /v1/models``, no ``GET /v1/models/{id}``,
+              and its wording for an over-long prompt (a 400)
 """
 
 from __future__ import annotations
@@ -27,6 +35,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PIECES = ("Hello", " there", " friend")
+CONTEXT = {"llamacpp": 2048, "llamacpp_old": 2048, "vllm": 3072}
+
+
+def approx_tokens(body: Any) -> int:
+    """The prompt's size as these fakes count it (4 characters a token) plus the tokens asked for."""
+    body = body if isinstance(body, dict) else {}
+    prompt = body.get("prompt") or "".join(str(m.get("content", "")) for m in body.get("messages") or [])
+    return len(str(prompt)) // 4 + int(body.get("max_tokens") or 16)
 
 
 @dataclass
@@ -176,6 +192,30 @@ class FakeOpenAI:
         if scenario == "500":
             await self._json(writer, 500, self._error("The server had an error", "server_error"), fast_retry)
             return
+        if scenario in CONTEXT and (rest == "props" or rest.startswith("v1/models")):
+            await self._compatible_server_info(scenario, rest, writer)
+            return
+        if scenario in ("llamacpp", "vllm") and approx_tokens(body) > CONTEXT[scenario]:
+            if scenario == "vllm":
+                message = (
+                    f"This model's maximum context length is {CONTEXT[scenario]} tokens. However, you requested "
+                    f"{approx_tokens(body)} tokens. Please reduce the length of the messages or completion."
+                )
+                await self._json(
+                    writer,
+                    400,
+                    {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400},
+                )
+            else:
+                error = {
+                    "code": 400,
+                    "message": "the request exceeds the available context size, try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": approx_tokens(body),
+                    "n_ctx": 2048,
+                }
+                await self._json(writer, 400, {"error": error})
+            return
         if rest.startswith("v1/models"):
             model = rest.removeprefix("v1/models").strip("/") or "fake-model"
             await self._json(writer, 200, {"id": model, "object": "model", "created": 0, "owned_by": "fake"})
@@ -189,14 +229,45 @@ class FakeOpenAI:
             return
         await self._stream(scenario, rest, body, writer)
 
+    async def _compatible_server_info(self, scenario: str, rest: str, writer: asyncio.StreamWriter) -> None:
+        """llama.cpp's ``/props`` and the model lists of llama.cpp and vLLM (neither has ``/v1/models/{id}``)."""
+        if rest == "props" and scenario.startswith("llamacpp"):
+            settings = {"n_ctx": CONTEXT[scenario], "params": {"top_k": 40, "min_p": 0.05}}
+            await self._json(writer, 200, {"default_generation_settings": settings, "total_slots": 1})
+        elif rest == "v1/models" and scenario.startswith("llamacpp"):
+            entry = {
+                "id": "model.gguf",
+                "object": "model",
+                "created": 0,
+                "owned_by": "llamacpp",
+                "meta": {"n_ctx_train": 8192},
+            }
+            await self._json(writer, 200, {"object": "list", "data": [entry]})
+        elif rest == "v1/models":
+            entry = {
+                "id": "gpt-test",
+                "object": "model",
+                "created": 0,
+                "owned_by": "vllm",
+                "max_model_len": CONTEXT[scenario],
+            }
+            await self._json(writer, 200, {"object": "list", "data": [entry]})
+        else:
+            await self._json(writer, 404, {"detail": "Not Found"})
+
     async def _stream(self, scenario: str, rest: str, body: Any, writer: asyncio.StreamWriter) -> None:
         chat = rest.startswith("v1/chat")
         model = (body or {}).get("model", "fake-model")
-        n = int((body or {}).get("n") or 1)
+        n = 1 if scenario == "ignores_n" else int((body or {}).get("n") or 1)
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
             b"connection: close\r\n\r\n"
         )
+        if scenario == "llamacpp_old" and approx_tokens(body) > CONTEXT[scenario]:
+            line = b'error: {"code": 400, "message": "the request exceeds the available context size"}\n\n'
+            writer.write(f"{len(line):x}\r\n".encode() + line + b"\r\n0\r\n\r\n")
+            await writer.drain()
+            return
 
         async def send(payload: Any) -> None:
             data = payload if isinstance(payload, str) else json.dumps(payload)
@@ -217,6 +288,8 @@ class FakeOpenAI:
         for position, piece in enumerate(PIECES):
             if position == 2 and scenario in ("cut", "sse_error", "stall"):
                 break
+            if scenario == "lone_surrogate" and position == 1:
+                piece = " fr\ud83d"
             for index in range(n):
                 await send(chunk(index, piece))
             await asyncio.sleep(0.01)

@@ -89,7 +89,7 @@ def test_template_form_with_a_problem(snap_compare, build, size: tuple[int, int]
         app.open_template("slogan")
         await until(pilot, lambda: app.screen.query("#var-count"), what="form")
         app.screen.query_one("#var-count").value = "99"
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         for box in app.screen.query("Input"):
             box.cursor_blink = False
         await _steady(app, pilot)

@@ -125,7 +125,7 @@ async def test_template_palette_form_validation_and_results(build, backend: Scri
         assert form.template.name == "slogan"
         assert form.query_one("#var-count").value == "5"  # defaults are filled in
         assert "required" in form.query_one(".field-label").classes  # product is required
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         assert "Needed." in str(form.query_one("#err-product").render())
         form.query_one("#var-count").value = "99"
         await pilot.pause()
@@ -135,7 +135,7 @@ async def test_template_palette_form_validation_and_results(build, backend: Scri
         assert app.focused is form.query_one("#var-audience")
         assert form.query_one("#var-product").value == "a lighthouse"
         form.query_one("#var-count").value = "2"
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         await settle(app, pilot)
         assert not isinstance(app.screen, TemplateFormScreen)
         prompt = backend.last_request.messages[-1].text
@@ -172,7 +172,7 @@ async def test_the_writers_own_template_is_in_the_palette(build, backend: Script
         await _open_from_palette(app, pilot, "epitaph")
         assert app.screen.template.name == "epitaph" and app.screen.template.origin == "user"
         app.screen.query_one("#var-who").value = "the lighthouse keeper"
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         await settle(app, pilot)
         assert "An epitaph for the lighthouse keeper." in backend.last_request.messages[-1].text
         assert [i.text for i in app.results.query(ResultItem)] == ["Here lies a keeper of light."]
@@ -188,7 +188,7 @@ async def test_cursor_template_from_palette_continues_with_the_chosen_values(bui
                     what="the form")
         assert not app.screen.query("#var-text")  # the draft fills it
         app.screen.query_one("#var-pov").value = "first person"
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         await settle(app, pilot)
         assert "Point of view: first person" in backend.last_request.messages[-1].text
         assert app.editor.ghost is not None and app.editor.ghost.text == " I climbed."

@@ -12,6 +12,7 @@ from textual import on, work
 from assistant import QuillmateError
 from tui.flows.generation import GenerationFlow
 from tui.screens.pickers import BackendScreen
+from tui.suggestion import SUGGESTION_TOKENS
 from tui.widgets.panels import SAMPLING_FIELDS, SettingsView
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class BackendFlow(GenerationFlow):
         defaults: dict[str, Any] = {}
         with contextlib.suppress(Exception):
             defaults = asdict(self.assistant.params_for(self.assistant.template("continue")))
+            defaults["max_new_tokens"] = SUGGESTION_TOKENS  # the app asks for about a paragraph
         view = self.settings_view
         view.load(self.session_params, defaults)
         view.set_backends(self._profiles(), self._backend_name, self.session.settings.get("model"))

@@ -84,6 +84,7 @@ class AppBase(App[None]):
         self._streamed_tokens = 0
         self._rewrite: dict[str, Any] = {}
         self._force_save_until = 0.0
+        self._file_version: int | None = None  # the draft's version the linked file is known to hold
         self._counts_timer: Any = None
         self._notes_timer: Any = None
         self._finished = False

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from textual import on, work
 
 from assistant import ChatMessage, Delta, GenerationRequest, TextPart
+from assistant.sessions import GenerationRecorder
 from tui.flows.continuation import ContinuationFlow
 from tui.widgets.panels import ChatBubble, ChatView
 
@@ -70,12 +70,12 @@ class ChatFlow(ContinuationFlow):
             reply.failed = True
             self._report(error)
             return
-        event_id = self._record("chat", {"message": message.text, "about": what}, request)
-        reply.event_id = event_id
-        self._chat_worker(request, reply, event_id)
+        recorder = self._record("chat", {"message": message.text, "about": what}, request)
+        reply.event_id = recorder.event_id
+        self._chat_worker(request, reply, recorder)
 
     @work(exclusive=True, group="generation", exit_on_error=False)
-    async def _chat_worker(self, request: GenerationRequest, reply: ChatBubble, event_id: int | None) -> None:
+    async def _chat_worker(self, request: GenerationRequest, reply: ChatBubble, recorder: GenerationRecorder) -> None:
         chat = self.chat
 
         def stream(delta: Delta) -> None:
@@ -88,20 +88,18 @@ class ChatFlow(ContinuationFlow):
         except asyncio.CancelledError:
             reply.failed = not reply.text.strip()
             reply.set_text(reply.text.strip() or "(stopped)")
-            self._record_partial(event_id, [reply.text])
+            recorder.cancelled([reply.text])
             raise
         except Exception as error:
             reply.set_text(f"(no reply: {getattr(error, 'message', error)})")
             reply.failed = True
-            if event_id is not None:
-                with contextlib.suppress(Exception):
-                    self.session.mark_error(event_id, getattr(error, "message", str(error)))
+            recorder.failed(error)
             self._report(error)
             return
         if result is not None:
             reply.failed = not result.text.strip()
             reply.set_text(result.text.strip() or "(The model had nothing to say.)")
-            self._record_result(event_id, result)
+            recorder.finished(result)
             if result.error:
                 self.notify(f"The reply stopped early: {result.error}", severity="error", timeout=8)
         chat.scroll_to_end()

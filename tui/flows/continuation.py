@@ -11,8 +11,9 @@ from textual import on, work
 from textual.widgets.text_area import Selection
 
 from assistant import GenerationRequest, GenerationResult
+from assistant.sessions import GenerationRecorder
 from tui.flows.generation import GenerationFlow
-from tui.suggestion import Suggestion
+from tui.suggestion import SUGGESTION_TOKENS, Suggestion, end_at_sentence
 from tui.widgets.editor import DraftEditor
 
 
@@ -39,19 +40,23 @@ class ContinuationFlow(GenerationFlow):
             return
         values = self._continue_variables(chosen, text)
         values.update({k: v for k, v in (variables or {}).items() if v is not None})
-        prepared = self._prepare(chosen, values)
+        overrides: dict[str, Any] = {}
+        if chosen.name == "continue" and "max_new_tokens" not in self.session_params:
+            overrides["max_new_tokens"] = SUGGESTION_TOKENS  # about a paragraph, trimmed to a sentence end
+        prepared = self._prepare(chosen, values, **overrides)
         if prepared is None:
             return
-        event_id = self._record(chosen.name, prepared.variables, prepared.request)
-        if event_id is None:
+        recorder = self._record(chosen.name, prepared.variables, prepared.request)
+        if recorder.event_id is None:
             return
         count = prepared.request.params.num_alternatives
-        suggestion = Suggestion(start=pos, alternatives=[""] * count, generation_id=event_id, template=chosen.name)
+        suggestion = Suggestion(start=pos, alternatives=[""] * count, generation_id=recorder.event_id,
+                                template=chosen.name)
         editor.break_undo_group()
         editor.show_suggestion(suggestion)
         self._streaming = suggestion
         self._update_suggestion_status()
-        self._continue_worker(prepared.request, suggestion)
+        self._continue_worker(prepared.request, suggestion, recorder)
 
     def _continue_variables(self, template: Any, text: str) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -81,32 +86,34 @@ class ContinuationFlow(GenerationFlow):
         return "" if title in ("Untitled", first_line_title(text)) else title
 
     @work(exclusive=True, group="generation", exit_on_error=False)
-    async def _continue_worker(self, request: GenerationRequest, suggestion: Suggestion) -> None:
+    async def _continue_worker(self, request: GenerationRequest, suggestion: Suggestion,
+                               recorder: GenerationRecorder) -> None:
         editor = self.editor
         try:
             result = await self._consume(request, lambda d: editor.stream_into(suggestion, d.index, d.text))
         except asyncio.CancelledError:
-            self._settle(suggestion, None, cancelled=True)
+            self._settle(suggestion, None, recorder, cancelled=True)
             raise
         except Exception as error:
-            self._suggestion_failed(suggestion, error)
+            self._suggestion_failed(suggestion, error, recorder)
             return
-        self._settle(suggestion, result)
+        self._settle(suggestion, result, recorder)
 
-    def _settle(self, suggestion: Suggestion, result: GenerationResult | None, *, cancelled: bool = False) -> None:
+    def _settle(self, suggestion: Suggestion, result: GenerationResult | None, recorder: GenerationRecorder, *,
+                cancelled: bool = False) -> None:
         self.editor.flush_stream()
         suggestion.streaming = False
         if self._streaming is suggestion:
             self._streaming = None
         editor = self.editor
         if result is not None:
-            editor.set_alternatives(suggestion, result.texts)
-            self._record_result(suggestion.generation_id, result)
+            editor.set_alternatives(suggestion, _ended(result, suggestion))
+            recorder.finished(result)
             if result.error:
                 self.notify(f"The model stopped early: {result.error}\nWhat it wrote is shown; Tab keeps it.",
                             severity="error", timeout=10)
         elif cancelled:
-            self._record_partial(suggestion.generation_id, list(suggestion.alternatives))
+            recorder.cancelled(list(suggestion.alternatives))
         if editor.ghost is suggestion and not suggestion.text:
             editor.drop_suggestion("empty")
             if not cancelled and suggestion.consumed == 0 and not (result and result.error):
@@ -114,7 +121,7 @@ class ContinuationFlow(GenerationFlow):
                             "in Settings.", timeout=6)
         self._update_suggestion_status()
 
-    def _suggestion_failed(self, suggestion: Suggestion, error: BaseException) -> None:
+    def _suggestion_failed(self, suggestion: Suggestion, error: BaseException, recorder: GenerationRecorder) -> None:
         self.editor.flush_stream()
         suggestion.streaming = False
         if self._streaming is suggestion:
@@ -122,9 +129,7 @@ class ContinuationFlow(GenerationFlow):
         editor = self.editor
         if editor.ghost is suggestion and not suggestion.text:
             editor.drop_suggestion("failed")
-        if suggestion.generation_id is not None:
-            with contextlib.suppress(Exception):
-                self.session.mark_error(suggestion.generation_id, getattr(error, "message", str(error)))
+        recorder.failed(error)
         self.status.update_state(activity="ready" if self.backend_ready else "unavailable")
         self._report(error)
         self._update_suggestion_status()
@@ -222,3 +227,16 @@ class ContinuationFlow(GenerationFlow):
         editor.focus()
         self._draft_changed(DraftEditor.DraftChanged(editor))
         self.notify("Inserted at the cursor. Ctrl+Z takes it out again.", timeout=3)
+
+
+def _ended(result: GenerationResult, suggestion: Suggestion) -> list[str]:
+    """Each alternative's text; one cut off by the token limit ends at its last sentence end instead.
+
+    What the writer already accepted is never taken back.
+    """
+    texts = []
+    for index, text in enumerate(result.texts):
+        reason = result.finish_reasons[index] if index < len(result.finish_reasons) else "stop"
+        trimmed = end_at_sentence(text) if reason == "length" else text
+        texts.append(trimmed if len(trimmed) >= suggestion.consumed else text)
+    return texts

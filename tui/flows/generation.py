@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from assistant import Delta, GenerationRequest, GenerationResult, Notice
+from assistant.sessions import GenerationRecorder
 from tui.flows.status import StatusFlow
 
 if TYPE_CHECKING:
@@ -25,35 +24,16 @@ class GenerationFlow(StatusFlow):
             self._report(error)
             return None
 
-    def _record(self, template: str, variables: Mapping[str, Any], request: GenerationRequest) -> int | None:
+    def _record(self, template: str, variables: Mapping[str, Any], request: GenerationRequest) -> GenerationRecorder:
+        """Start recording a generation in the session (a recorder that records nothing when read-only)."""
         if self.session.read_only:
-            return None
+            return GenerationRecorder()
         try:
-            info_model = self.status.state.model
-            return self.session.record_generation(
-                template, variables, params=asdict(request.params), backend=self.assistant.backend.name,
-                model=info_model,
-            )
+            return GenerationRecorder.start(self.session, template, variables, request.params,
+                                            backend=self.assistant.backend.name, model=self.status.state.model)
         except Exception as error:
             self._report(error)
-            return None
-
-    def _record_result(self, event_id: int | None, result: GenerationResult) -> None:
-        if event_id is None:
-            return
-        with contextlib.suppress(Exception):
-            event = self.session.event(event_id)
-            status, accepted = event.status, event.accepted_alternative
-            self.session.record_result(event_id, result)
-            if status == "accepted":
-                self.session.mark_accepted(event_id, accepted or 0)
-            elif status == "rejected":
-                self.session.mark_rejected(event_id)
-
-    def _record_partial(self, event_id: int | None, texts: list[str], reason: str = "cancelled") -> None:
-        if event_id is not None:
-            result = GenerationResult(texts=tuple(texts), finish_reasons=tuple(reason for _ in texts))  # type: ignore[misc]
-            self._record_result(event_id, result)
+            return GenerationRecorder()
 
     async def _consume(self, request: GenerationRequest, on_delta: Callable[[Delta], None]) -> GenerationResult | None:
         """Stream ``request``, handing each delta to ``on_delta``; returns the result."""

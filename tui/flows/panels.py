@@ -13,6 +13,14 @@ from tui.flows.chat import ChatFlow
 from tui.screens.help import HelpScreen
 from tui.widgets.panels import NotesView, StatsView
 
+TAB_FOCUS: dict[str, str] = {
+    "results": "#results-list",
+    "chat": "#chat-input",
+    "notes": "#notes-text",
+    "stats": "#tint-switch",
+}
+"""The widget of each tab that takes the focus when the tab is opened (else its first focusable one)."""
+
 
 class PanelFlow(ChatFlow):
     """Side panel tabs, notes, provenance tint and help."""
@@ -51,13 +59,25 @@ class PanelFlow(ChatFlow):
             self.editor.focus()
 
     def action_tab(self, tab: str) -> None:
-        """Show one of the side panel's tabs."""
+        """Show one of the side panel's tabs, with the focus in it (what is typed next goes there)."""
         self.side.display = True
         self.side.show_tab(tab)
         if tab == "stats":
             self._refresh_stats()
         elif tab == "chat":
             self._update_chat_about()
+        # After the refresh: the command palette gives the focus back to the draft as it closes.
+        self.call_after_refresh(self._focus_tab, tab)
+
+    def _focus_tab(self, tab: str) -> None:
+        with contextlib.suppress(NoMatches):
+            pane = self.side.query_one(f"#{tab}")
+            wanted = TAB_FOCUS.get(tab)
+            target = pane.query_one(wanted) if wanted else None
+            if target is None or not target.focusable:
+                target = next((w for w in pane.query("*") if w.focusable), None)
+            if target is not None:
+                target.focus()
 
     def action_toggle_provenance(self) -> None:
         """Tint (or stop tinting) the text the model wrote."""

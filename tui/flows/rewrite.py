@@ -11,6 +11,7 @@ from textual import on, work
 from textual.widgets.text_area import Selection
 
 from assistant import GenerationRequest
+from assistant.sessions import GenerationRecorder
 from tui.flows.continuation import ContinuationFlow
 from tui.screens.rewrite import RewriteChoice, RewriteScreen
 from tui.widgets.editor import DraftEditor
@@ -76,33 +77,32 @@ class RewriteFlow(ContinuationFlow):
         if prepared is None:
             screen.finish(error="The rewrite could not start; see the message.")
             return
-        event_id = self._record(chosen.name, prepared.variables, prepared.request)
-        state["event"] = event_id
+        recorder = self._record(chosen.name, prepared.variables, prepared.request)
+        state["event"] = recorder.event_id
         screen.begin(prepared.request.params.num_alternatives)
-        self._rewrite_worker(prepared.request, screen, event_id)
+        self._rewrite_worker(prepared.request, screen, recorder)
 
     @work(exclusive=True, group="generation", exit_on_error=False)
-    async def _rewrite_worker(self, request: GenerationRequest, screen: RewriteScreen, event_id: int | None) -> None:
+    async def _rewrite_worker(self, request: GenerationRequest, screen: RewriteScreen,
+                              recorder: GenerationRecorder) -> None:
         try:
             result = await self._consume(request, lambda d: screen.stream(d.index, d.text))
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 screen.finish()
-            self._record_partial(event_id, list(screen.alternatives))
+            recorder.cancelled(list(screen.alternatives))
             raise
         except Exception as error:
             message = getattr(error, "message", str(error))
             hint = getattr(error, "hint", "")
             with contextlib.suppress(Exception):
                 screen.finish(error=f"{message} {hint}".strip())
-            if event_id is not None:
-                with contextlib.suppress(Exception):
-                    self.session.mark_error(event_id, message)
+            recorder.failed(message)
             return
         if result is None:
             screen.finish()
             return
-        self._record_result(event_id, result)
+        recorder.finished(result)
         screen.finish(result.texts, error=result.error)
 
     def _mark_event_rejected(self, event_id: int | None) -> None:

@@ -23,14 +23,25 @@ class SavingFlow(PanelFlow):
 
     def action_save(self) -> None:
         """Write the draft to its file (atomically)."""
+        if self.session.read_only:
+            self._refuse_read_only()
+            return
         if self.session.file is None:
             self.action_save_as()
             return
         force = time.monotonic() < self._force_save_until
         self._save_worker(None, force)
 
+    def _refuse_read_only(self) -> None:
+        name = self.session.file.name if self.session.file is not None else "a file"
+        self.notify(f"This window is read-only, so it never writes {name}: the window that has the session "
+                    "open for writing saves it.", severity="warning", timeout=8)
+
     def action_save_as(self) -> None:
         """Write the draft to a file of the writer's choosing, and keep saving there."""
+        if self.session.read_only:
+            self._refuse_read_only()
+            return
         suggestion = self.session.file.name if self.session.file else _file_name_for(self.session.title)
 
         def chosen(path: Path | None) -> None:
@@ -43,6 +54,7 @@ class SavingFlow(PanelFlow):
     async def _save_worker(self, path: Path | None, force: bool) -> None:
         from assistant.sessions import FileChangedOutside
 
+        version = self.session.document.version
         try:
             target = await asyncio.to_thread(self.session.save_to_file, path, force=force)
         except FileChangedOutside as error:
@@ -54,7 +66,9 @@ class SavingFlow(PanelFlow):
             self._report(error, prefix="Not saved: ")
             return
         self._force_save_until = 0.0
+        self._file_version = version
         self.status.update_state(title=self.session.title)
+        self._check_file()
         self.notify(f"Saved {target.name}.", timeout=2)
 
     def action_reload_file(self) -> None:
@@ -68,6 +82,7 @@ class SavingFlow(PanelFlow):
         except Exception as error:
             self._report(error)
             return
+        self._file_version = self.session.document.version
         self.editor.resync()
         self._draft_changed(DraftEditor.DraftChanged(self.editor))
         self.notify(f"Reloaded {self.session.file.name}. Ctrl+Z undoes it.", timeout=4)

@@ -41,6 +41,23 @@ class StatusFlow(AppBase):
             self._reported_save_errors.clear()
         with contextlib.suppress(NoMatches):
             self.status.update_state(saved=state, title=session.title)
+            self._check_file()
+
+    def _check_file(self, *, read: bool = False) -> None:
+        """Show whether the linked file holds the draft (``read``: compare its text once, at start)."""
+        session = self.session
+        file = session.file
+        state = ""
+        if file is not None:
+            version = session.document.version
+            try:
+                exists = file.exists()
+                if read and exists and file.read_text(encoding="utf-8") == session.document.text:
+                    self._file_version = version
+            except (OSError, UnicodeError):
+                exists = True
+            state = "missing" if not exists else "current" if self._file_version == version else "behind"
+        self.status.update_state(file=state)
 
     def _show_backend_info(self, info: Any = None) -> None:
         backend = self.assistant.backend

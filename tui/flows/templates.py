@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from textual import on, work
 
 from assistant import Delta, GenerationRequest
+from assistant.sessions import GenerationRecorder
 from tui.flows.rewrite import RewriteFlow
 from tui.screens.template_form import TemplateFormScreen
 from tui.widgets.panels import ResultsView
@@ -80,14 +80,14 @@ class TemplateFlow(RewriteFlow):
         prepared = self._prepare(template, values)
         if prepared is None:
             return
-        event_id = self._record(template.name, prepared.variables, prepared.request)
+        recorder = self._record(template.name, prepared.variables, prepared.request)
         self.side.display = True
         self.side.show_tab("results")
-        self._list_worker(prepared.request, _result_heading(template, prepared.variables), event_id)
+        self._list_worker(prepared.request, _result_heading(template, prepared.variables), recorder)
 
     @work(exclusive=True, group="generation", exit_on_error=False)
-    async def _list_worker(self, request: GenerationRequest, name: str, event_id: int | None) -> None:
-        items = await self.results.add(name, request.params.num_alternatives, event_id=event_id)
+    async def _list_worker(self, request: GenerationRequest, name: str, recorder: GenerationRecorder) -> None:
+        items = await self.results.add(name, request.params.num_alternatives, event_id=recorder.event_id)
 
         def stream(delta: Delta) -> None:
             if delta.index < len(items):
@@ -99,20 +99,18 @@ class TemplateFlow(RewriteFlow):
         except asyncio.CancelledError:
             for item in items:
                 item.set_text(item.text.strip(), finished=True)
-            self._record_partial(event_id, [item.text for item in items])
+            recorder.cancelled([item.text for item in items])
             raise
         except Exception as error:
             for item in items:
                 item.set_text(item.text or "(failed)", finished=True)
-            if event_id is not None:
-                with contextlib.suppress(Exception):
-                    self.session.mark_error(event_id, getattr(error, "message", str(error)))
+            recorder.failed(error)
             self._report(error)
             return
         if result is not None:
             for item, text in zip(items, result.texts, strict=False):
                 item.set_text(text.strip(), finished=True)
-            self._record_result(event_id, result)
+            recorder.finished(result)
             if result.error:
                 self.notify(f"The model stopped early: {result.error}", severity="error", timeout=8)
 

@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static, TextArea
 
 from assistant.errors import TemplateError
+from tui.keys import FORM_RUN, display
 
 
 def field_problem(spec: Any, raw: str) -> str | None:
@@ -54,7 +55,7 @@ class TemplateFormScreen(ModalScreen[dict[str, str] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "run", "Run", priority=True),
+        Binding(FORM_RUN, "run", "Run", priority=True),
     ]
 
     def __init__(
@@ -90,7 +91,7 @@ class TemplateFormScreen(ModalScreen[dict[str, str] | None]):
                     yield Static("This template needs nothing more from you.", classes="hint")
             yield Static("", id="form-error", classes="field-error")
             with Horizontal(classes="buttons"):
-                yield Button("Run (Ctrl+S)", id="run", variant="primary", compact=True)
+                yield Button(f"Run ({display(FORM_RUN.split(',')[0])})", id="run", variant="primary", compact=True)
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
 
     def _field(self, spec: Any) -> ComposeResult:

@@ -356,6 +356,7 @@ class DraftEditor(TextArea):
         if suggestion.text:
             self._replace_display(suggestion.start, suggestion.start, suggestion.text)
         self.repaint()
+        self.scroll_cursor_visible()
 
     def stream_into(self, suggestion: Suggestion, index: int, text: str) -> None:
         """Add streamed ``text`` to alternative ``index`` (the backend's numbering).
@@ -389,6 +390,27 @@ class DraftEditor(TextArea):
                 added.append(text)
         if added and shown is not None:
             self._replace_display(end, end, "".join(added), quiet=True)
+            self.reveal_ghost()
+
+    def reveal_ghost(self) -> None:
+        """Scroll down so the ghost text shows, if it starts on screen and runs past the bottom.
+
+        The start of the suggestion (where the writer is looking) never scrolls out of view,
+        and a writer who scrolled elsewhere is left there.
+        """
+        s = self._suggestion
+        height = self.scrollable_content_region.height
+        if s is None or not s.text or height <= 0:
+            return
+        try:
+            top = self.wrapped_document.location_to_offset(self.location_of(s.start)).y
+            bottom = self.wrapped_document.location_to_offset(self.location_of(s.end)).y
+        except Exception:
+            return
+        first = round(self.scroll_y)
+        if not first <= top < first + height or bottom < first + height:
+            return
+        self.scroll_to(y=min(top, bottom - height + 1), animate=False, immediate=True)
 
     def set_alternatives(self, suggestion: Suggestion, texts: Iterable[str]) -> None:
         """Replace the streamed text by the backend's final text of each alternative."""
@@ -458,6 +480,15 @@ class DraftEditor(TextArea):
         s = self._suggestion
         if s is not None and self.cycle(step):
             self.post_message(self.SuggestionCycled(self, s))
+
+    def action_draft_start(self, select: bool = False) -> None:
+        """Go to the start of the draft (Ctrl+Home); with ``select``, select to it."""
+        self.move_cursor((0, 0), select=select)
+
+    def action_draft_end(self, select: bool = False) -> None:
+        """Go to the end of the draft (Ctrl+End), before any ghost text there; with ``select``, select to it."""
+        self.flush_stream()
+        self.move_cursor(self.location_of(self.to_display(len(self.draft.text))), select=select)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "accept" and parameters in ((), ("all",)):

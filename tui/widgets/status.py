@@ -26,6 +26,9 @@ class StatusState:
         words: Words in the draft (ghost text never counts).
         alternatives: E.g. ``2/3`` while a suggestion with several alternatives is shown.
         read_only: The session is open read-only.
+        file: The linked file: ``current`` (holds the draft), ``behind`` (Ctrl+S or quitting brings it up
+            to date), ``missing`` (not written yet), or empty when there is none (``saved`` is about the
+            session, the file is told apart).
     """
 
     title: str = "Untitled"
@@ -41,6 +44,7 @@ class StatusState:
     words: int = 0
     alternatives: str = ""
     read_only: bool = False
+    file: str = ""
 
 
 _ACTIVITY = {
@@ -115,7 +119,16 @@ class StatusBar(Widget):
             return "read-only"
         marks = {"saved": "✓", "saving": "…", "error": "⚠ not saved"} if compact else \
             {"saved": "✓ saved", "saving": "… saving", "error": "⚠ not saved"}
-        return marks.get(s.saved, s.saved)
+        mark = marks.get(s.saved, s.saved)
+        if s.file in ("missing", "behind"):
+            # The session is saved continuously; the file only on Ctrl+S and on quitting.
+            if s.saved == "saved":
+                mark = "✓ session" if compact else "✓ session saved"
+            elif s.saved == "error":
+                mark = "⚠ session not saved"
+            file = {"missing": "file not written yet", "behind": "file not up to date"}[s.file]
+            mark += ("·" if compact else " · ") + file
+        return mark
 
     def _right(self, width: int, compact: bool) -> tuple[str, bool]:
         """Model, activity, speed, context, words and alternatives, dropping the least important to fit.

@@ -4,7 +4,7 @@ from tui.widgets.panels.chat import ChatBubble, ChatView
 from tui.widgets.panels.notes import NotesView
 from tui.widgets.panels.panel import TABS, SidePanel
 from tui.widgets.panels.results import ResultItem, ResultsView
-from tui.widgets.panels.settings import SAMPLING_FIELDS, Field, SettingsView
+from tui.widgets.panels.settings import SAMPLING_FIELDS, SettingsView
 from tui.widgets.panels.stats import StatsView
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "TABS",
     "ChatBubble",
     "ChatView",
-    "Field",
     "NotesView",
     "ResultItem",
     "ResultsView",

@@ -12,28 +12,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
+from assistant import SETTINGS, Setting
 
-@dataclass(frozen=True)
-class Field:
-    """One sampling setting in the Settings tab."""
-
-    name: str
-    label: str
-    kind: type
-    help: str
-
-
-SAMPLING_FIELDS: tuple[Field, ...] = (
-    Field("temperature", "Temperature", float, "0 = most likely words; 1+ = more surprising"),
-    Field("top_p", "Top-p", float, "sample from the likeliest words adding up to this share (0–1]"),
-    Field("top_k", "Top-k", int, "sample from the k likeliest words; 0 = off"),
-    Field("num_alternatives", "Alternatives (n)", int, "how many versions to offer"),
-    Field("max_new_tokens", "Max tokens", int, "the longest a continuation may be"),
-    Field("num_beams", "Beams", int, "beam search width; 1 = off"),
-    Field("repetition_penalty", "Repetition penalty", float, "above 1 discourages repeating words"),
-    Field("seed", "Seed", int, "empty = different every time"),
-    Field("max_lines", "Max lines", int, "end after this many lines; empty = no limit"),
-)
+SAMPLING_FIELDS: tuple[Setting, ...] = tuple(spec for spec in SETTINGS if not spec.many)
+"""The settings the tab offers, as declared in ``backends.settings`` (stop sequences stay with templates)."""
 
 
 class SettingsView(VerticalScroll):
@@ -67,7 +49,7 @@ class SettingsView(VerticalScroll):
                     id=f"set-{spec.name}",
                     type="integer" if spec.kind is int else "number",
                     classes="setting-input",
-                    tooltip=spec.help,
+                    tooltip=spec.explained,
                     compact=True,
                 )
             yield Static("", classes="setting-error", id=f"err-{spec.name}")
@@ -90,8 +72,7 @@ class SettingsView(VerticalScroll):
             with box.prevent(Input.Changed):
                 box.value = "" if value is None else str(value)
             default = defaults.get(spec.name)
-            unset = {"seed": "random", "max_lines": "no limit"}
-            box.placeholder = unset.get(spec.name, "") if default is None else str(default)
+            box.placeholder = spec.unset if default is None else str(default)
             self.show_error(spec.name, "")
 
     def set_backends(self, profiles: list[tuple[str, str]], current: str, model: str | None) -> None:
@@ -105,7 +86,7 @@ class SettingsView(VerticalScroll):
         self.query_one("#set-model", Input).value = model or ""
 
     def values(self) -> tuple[dict[str, Any], dict[str, str]]:
-        """The values entered (parsed) and a problem per field that does not parse."""
+        """The values entered (parsed) and, per field that is wrong, what it must be."""
         out: dict[str, Any] = {}
         problems: dict[str, str] = {}
         for spec in SAMPLING_FIELDS:
@@ -113,9 +94,14 @@ class SettingsView(VerticalScroll):
             if not raw:
                 continue
             try:
-                out[spec.name] = spec.kind(raw)
+                value = spec.kind(raw)
             except ValueError:
-                problems[spec.name] = "a whole number" if spec.kind is int else "a number"
+                problems[spec.name] = f"{spec.label} must be {'a whole number' if spec.kind is int else 'a number'}."
+                continue
+            if spec.accepts(value):
+                out[spec.name] = value
+            else:
+                problems[spec.name] = f"{spec.label} must be {spec.requirement}."
         return out, problems
 
     def show_error(self, name: str, message: str) -> None:
@@ -129,7 +115,7 @@ class SettingsView(VerticalScroll):
         event.stop()
         values, problems = self.values()
         for spec in SAMPLING_FIELDS:
-            self.show_error(spec.name, f"Must be {problems[spec.name]}." if spec.name in problems else "")
+            self.show_error(spec.name, problems.get(spec.name, ""))
         if not problems:
             self.post_message(self.ParamsChanged(values))
 

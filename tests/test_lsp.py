@@ -6,6 +6,7 @@ gets its own QUILLMATE_HOME, and each test works on its own file.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import AsyncIterator
@@ -103,7 +104,7 @@ async def test_inline_completion_streams_growing_text_then_done(lsp: LspClient, 
         growing = [p["text"] for p in mine if not p["done"]]
         if item["insertText"]:
             assert len(growing) >= 2, "the text should arrive in several steps"
-            for before, after in zip(growing, growing[1:], strict=False):
+            for before, after in itertools.pairwise(growing):
                 assert after.startswith(before) and len(after) > len(before)
 
 

@@ -178,8 +178,10 @@ class Ledger:
             if session.read_only:
                 return Accepted(False, session.id, f"{self._locked_message(session)} "
                                 "What you accept here is not being recorded until you close it there.")
-            event_id = offer.event_ids.get(session.id)
-            if event_id is None:
+            known = offer.event_ids.get(session.id)
+            if known is not None:
+                event_id = known
+            else:
                 event_id = session.record_generation(
                     offer.template, offer.variables, asdict(offer.params), offer.backend, offer.model,
                     prompt_tokens=offer.result.usage.prompt_tokens, notices=offer.result.notices, source="lsp")

@@ -24,7 +24,7 @@ from pygls.uris import to_fs_path
 
 from assistant.lsp import actions
 from assistant.lsp.documents import Ledger, Offer
-from assistant.lsp.engine import Engine, Settings, clean_result, story_title, template_output
+from assistant.lsp.engine import Engine, clean_result, story_title, template_output
 from assistant.lsp.streaming import generate
 from backends.base import Notice
 from backends.errors import QuillmateError, UsageError
@@ -125,7 +125,7 @@ class QuillmateServer(LanguageServer):
         self.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
                                                        message=f"quillmate: note: {notice.message}"))
 
-    def progress(self, stream_id: str | None) -> Callable[[int, str, bool], None] | None:
+    def progress_sender(self, stream_id: str | None) -> Callable[[int, str, bool], None] | None:
         """A callback sending ``quillmate/progress`` for ``stream_id`` (None when not streaming)."""
         if not stream_id:
             return None
@@ -233,7 +233,7 @@ async def inline_completion(ls: QuillmateServer, params: types.InlineCompletionP
     ledger = ls.ledger(uri)
     prepared = ls.engine.prepare_continue(helper, before, title=story_title(ledger.path), n=extension.get("n"),
                                           max_new_tokens=extension.get("maxNewTokens"))
-    result = await generate(helper, prepared.request, ls.progress(extension.get("streamId")), ls.note)
+    result = await generate(helper, prepared.request, ls.progress_sender(extension.get("streamId")), ls.note)
     ledger.remember(Offer(prepared.template.name, prepared.variables, prepared.request.params, helper.backend.name,
                           result.model, result))
     here = types.Range(start=params.position, end=params.position)
@@ -296,7 +296,8 @@ def code_action(ls: QuillmateServer, params: types.CodeActionParams) -> list[typ
         templates = ls.engine.templates(ls.engine.loaded) if has_selection else []
     except QuillmateError:
         templates = []  # a broken template file must not hide the rewrites
-    return [types.CodeAction(title=a.title, kind=a.kind, command=types.Command(title=a.title, command=a.command, arguments=a.arguments))
+    return [types.CodeAction(title=a.title, kind=a.kind,
+                             command=types.Command(title=a.title, command=a.command, arguments=a.arguments))
             for a in actions.actions_for(params.text_document.uri, selection, has_selection, templates)]
 
 
@@ -370,7 +371,7 @@ async def _rewrite(ls: QuillmateServer, uri: str, selection: dict[str, Any], ins
     passage = text[ls.offset(uri, selection["start"]): ls.offset(uri, selection["end"])]
     helper = await ls.engine.assistant()
     prepared = ls.engine.prepare_rewrite(helper, passage, instruction)
-    result = await generate(helper, prepared.request, ls.progress(stream_id), ls.note)
+    result = await generate(helper, prepared.request, ls.progress_sender(stream_id), ls.note)
     new_text = clean_result(prepared.template, result.text, passage)
     ls.ledger(uri).remember(Offer(prepared.template.name, prepared.variables, prepared.request.params,
                                   helper.backend.name, result.model, result))
@@ -390,7 +391,7 @@ async def _run_template(ls: QuillmateServer, name: Any, variables: Any, uri: str
         passage = ls.text(uri)[ls.offset(uri, selection["start"]): ls.offset(uri, selection["end"])]
     helper = await ls.engine.assistant()
     prepared = ls.engine.prepare_template(helper, name, variables, passage or None)
-    result = await generate(helper, prepared.request, ls.progress(stream_id), ls.note)
+    result = await generate(helper, prepared.request, ls.progress_sender(stream_id), ls.note)
     output = template_output(prepared.template)
     text = clean_result(prepared.template, result.text, passage if output == "edit" else None)
     if uri:
@@ -414,7 +415,8 @@ async def _apply(ls: QuillmateServer, uri: str, selection: dict[str, Any], new_t
     edit = types.WorkspaceEdit(changes={uri: [types.TextEdit(range=_lsp_range(selection), new_text=new_text)]})
     answer = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=label))
     if not answer.applied:
-        raise UsageError(f"The editor did not apply the edit{': ' + answer.failure_reason if answer.failure_reason else ''}.")
+        reason = f": {answer.failure_reason}" if answer.failure_reason else ""
+        raise UsageError(f"The editor did not apply the edit{reason}.")
     await asyncio.sleep(0)  # let the editor's didChange for the edit be read first
     accepted = new_text if accepted is None else accepted
     offset = start + max(0, new_text.find(accepted))
@@ -455,7 +457,7 @@ def _document_uri(params: Any, *, required: bool = True) -> Any:
 
 def _range(params: dict[str, Any]) -> dict[str, Any]:
     found = params.get("range")
-    if not isinstance(found, dict) or not isinstance(found.get("start"), dict) or not isinstance(found.get("end"), dict):
+    if not (isinstance(found, dict) and isinstance(found.get("start"), dict) and isinstance(found.get("end"), dict)):
         raise UsageError("This request needs the range of the selection.")
     return found
 

@@ -90,7 +90,10 @@ def run_editor(argv: Sequence[str], env: dict[str, str], result_file: Path, time
     if not result_file.is_file():
         pytest.fail(f"{argv[0]} wrote no result (exit {proc.returncode}):\n{output}")
     result = json.loads(result_file.read_text(encoding="utf-8"))
-    print(f"{Path(argv[0]).name} plugin test took {seconds:.1f} s")
+    print(
+        f"{Path(argv[0]).name} plugin test took {seconds:.1f} s; "
+        f"ghost text drawn {len(result.get('renders', []))} times; cancel answered in {result.get('cancel_ms')} ms"
+    )
     return EditorRun(result=result, seconds=seconds, output=output)
 
 

@@ -43,6 +43,7 @@ def test_ert_suite(prose_file: Path, editor_env: dict[str, str]) -> None:
     assert proc.returncode == 0, output
     assert "Ran 3 tests, 3 results as expected" in output, output
     timings = json.loads(result_file.read_text(encoding="utf-8"))
+    print(f"emacs timings: {timings}")
     assert timings["cancel-ms"] < 2000, timings
     assert prose_file.read_text(encoding="utf-8").startswith("# The lighthouse")
 

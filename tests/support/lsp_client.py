@@ -117,10 +117,8 @@ class LspClient:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value)
-                elif line.strip():
-                    # Anything before the header that is not a header is output that broke the stream.
-                    if not line.lower().startswith(b"content-type"):
-                        self.stray_output.append(line)
+                elif line.strip() and not line.lower().startswith(b"content-type"):
+                    self.stray_output.append(line)  # output that is not JSON-RPC broke into the stream
             message = json.loads(await stream.readexactly(length))
             self._dispatch(message)
 

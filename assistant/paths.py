@@ -61,6 +61,11 @@ def sessions_db() -> Path:
     return data_dir() / "sessions.db"
 
 
+def models_dir() -> Path:
+    """Models tuned on the writer's own texts, one folder each (``quillmate tune``)."""
+    return data_dir() / "models"
+
+
 def ensure_dir(path: Path) -> Path:
     """Create ``path`` and any missing parents private to the user: 0700 from the start."""
     for folder in [*reversed(path.parents), path]:

@@ -58,7 +58,7 @@ def continuation_seam(before_space: str, continuation_space: str) -> str:
     if before_breaks >= 2:  # the writer ended on a paragraph break: keep it
         return before_space
     if before_breaks == 1:  # only a line ending: the model carries the line on
-        return continuation_space
+        return continuation_space or before_space.partition("\n")[0]
     return before_space or continuation_space
 
 

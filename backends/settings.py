@@ -105,7 +105,7 @@ class GenerationParams:
         help="End each alternative after this many lines (blank lines don't count).",
     )
     stop: tuple[str, ...] = setting(
-        (), label="Stop at", flags=("--stop",),
+        (), label="Stop at", flags=("--stop",), called="stop sequences",
         help="Stop writing where this text would appear; the text itself is left out.",
     )
 

@@ -133,7 +133,7 @@ async def measure_typing(keys: int, model: str) -> tuple[list[float], float]:
             raise SystemExit(f"{model}: the continuation ended before typing could be measured.")
         editor.move_cursor((0, len("# The Lighthouse")))
         driver = app._driver
-        stream_start = app._streamed_tokens
+        stream_start = app.generation.streamed_tokens
         t_stream = time.perf_counter()
         for i in range(1, keys + 1):
             if not app.generating:
@@ -149,8 +149,8 @@ async def measure_typing(keys: int, model: str) -> tuple[list[float], float]:
             if shown:  # the first frame showing this key (it may show the next one too)
                 delays.append(min(shown) - sent)
             await asyncio.sleep(0.03)  # a brisk typist: about 30 keys a second
-        rate = (app._streamed_tokens - stream_start) / (time.perf_counter() - t_stream)
-        app.stop_generation()
+        rate = (app.generation.streamed_tokens - stream_start) / (time.perf_counter() - t_stream)
+        app.generation.stop()
         while backend_active(app):
             await pilot.pause(0.01)
     app.finish()

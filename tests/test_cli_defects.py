@@ -23,7 +23,8 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 def use_fake_server(home: Path, url: str) -> None:
-    (home / "config.toml").write_text(
+    (home / "config").mkdir(exist_ok=True)
+    (home / "config" / "config.toml").write_text(
         f'default_backend = "fake"\n\n[backends.fake]\nkind = "openai"\nbase_url = "{url}"\n'
         'model = "fake-model"\ntimeout = 5\n',
         encoding="utf-8",

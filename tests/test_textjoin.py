@@ -24,6 +24,7 @@ from assistant.textjoin import (
         ("The end.\n\n", " Chapter two", "The end.\n\nChapter two"),  # the writer's paragraph break stays
         ("The end.", "\n\nChapter two", "The end.\n\nChapter two"),  # the model's paragraph break is used
         ("The end.\n", "\n\nChapter two", "The end.\n\nChapter two"),
+        ("It was late. \n", "Then", "It was late. Then"),  # the writer's own space is kept
         ("unt", "il dawn", "until dawn"),  # mid-word, as the model meant it
         ("Keep me\n", "", "Keep me\n"),  # nothing written: the writer's text is unchanged
         ("Keep me\n", "  \n", "Keep me\n"),

@@ -6,8 +6,9 @@ about the draft. Everything goes through :class:`assistant.Assistant`; the draft
 its provenance, notes and settings live in a :class:`assistant.sessions.Session`
 that saves itself continuously.
 
-:class:`QuillmateApp` puts together the layout and key handling; what it does lives
-in the mixins of :mod:`tui.flows`, one concern each. Build the app with
+:class:`QuillmateApp` lays out the screen and hands keys and messages to the flows of
+:mod:`tui.flows`: plain objects it owns, one concern each (see that package for where a
+new feature goes). Build the app with
 :func:`make_app` (tests pass a scripted backend and a temporary session store).
 """
 
@@ -16,25 +17,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Footer
+from textual.widgets import Footer, TabbedContent
 
 from assistant import UsageError
 from tui.commands import AppCommands, TemplateCommands
+from tui.crash import CrashReport
 from tui.flows.backend import BackendFlow
-from tui.flows.base import BackendFactory
+from tui.flows.base import BackendFactory, BackendHolder, Messenger, Services, Views
+from tui.flows.chat import ChatFlow
+from tui.flows.continuation import ContinuationFlow
+from tui.flows.generation import GenerationFlow
+from tui.flows.panels import PanelFlow
+from tui.flows.rewrite import RewriteFlow
 from tui.flows.saving import SavingFlow
+from tui.flows.status import StatusFlow
 from tui.flows.templates import TemplateFlow
 from tui.keys import APP_KEYS, report_alt_digits_as_keys
+from tui.screens.rewrite import RewriteScreen
 from tui.widgets.editor import DraftEditor
-from tui.widgets.panels import SidePanel
+from tui.widgets.panels import ChatView, NotesView, ResultsView, SettingsView, SidePanel, StatsView
 from tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
@@ -71,48 +81,166 @@ def _app_bindings() -> list[BindingType]:
     return bindings
 
 
-class QuillmateApp(SavingFlow, TemplateFlow, BackendFlow):
-    """The writing app. Build it with :func:`make_app`."""
+class QuillmateApp(App[None]):
+    """The writing app. Build it with :func:`make_app`.
+
+    The app lays out the screen, owns the session and the flows, and turns keys and
+    widgets' messages into calls on the flow that handles them (one line each).
+    """
 
     CSS_PATH = "styles.tcss"
     TITLE = "quillmate"
     COMMANDS: ClassVar = App.COMMANDS | {TemplateCommands, AppCommands}
     BINDINGS: ClassVar[list[BindingType]] = _app_bindings()
 
+    def __init__(
+        self,
+        session: Session,
+        assistant: Assistant | Callable[[], Assistant],
+        *,
+        config: Config | None = None,
+        backend_name: str = "",
+        store: SessionStore | None = None,
+        owns_store: bool = False,
+        backend_factory: BackendFactory | None = None,
+        load_backend: bool = True,
+        notices: tuple[str, ...] = (),
+        new_session: bool = False,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.store = store
+        self.exit_message = ""
+        """What to tell the writer after the app has closed (set by :meth:`finish`)."""
+        self.notification_log: list[tuple[str, str]] = []
+        """Every notification shown, as (severity, message): the last 200."""
+        self.first_frame_at: float | None = None
+        """``time.perf_counter()`` when the first screen was drawn (the writer can type from then on)."""
+        self.on_first_frame: Callable[[], None] | None = None
+        self._load_on_start = load_backend
+        self._startup_notices = list(notices)
+        self._crash = CrashReport()
+        self.error_console = self._crash.console
+        holder = BackendHolder(assistant, config=config, name=backend_name, factory=backend_factory)
+        self.services = Services(
+            session=session, backend=holder, views=Views(self), tell=Messenger(self.notify),
+            run_worker=self.run_worker, push_screen=self.push_screen, call_after_refresh=self.call_after_refresh,
+            set_timer=self.set_timer, refresh_bindings=self.refresh_bindings,
+        )
+        services = self.services
+        self.indicators = StatusFlow(services)
+        self.generation = GenerationFlow(services, self.indicators)
+        self.continuation = ContinuationFlow(services, self.generation, self.indicators)
+        self.rewriting = RewriteFlow(services, self.generation, self.continuation, self.indicators)
+        self.conversation = ChatFlow(services, self.generation, self.continuation)
+        self.templates = TemplateFlow(services, self.generation, self.continuation, self.rewriting)
+        self.panels = PanelFlow(services, self.indicators, self.conversation)
+        self.backends = BackendFlow(services, self.generation, self.indicators)
+        self.saving = SavingFlow(services, self.generation, self.continuation, self.indicators, self.panels,
+                                 store=store, owns_store=owns_store, new_session=new_session)
+
+    # The main screen's widgets and the state tests and tools read.
+
+    @property
+    def editor(self) -> DraftEditor:
+        """The draft editor."""
+        return self.services.views.editor
+
+    @property
+    def status(self) -> StatusBar:
+        """The status bar."""
+        return self.services.views.status
+
+    @property
+    def side(self) -> SidePanel:
+        """The side panel."""
+        return self.services.views.side
+
+    @property
+    def results(self) -> ResultsView:
+        """The Results tab."""
+        return self.services.views.results
+
+    @property
+    def chat(self) -> ChatView:
+        """The Chat tab."""
+        return self.services.views.chat
+
+    @property
+    def settings_view(self) -> SettingsView:
+        """The Settings tab."""
+        return self.services.views.settings
+
+    @property
+    def stats_view(self) -> StatsView:
+        """The Stats tab."""
+        return self.services.views.stats
+
+    @property
+    def assistant(self) -> Assistant:
+        """The Assistant (made on first use: importing it is the slow part of starting up)."""
+        return self.services.backend.assistant
+
+    @property
+    def config(self) -> Config:
+        """The settings: backend profiles and defaults."""
+        return self.services.backend.config
+
+    @property
+    def backend_ready(self) -> bool:
+        """True once the model is loaded and answering."""
+        return self.services.backend.ready
+
+    @property
+    def generating(self) -> bool:
+        """True while a generation (of any kind) is streaming."""
+        return self.generation.generating
+
+    # Layout and start-up.
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             yield DraftEditor(self.session.document, id="editor")
-            yield SidePanel(self.session.notes, self._profiles(), self._backend_name,
+            yield SidePanel(self.session.notes, self.backends.profiles(), self.services.backend.name,
                             read_only=self.session.read_only, id="side")
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._loop = asyncio.get_running_loop()
         report_alt_digits_as_keys()
-        for selector, kind in (("#editor", DraftEditor), ("#status", StatusBar), ("#side", SidePanel)):
-            self._find(selector, kind)
-        editor = self.editor
-        editor.accept_text = self._accept_into_session
+        editor, status, side = self.editor, self.status, self.side  # found now: a dialog may open soon
+        editor.accept_text = self.continuation.accept_into_session
         editor.move_cursor(editor.document.end)  # carry on where the draft stops
         editor.focus()
-        self.side.display = self.size.width >= 100
-        self.status.update_state(
+        side.display = self.size.width >= 100
+        status.update_state(
             title=self.session.title,
-            backend=self._backend_name,
+            backend=self.services.backend.name,
             activity="loading" if self._load_on_start else "ready",
             read_only=self.session.read_only,
         )
-        self._update_counts()
-        self._check_file(read=True)
-        if self._assistant is not None:
-            self._load_settings_view()
-        self.session.on_error = self._save_error_from_thread
-        self.set_interval(0.5, self._poll_saved)
+        self.indicators.update_counts()
+        self.indicators.check_file(read=True)
+        if self.services.backend.made is not None:
+            self.backends.load_settings_view()
+        self.indicators.start(asyncio.get_running_loop())
+        self.set_interval(0.5, self.indicators.poll_saved)
+        self._tell_what_happened_before()
+        if self._load_on_start:
+            self.call_after_refresh(self.backends.load)
+        else:
+            self.services.backend.ready = True
+            self.indicators.show_backend_info()
+        self.call_after_refresh(self._first_frame)
+        self.call_after_refresh(self.conversation.restore)
+
+    def _tell_what_happened_before(self) -> None:
+        """Start-up news: a recovered database, session warnings, read-only, a file changed elsewhere."""
+        report = self.services.tell.report
         if self.store is not None and self.store.recovered is not None:
-            self._report(self.store.recovered)
+            report(self.store.recovered)
         for warning in getattr(self.session, "warnings", []):
-            self._report(warning)
+            report(warning)
         if self.session.read_only:
             self.notify("This session is open read-only: you can read, chat and run templates, "
                         "but not change the draft.", severity="warning", timeout=8)
@@ -123,18 +251,24 @@ class QuillmateApp(SavingFlow, TemplateFlow, BackendFlow):
                             "takes the file's.", severity="warning", timeout=12)
         for text in self._startup_notices:
             self.notify(text, severity="warning", timeout=8)
-        if self._load_on_start:
-            self.call_after_refresh(self._load_worker)
-        else:
-            self.backend_ready = True
-            self._show_backend_info()
-        self.call_after_refresh(self._first_frame)
-        self.call_after_refresh(self._restore_chat)
 
     def _first_frame(self) -> None:
         self.first_frame_at = time.perf_counter()
         if self.on_first_frame is not None:
             self.on_first_frame()
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Show a notification (never markup: the writer's and the model's words are shown as written)."""
+        self.notification_log.append((str(severity), message))
+        del self.notification_log[:-200]
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def finish(self) -> None:
+        """Save everything and close the session (safe to call twice). Sets ``exit_message``."""
+        self.saving.finish()
+        crash = self._crash.message(self.session.id, self.return_code)
+        self.exit_message = "\n".join(part for part in (crash, self.saving.farewell) if part)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if len(self.screen_stack) > 1 and action in DRAFT_ACTIONS and action not in ALWAYS_AVAILABLE:
@@ -152,6 +286,150 @@ class QuillmateApp(SavingFlow, TemplateFlow, BackendFlow):
                 return not running and self.editor.ghost is not None and self.editor.has_focus
             return not running and not self.editor.has_focus
         return True
+
+    # Keys (tui/keys.py): each action hands over to the flow that does it.
+
+    def action_continue(self, template: Any = "continue", variables: Mapping[str, Any] | None = None) -> None:
+        """Continue the draft from the cursor; the continuation streams in as ghost text."""
+        self.continuation.start(template, variables)
+
+    def action_escape(self) -> None:
+        """Stop the model; else dismiss the suggestion; else go back to the draft."""
+        self.continuation.escape()
+
+    def action_stop(self) -> None:
+        """Stop the model; what it wrote so far stays as a suggestion."""
+        self.generation.stop()
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C while the model writes: stop it, as Escape does."""
+        self.generation.stop()
+
+    def action_dismiss(self) -> None:
+        """Take the suggestion away."""
+        self.continuation.clear_ghost("dismissed")
+
+    def action_back(self) -> None:
+        """Go back to the draft from the side panel."""
+        self.editor.focus()
+
+    def action_regenerate(self) -> None:
+        """Throw the suggestion away and ask for another at the same place."""
+        self.continuation.regenerate()
+
+    def action_rewrite(self, template: Any = "rewrite", variables: Mapping[str, Any] | None = None) -> None:
+        """Rewrite the selected passage, with a preview beside the original."""
+        self.rewriting.start(template, variables)
+
+    def action_chat(self) -> None:
+        """Open the Chat tab, ready to type."""
+        self.conversation.open()
+
+    def action_toggle_panel(self) -> None:
+        """Show or hide the side panel."""
+        self.panels.toggle()
+
+    def action_tab(self, tab: str) -> None:
+        """Show one of the side panel's tabs, with the focus in it."""
+        self.panels.show_tab(tab)
+
+    def action_toggle_provenance(self) -> None:
+        """Tint (or stop tinting) the text the model wrote."""
+        self.panels.toggle_provenance()
+
+    def action_help(self) -> None:
+        """Show every key."""
+        self.panels.help()
+
+    def action_switch_backend(self) -> None:
+        """Choose another backend or model."""
+        self.backends.choose()
+
+    def action_save(self) -> None:
+        """Write the draft to its file (atomically)."""
+        self.saving.save()
+
+    def action_save_as(self) -> None:
+        """Write the draft to a file of the writer's choosing, and keep saving there."""
+        self.saving.save_as()
+
+    def action_reload_file(self) -> None:
+        """Take the linked file's text as it is on disk now."""
+        self.saving.reload_file()
+
+    async def action_quit(self) -> None:
+        """Quit. The draft is already saved; a linked file is brought up to date too."""
+        await self.saving.quit(self.finish)
+        self.exit()
+
+    def open_template(self, name: str) -> None:
+        """Show the form of template ``name`` and run it."""
+        self.templates.open(name)
+
+    # Messages from the widgets and dialogs: each goes to the flow that handles it.
+
+    @on(DraftEditor.DraftChanged)
+    def _draft_changed(self) -> None:
+        self.indicators.draft_changed()
+
+    @on(DraftEditor.SuggestionAccepted)
+    def _suggestion_accepted(self, message: DraftEditor.SuggestionAccepted) -> None:
+        self.continuation.accepted(message.suggestion, message.part)
+
+    @on(DraftEditor.SuggestionDropped)
+    def _suggestion_dropped(self, message: DraftEditor.SuggestionDropped) -> None:
+        self.continuation.dropped(message.suggestion)
+
+    @on(DraftEditor.SuggestionCycled)
+    def _suggestion_cycled(self) -> None:
+        self.indicators.update_suggestion_status()
+
+    @on(RewriteScreen.Generate)
+    def _rewrite_generate(self, message: RewriteScreen.Generate) -> None:
+        message.stop()
+        self.rewriting.generate(message.screen, message.instruction)
+
+    @on(RewriteScreen.Stop)
+    def _rewrite_stop(self, message: RewriteScreen.Stop) -> None:
+        message.stop()
+        self.generation.stop()
+
+    @on(ChatView.Send)
+    async def _chat_send(self, message: ChatView.Send) -> None:
+        message.stop()
+        await self.conversation.send(message.text)
+
+    @on(ChatView.Cleared)
+    def _chat_cleared(self) -> None:
+        self.conversation.cleared()
+
+    @on(ChatView.InsertReply)
+    def _chat_insert(self, message: ChatView.InsertReply) -> None:
+        self.conversation.insert_reply(message.bubble)
+
+    @on(ResultsView.InsertRequested)
+    def _result_insert(self, message: ResultsView.InsertRequested) -> None:
+        self.templates.insert_result(message.item)
+
+    @on(NotesView.Changed)
+    def _notes_changed(self, message: NotesView.Changed) -> None:
+        self.panels.notes_changed(message.text)
+
+    @on(StatsView.TintToggled)
+    def _tint_toggled(self, message: StatsView.TintToggled) -> None:
+        self.panels.set_tint(message.on)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, message: TabbedContent.TabActivated) -> None:
+        self.panels.tab_shown(getattr(message.pane, "id", "") or "")
+
+    @on(SettingsView.ParamsChanged)
+    def _params_changed(self, message: SettingsView.ParamsChanged) -> None:
+        self.backends.params_changed(message.params)
+
+    @on(SettingsView.SwitchBackend)
+    def _settings_switch(self, message: SettingsView.SwitchBackend) -> None:
+        self.backends.switch(message.backend, message.model)
 
 
 def make_app(

@@ -50,7 +50,7 @@ class TemplateCommands(_EntryProvider):
             mine = " (yours)" if getattr(template, "origin", "") == "user" else ""
             label = f"Template: {template.name}{mine}"
             help_text = f"{template.description} Result goes {where}.".strip()
-            out.append((label, help_text, partial(app.open_template, template.name)))
+            out.append((label, help_text, partial(app.templates.open, template.name)))
         return out
 
 
@@ -89,7 +89,7 @@ class AppCommands(_EntryProvider):
                 (
                     f"Switch to backend: {name}",
                     f"{profile.kind}{f' ({model})' if model else ''}",
-                    partial(app.switch_backend, name, None),
+                    partial(app.backends.switch, name, None),
                 )
             )
         return entries

@@ -30,7 +30,7 @@ async def _steady(app: Any, pilot: Any) -> None:
     app.editor.cursor_blink = False
     await settle(app, pilot)
     await until(pilot, lambda: app.session.saved, what="saved")
-    app._poll_saved()
+    app.indicators.poll_saved()
     await pilot.pause()
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-
-from textual import on, work
+from functools import partial
 
 from assistant import ChatMessage, Delta, GenerationRequest, TextPart
 from assistant.sessions import GenerationRecorder
+from tui.flows.base import Flow, Services
 from tui.flows.continuation import ContinuationFlow
-from tui.widgets.panels import ChatBubble, ChatView
+from tui.flows.generation import GenerationFlow
+from tui.widgets.panels import ChatBubble
 
 CHAT_SYSTEM = (
     "You are a thoughtful, candid writing companion. The writer is working on the text below and wants "
@@ -17,39 +18,45 @@ CHAT_SYSTEM = (
 )
 
 
-class ChatFlow(ContinuationFlow):
-    """Chat about the draft; a reply can go into the draft."""
+class ChatFlow(Flow):
+    """Chat about the draft; a reply can go into the draft (the app's ``conversation``)."""
 
-    def action_chat(self) -> None:
+    def __init__(self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow) -> None:
+        super().__init__(services)
+        self.generation = generation
+        self.continuation = continuation
+
+    def open(self) -> None:
         """Open the Chat tab, ready to type."""
-        self.side.display = True
-        self.side.show_tab("chat")
-        self._update_chat_about()
-        self.call_after_refresh(lambda: self.query_one("#chat-input").focus())
+        side = self.views.side
+        side.display = True
+        side.show_tab("chat")
+        self.update_about()
+        self.services.call_after_refresh(lambda: self.views.chat.query_one("#chat-input").focus())
 
     def _chat_about(self) -> tuple[str, str]:
-        start, end = self.editor.selection_offsets
+        start, end = self.views.editor.selection_offsets
         text = self.session.document.text
         if end > start and text[start:end].strip():
             return "selection", text[start:end]
         return "draft", text
 
-    def _update_chat_about(self) -> None:
+    def update_about(self) -> None:
+        """Say in the Chat tab what the model will read: the selection or the draft, and the notes."""
         what, text = self._chat_about()
         words = len(text.split())
         label = "the selected passage" if what == "selection" else "your draft"
         notes = " and your notes" if self.session.notes.strip() else ""
-        self.chat.set_about(f"About {label} ({words:,} words){notes}. Select a passage to ask about it alone.")
+        self.views.chat.set_about(f"About {label} ({words:,} words){notes}. Select a passage to ask about it alone.")
 
-    @on(ChatView.Send)
-    async def _chat_send(self, message: ChatView.Send) -> None:
-        message.stop()
-        chat = self.chat
+    async def send(self, text: str) -> None:
+        """Send the writer's ``text`` to the model, with the draft (or selection) and notes; stream the reply."""
+        chat = self.views.chat
         history = chat.history
-        await chat.add("user", message.text)
+        await chat.add("user", text)
         reply = await chat.add("assistant")
         what, about = self._chat_about()
-        self._update_chat_about()
+        self.update_about()
         parts: list[TextPart] = [TextPart(CHAT_SYSTEM)]
         if self.session.notes.strip():
             parts.append(TextPart(f"The writer's notes:\n{self.session.notes.strip()}\n\n"))
@@ -59,8 +66,8 @@ class ChatFlow(ContinuationFlow):
         else:
             parts.append(TextPart("(The draft is still empty.)"))
         messages = [ChatMessage("system", tuple(parts))]
-        messages += [ChatMessage.of("user" if role == "user" else "assistant", text) for role, text in history]
-        messages.append(ChatMessage.of("user", message.text))
+        messages += [ChatMessage.of("user" if role == "user" else "assistant", said) for role, said in history]
+        messages.append(ChatMessage.of("user", text))
         try:
             params = self.assistant.params_for(None, {**self.session_params, "num_alternatives": 1, "num_beams": 1,
                                                       "stop": ("\nWriter:", "\nCompanion:")})
@@ -68,15 +75,14 @@ class ChatFlow(ContinuationFlow):
         except Exception as error:
             reply.set_text("(could not ask)")
             reply.failed = True
-            self._report(error)
+            self.tell.report(error)
             return
-        recorder = self._record("chat", {"message": message.text, "about": what}, request)
+        recorder = self.generation.record("chat", {"message": text, "about": what}, request)
         reply.event_id = recorder.event_id
-        self._chat_worker(request, reply, recorder)
+        self.generation.run(partial(self._chat_worker, request, reply, recorder))
 
-    @work(exclusive=True, group="generation", exit_on_error=False)
     async def _chat_worker(self, request: GenerationRequest, reply: ChatBubble, recorder: GenerationRecorder) -> None:
-        chat = self.chat
+        chat = self.views.chat
 
         def stream(delta: Delta) -> None:
             if delta.index == 0:
@@ -84,7 +90,7 @@ class ChatFlow(ContinuationFlow):
                 chat.scroll_to_end()
 
         try:
-            result = await self._consume(request, stream)
+            result = await self.generation.consume(request, stream)
         except asyncio.CancelledError:
             reply.failed = not reply.text.strip()
             reply.set_text(reply.text.strip() or "(stopped)")
@@ -94,7 +100,7 @@ class ChatFlow(ContinuationFlow):
             reply.set_text(f"(no reply: {getattr(error, 'message', error)})")
             reply.failed = True
             recorder.failed(error)
-            self._report(error)
+            self.tell.report(error)
             return
         if result is not None:
             reply.failed = not result.text.strip()
@@ -104,7 +110,7 @@ class ChatFlow(ContinuationFlow):
                 self.notify(f"The reply stopped early: {result.error}", severity="error", timeout=8)
         chat.scroll_to_end()
 
-    async def _restore_chat(self) -> None:
+    async def restore(self) -> None:
         """Bring back the conversation kept with a resumed session (since it was last cleared)."""
         cleared = int(self.session.settings.get("chat_cleared_after") or 0)
         bubbles: list[ChatBubble] = []
@@ -117,20 +123,19 @@ class ChatFlow(ContinuationFlow):
             reply.event_id = event.id
             reply.failed = not text
             bubbles.append(reply)
-        await self.chat.restore(bubbles)
+        await self.views.chat.restore(bubbles)
 
-    @on(ChatView.Cleared)
-    def _chat_cleared(self) -> None:
+    def cleared(self) -> None:
+        """The writer cleared the chat: a resumed session starts it afresh too."""
         if self.session.read_only:
             return
         chats = [event.id for event in self.session.events_for("chat")]
         if chats:
             self.session.update_settings(chat_cleared_after=max(chats))
 
-    @on(ChatView.InsertReply)
-    def _insert_reply(self, message: ChatView.InsertReply) -> None:
-        bubble = message.bubble
-        self._insert_generated(bubble.text.strip(), bubble.event_id, 0)
+    def insert_reply(self, bubble: ChatBubble) -> None:
+        """Put a reply into the draft at the cursor."""
+        self.continuation.insert_generated(bubble.text.strip(), bubble.event_id, 0)
 
 
 def _missing_reply(status: str, error: str | None) -> str:

@@ -3,84 +3,118 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
+
+from textual.worker import Worker
 
 from assistant import Delta, GenerationRequest, GenerationResult, Notice
 from assistant.sessions import GenerationRecorder
+from tui.flows.base import Flow, Services
 from tui.flows.status import StatusFlow
 
 if TYPE_CHECKING:
     from assistant.core import Prepared
+    from tui.suggestion import Suggestion
 
 
-class GenerationFlow(StatusFlow):
-    """What every kind of generation (continue, rewrite, template, chat) shares."""
+class GenerationFlow(Flow):
+    """What every kind of generation (continue, rewrite, template, chat) shares.
 
-    def _prepare(self, template: Any, variables: Mapping[str, Any], **overrides: Any) -> Prepared | None:
+    Every generation runs through :meth:`run`, one at a time: starting one stops the last.
+    """
+
+    def __init__(self, services: Services, indicators: StatusFlow) -> None:
+        super().__init__(services)
+        self.indicators = indicators
+        self.streamed_tokens = 0
+        """Deltas received so far by the running generation."""
+        self.streaming: Suggestion | None = None
+        """The suggestion being streamed into, if any (stopping marks it finished)."""
+        self._generating = False
+        self._workers: list[Worker[Any]] = []
+
+    @property
+    def generating(self) -> bool:
+        """True while a generation (of any kind) is streaming."""
+        return self._generating
+
+    @generating.setter
+    def generating(self, value: bool) -> None:
+        if value != self._generating:
+            self._generating = value
+            self.services.refresh_bindings()
+
+    def run(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``work`` (which streams through :meth:`consume`) as the one generation worker."""
+        self._workers = [w for w in self._workers if w.is_running]
+        worker = self.services.run_worker(work, group="generation", exclusive=True, exit_on_error=False)
+        self._workers.append(worker)
+
+    def prepare(self, template: Any, variables: Mapping[str, Any], **overrides: Any) -> Prepared | None:
+        """The request for ``template``, with the session's settings (None, and the writer told, if it fails)."""
         try:
             return self.assistant.prepare(template, variables, {**self.session_params, **overrides})
         except Exception as error:
-            self._report(error)
+            self.tell.report(error)
             return None
 
-    def _record(self, template: str, variables: Mapping[str, Any], request: GenerationRequest) -> GenerationRecorder:
+    def record(self, template: str, variables: Mapping[str, Any], request: GenerationRequest) -> GenerationRecorder:
         """Start recording a generation in the session (a recorder that records nothing when read-only)."""
         if self.session.read_only:
             return GenerationRecorder()
         try:
             return GenerationRecorder.start(self.session, template, variables, request.params,
-                                            backend=self.assistant.backend.name, model=self.status.state.model)
+                                            backend=self.assistant.backend.name,
+                                            model=self.views.status.state.model)
         except Exception as error:
-            self._report(error)
+            self.tell.report(error)
             return GenerationRecorder()
 
-    async def _consume(self, request: GenerationRequest, on_delta: Callable[[Delta], None]) -> GenerationResult | None:
+    async def consume(self, request: GenerationRequest, on_delta: Callable[[Delta], None]) -> GenerationResult | None:
         """Stream ``request``, handing each delta to ``on_delta``; returns the result."""
+        status = self.views.status
         self.generating = True
-        self._streamed_tokens = 0
-        self.status.update_state(activity="writing", streamed_tokens=0)
+        self.streamed_tokens = 0
+        status.update_state(activity="writing", streamed_tokens=0)
         result: GenerationResult | None = None
         ended = "ready"
         try:
             async for event in self.assistant.astream_request(request):
                 if isinstance(event, Delta):
-                    self._streamed_tokens += 1
+                    self.streamed_tokens += 1
                     on_delta(event)
-                    self.status.update_state(streamed_tokens=self._streamed_tokens)
-                    if self._streamed_tokens == 1:
-                        self.refresh_bindings()  # e.g. "Tab Accept" now applies
+                    status.update_state(streamed_tokens=self.streamed_tokens)
+                    if self.streamed_tokens == 1:
+                        self.services.refresh_bindings()  # e.g. "Tab Accept" now applies
                 elif isinstance(event, Notice):
-                    self._notice(event)
+                    self.tell.notice(event)
                 elif isinstance(event, GenerationResult):
                     result = event
         except asyncio.CancelledError:
             ended = "stopped"
             raise
         except Exception:
-            ended = "ready" if self.backend_ready else "unavailable"
+            ended = "ready" if self.backend.ready else "unavailable"
             raise
         finally:
             self.generating = False
-            self.status.update_state(activity=ended)
-            self.refresh_bindings()
+            status.update_state(activity=ended)
+            self.services.refresh_bindings()
         if result is not None:
-            self.backend_ready = True
-            self._show_result_stats(result)
+            self.backend.ready = True
+            self.indicators.show_result_stats(result)
         return result
 
-    def stop_generation(self) -> bool:
+    def stop(self) -> bool:
         """Stop whatever the model is writing (what it wrote stays); True if something was stopped."""
-        running = [w for w in self.workers if w.group == "generation" and w.is_running]
+        running = [w for w in self._workers if w.is_running]
         for worker in running:
             worker.cancel()
         if running:
-            if self._streaming is not None:
-                self._streaming.streaming = False
+            if self.streaming is not None:
+                self.streaming.streaming = False
             self.generating = False
-            self.status.update_state(activity="stopped")
-            self.refresh_bindings()
+            self.views.status.update_state(activity="stopped")
+            self.services.refresh_bindings()
         return bool(running)
-
-    def watch_generating(self, generating: bool) -> None:
-        self.refresh_bindings()

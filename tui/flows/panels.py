@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from functools import partial
-from typing import Any
 
-from textual import on
 from textual.css.query import NoMatches
+from textual.timer import Timer
 
+from tui.flows.base import Flow, Services
 from tui.flows.chat import ChatFlow
+from tui.flows.status import StatusFlow
 from tui.screens.help import HelpScreen
-from tui.widgets.panels import NotesView, StatsView
+from tui.widgets.panels import NotesView
 
 TAB_FOCUS: dict[str, str] = {
     "results": "#results-list",
@@ -22,56 +23,63 @@ TAB_FOCUS: dict[str, str] = {
 """The widget of each tab that takes the focus when the tab is opened (else its first focusable one)."""
 
 
-class PanelFlow(ChatFlow):
-    """Side panel tabs, notes, provenance tint and help."""
+class PanelFlow(Flow):
+    """Side panel tabs, notes, provenance tint and help (the app's ``panels``)."""
 
-    @on(NotesView.Changed)
-    def _notes_changed(self, message: NotesView.Changed) -> None:
+    def __init__(self, services: Services, indicators: StatusFlow, conversation: ChatFlow) -> None:
+        super().__init__(services)
+        self.indicators = indicators
+        self.conversation = conversation
+        self._notes_timer: Timer | None = None
+
+    def notes_changed(self, text: str) -> None:
+        """The writer typed in the Notes tab: keep the notes soon (not on every key)."""
         if self.session.read_only:
             return
         if self._notes_timer is not None:
             self._notes_timer.stop()
-        self._notes_timer = self.set_timer(0.3, partial(self._save_notes, message.text))
+        self._notes_timer = self.services.set_timer(0.3, partial(self._save_notes, text))
 
     def _save_notes(self, text: str) -> None:
         self._notes_timer = None
         try:
             self.session.notes = text
         except Exception as error:
-            self._report(error)
+            self.tell.report(error)
 
-    @on(StatsView.TintToggled)
-    def _tint_toggled(self, message: StatsView.TintToggled) -> None:
-        self.editor.show_provenance = message.on
+    def flush_notes(self) -> None:
+        """Keep notes typed in the last moment now (before quitting)."""
+        if self._notes_timer is not None:
+            self._notes_timer.stop()
+            self._notes_timer = None
+            with contextlib.suppress(Exception):
+                self._save_notes(self.views.find("#notes-view", NotesView).text)
 
-    def on_tabbed_content_tab_activated(self, event: Any) -> None:
-        pane = getattr(event.pane, "id", "")
-        if pane == "stats":
-            self._refresh_stats()
-        elif pane == "chat":
-            self._update_chat_about()
+    def tab_shown(self, tab: str) -> None:
+        """A tab came into view: bring what it shows up to date."""
+        if tab == "stats":
+            self.indicators.refresh_stats()
+        elif tab == "chat":
+            self.conversation.update_about()
 
-    def action_toggle_panel(self) -> None:
+    def toggle(self) -> None:
         """Show or hide the side panel."""
-        side = self.side
+        side = self.views.side
         side.display = not side.display
         if not side.display:
-            self.editor.focus()
+            self.views.editor.focus()
 
-    def action_tab(self, tab: str) -> None:
+    def show_tab(self, tab: str) -> None:
         """Show one of the side panel's tabs, with the focus in it (what is typed next goes there)."""
-        self.side.display = True
-        self.side.show_tab(tab)
-        if tab == "stats":
-            self._refresh_stats()
-        elif tab == "chat":
-            self._update_chat_about()
+        self.views.side.display = True
+        self.views.side.show_tab(tab)
+        self.tab_shown(tab)
         # After the refresh: the command palette gives the focus back to the draft as it closes.
-        self.call_after_refresh(self._focus_tab, tab)
+        self.services.call_after_refresh(self._focus_tab, tab)
 
     def _focus_tab(self, tab: str) -> None:
         with contextlib.suppress(NoMatches):
-            pane = self.side.query_one(f"#{tab}")
+            pane = self.views.side.query_one(f"#{tab}")
             wanted = TAB_FOCUS.get(tab)
             target = pane.query_one(wanted) if wanted else None
             if target is None or not target.focusable:
@@ -79,17 +87,21 @@ class PanelFlow(ChatFlow):
             if target is not None:
                 target.focus()
 
-    def action_toggle_provenance(self) -> None:
+    def set_tint(self, on: bool) -> None:
         """Tint (or stop tinting) the text the model wrote."""
-        editor = self.editor
+        self.views.editor.show_provenance = on
+
+    def toggle_provenance(self) -> None:
+        """Tint (or stop tinting) the text the model wrote, and say how much that is."""
+        editor = self.views.editor
         editor.show_provenance = not editor.show_provenance
         with contextlib.suppress(NoMatches):
-            self.stats_view.set_tint(editor.show_provenance)
+            self.views.stats.set_tint(editor.show_provenance)
         if editor.show_provenance:
-            self._refresh_stats()
+            self.indicators.refresh_stats()
             share = self.session.stats().model_share
             self.notify(f"Model-written text is tinted ({share:.0%} of the words). F3 turns it off.", timeout=4)
 
-    def action_help(self) -> None:
+    def help(self) -> None:
         """Show every key."""
-        self.push_screen(HelpScreen())
+        self.services.push_screen(HelpScreen())

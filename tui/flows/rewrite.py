@@ -5,59 +5,60 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-from textual import on, work
 from textual.widgets.text_area import Selection
 
 from assistant import GenerationRequest
 from assistant.sessions import GenerationRecorder
+from tui.flows.base import Flow, Services
 from tui.flows.continuation import ContinuationFlow
+from tui.flows.generation import GenerationFlow
+from tui.flows.status import StatusFlow
 from tui.screens.rewrite import RewriteChoice, RewriteScreen
-from tui.widgets.editor import DraftEditor
 
 
-class RewriteFlow(ContinuationFlow):
-    """The rewrite preview and what the writer chooses in it."""
+class RewriteFlow(Flow):
+    """The rewrite preview and what the writer chooses in it (the app's ``rewriting``)."""
 
-    def action_rewrite(self, template: Any = "rewrite", variables: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow,
+                 indicators: StatusFlow) -> None:
+        super().__init__(services)
+        self.generation = generation
+        self.continuation = continuation
+        self.indicators = indicators
+        self._state: dict[str, Any] = {}
+
+    def start(self, template: Any = "rewrite", variables: Mapping[str, Any] | None = None) -> None:
         """Rewrite the selected passage, with a preview beside the original."""
         if self.session.read_only:
             self.notify("This session is open read-only, so nothing can be rewritten.", severity="warning")
             return
-        editor = self.editor
+        editor = self.views.editor
         start, end = editor.selection_offsets
         if start == end:
             self.notify("Select the passage to rewrite first (Shift+arrows), then Ctrl+R.", timeout=5)
             return
         if editor.ghost is not None:
-            self._clear_ghost("rewrite")
+            self.continuation.clear_ghost("rewrite")
             start, end = editor.selection_offsets
         original = self.session.document.text[start:end]
         if not original.strip():
             self.notify("The selection is only spaces; select some words to rewrite.", timeout=4)
             return
         fixed = template != "rewrite"
-        self._rewrite = {"start": start, "end": end, "original": original, "template": template,
+        self._state = {"start": start, "end": end, "original": original, "template": template,
                          "variables": dict(variables or {}), "event": None}
         name = getattr(template, "name", template)
         screen = RewriteScreen(original, fixed_template=name if fixed else None)
-        self.push_screen(screen, callback=self._rewrite_done)
+        self.services.push_screen(screen, callback=self._rewrite_done)
         if fixed:
-            self.call_after_refresh(self._generate_rewrite, screen, "")
+            self.services.call_after_refresh(self.generate, screen, "")
 
-    @on(RewriteScreen.Generate)
-    def _rewrite_generate(self, message: RewriteScreen.Generate) -> None:
-        message.stop()
-        self._generate_rewrite(message.screen, message.instruction)
-
-    @on(RewriteScreen.Stop)
-    def _rewrite_stop(self, message: RewriteScreen.Stop) -> None:
-        message.stop()
-        self.stop_generation()
-
-    def _generate_rewrite(self, screen: RewriteScreen, instruction: str) -> None:
-        state = self._rewrite
+    def generate(self, screen: RewriteScreen, instruction: str) -> None:
+        """Ask for a rewrite (again) into the open preview ``screen``."""
+        state = self._state
         if not state:
             return
         if state.get("event") is not None:
@@ -66,27 +67,26 @@ class RewriteFlow(ContinuationFlow):
         try:
             chosen = self.assistant.template(template)
         except Exception as error:
-            self._report(error)
+            self.tell.report(error)
             return
         values = dict(state["variables"])
         target = chosen.input_variable or "passage"
         values[target] = state["original"]
         if template == "rewrite":
             values["instruction"] = instruction
-        prepared = self._prepare(chosen, values)
+        prepared = self.generation.prepare(chosen, values)
         if prepared is None:
             screen.finish(error="The rewrite could not start; see the message.")
             return
-        recorder = self._record(chosen.name, prepared.variables, prepared.request)
+        recorder = self.generation.record(chosen.name, prepared.variables, prepared.request)
         state["event"] = recorder.event_id
         screen.begin(prepared.request.params.num_alternatives)
-        self._rewrite_worker(prepared.request, screen, recorder)
+        self.generation.run(partial(self._rewrite_worker, prepared.request, screen, recorder))
 
-    @work(exclusive=True, group="generation", exit_on_error=False)
     async def _rewrite_worker(self, request: GenerationRequest, screen: RewriteScreen,
                               recorder: GenerationRecorder) -> None:
         try:
-            result = await self._consume(request, lambda d: screen.stream(d.index, d.text))
+            result = await self.generation.consume(request, lambda d: screen.stream(d.index, d.text))
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 screen.finish()
@@ -112,8 +112,8 @@ class RewriteFlow(ContinuationFlow):
                     self.session.mark_rejected(event_id)
 
     def _rewrite_done(self, choice: RewriteChoice | None) -> None:
-        state, self._rewrite = self._rewrite, {}
-        self.stop_generation()
+        state, self._state = self._state, {}
+        self.generation.stop()
         if not state:
             return
         event_id = state.get("event")
@@ -133,11 +133,11 @@ class RewriteFlow(ContinuationFlow):
         try:
             self.session.rewrite(event_id, start, end, choice.alternative, text=new_text)
         except Exception as error:
-            self._report(error)
+            self.tell.report(error)
             return
-        editor = self.editor
+        editor = self.views.editor
         editor.resync()
         editor.selection = Selection(editor.location_of(start), editor.location_of(start + len(new_text)))
         editor.focus()
-        self._draft_changed(DraftEditor.DraftChanged(editor))
+        self.indicators.draft_changed()
         self.notify("Rewritten. Ctrl+Z brings the original back.", timeout=4)

@@ -5,39 +5,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from textual import work
-
+from tui.flows.base import Flow, Services
+from tui.flows.continuation import ContinuationFlow
+from tui.flows.generation import GenerationFlow
 from tui.flows.panels import PanelFlow
+from tui.flows.status import StatusFlow
 from tui.screens.pickers import SaveAsScreen
-from tui.widgets.editor import DraftEditor
-from tui.widgets.panels import NotesView
+
+if TYPE_CHECKING:
+    from assistant.sessions import SessionStore
 
 SAVE_FORCE_WINDOW = 10.0
 """Seconds in which a second Ctrl+S overwrites a file changed by another program."""
 
 
-class SavingFlow(PanelFlow):
-    """Save, Save as, reload, quit and finish."""
+class SavingFlow(Flow):
+    """Save, Save as, reload, quit and finish (the app's ``saving``)."""
 
-    def action_save(self) -> None:
+    def __init__(self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow,
+                 indicators: StatusFlow, panels: PanelFlow, *, store: SessionStore | None = None,
+                 owns_store: bool = False, new_session: bool = False) -> None:
+        super().__init__(services)
+        self.generation = generation
+        self.continuation = continuation
+        self.indicators = indicators
+        self.panels = panels
+        self.store = store
+        self._owns_store = owns_store
+        self._new_session = new_session
+        self._force_save_until = 0.0
+        self.finished = False
+        self.farewell = ""
+        """What to tell the writer after the app has closed (set by :meth:`finish`)."""
+
+    def save(self) -> None:
         """Write the draft to its file (atomically)."""
         if self.session.read_only:
             self._refuse_read_only()
             return
         if self.session.file is None:
-            self.action_save_as()
+            self.save_as()
             return
         force = time.monotonic() < self._force_save_until
-        self._save_worker(None, force)
+        self._start_save(None, force)
 
     def _refuse_read_only(self) -> None:
         name = self.session.file.name if self.session.file is not None else "a file"
         self.notify(f"This window is read-only, so it never writes {name}: the window that has the session "
                     "open for writing saves it.", severity="warning", timeout=8)
 
-    def action_save_as(self) -> None:
+    def save_as(self) -> None:
         """Write the draft to a file of the writer's choosing, and keep saving there."""
         if self.session.read_only:
             self._refuse_read_only()
@@ -46,12 +68,15 @@ class SavingFlow(PanelFlow):
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self._save_worker(path, False)
+                self._start_save(path, False)
 
-        self.push_screen(SaveAsScreen(suggestion), callback=chosen)
+        self.services.push_screen(SaveAsScreen(suggestion), callback=chosen)
 
-    @work(exclusive=True, group="save", exit_on_error=False)
-    async def _save_worker(self, path: Path | None, force: bool) -> None:
+    def _start_save(self, path: Path | None, force: bool) -> None:
+        self.services.run_worker(partial(self._save, path, force), group="save", exclusive=True,
+                                 exit_on_error=False)
+
+    async def _save(self, path: Path | None, force: bool) -> None:
         from assistant.sessions import FileChangedOutside
 
         version = self.session.document.version
@@ -63,46 +88,42 @@ class SavingFlow(PanelFlow):
                         "from disk' to take its version.", severity="warning", timeout=SAVE_FORCE_WINDOW)
             return
         except Exception as error:
-            self._report(error, prefix="Not saved: ")
+            self.tell.report(error, prefix="Not saved: ")
             return
         self._force_save_until = 0.0
-        self._file_version = version
-        self.status.update_state(title=self.session.title)
-        self._check_file()
+        self.indicators.file_version = version
+        self.views.status.update_state(title=self.session.title)
+        self.indicators.check_file()
         self.notify(f"Saved {target.name}.", timeout=2)
 
-    def action_reload_file(self) -> None:
+    def reload_file(self) -> None:
         """Take the linked file's text as it is on disk now (the difference counts as your typing)."""
         if self.session.file is None:
             self.notify("This draft has no file yet.", timeout=3)
             return
-        self._clear_ghost("reload")
+        self.continuation.clear_ghost("reload")
         try:
             self.session.reload_from_file()
         except Exception as error:
-            self._report(error)
+            self.tell.report(error)
             return
-        self._file_version = self.session.document.version
-        self.editor.resync()
-        self._draft_changed(DraftEditor.DraftChanged(self.editor))
+        self.indicators.file_version = self.session.document.version
+        self.views.editor.resync()
+        self.indicators.draft_changed()
         self.notify(f"Reloaded {self.session.file.name}. Ctrl+Z undoes it.", timeout=4)
 
-    async def action_quit(self) -> None:
-        """Quit. The draft is already saved; a linked file is brought up to date too."""
-        self.stop_generation()
-        if self._notes_timer is not None:  # notes typed in the last moment
-            self._notes_timer.stop()
-            self._notes_timer = None
-            with contextlib.suppress(Exception):
-                self._save_notes(self._find("#notes-view", NotesView).text)
-        await asyncio.to_thread(self.finish)
-        self.exit()
+    async def quit(self, finish: Callable[[], None]) -> None:
+        """Get ready to quit: stop the model, keep the last notes, then ``finish`` (off the event loop)."""
+        self.generation.stop()
+        self.panels.flush_notes()
+        await asyncio.to_thread(finish)
 
     def finish(self) -> None:
-        """Save everything and close the session (safe to call twice). Sets ``exit_message``."""
-        if self._finished:
+        """Save everything and close the session (safe to call twice). Sets :attr:`farewell`."""
+        if self.finished:
             return
-        self._finished = True
+        self.finished = True
+        self.indicators.closed = True
         session = self.session
         lines: list[str] = []
         if not session.read_only and session.file is not None:
@@ -134,7 +155,7 @@ class SavingFlow(PanelFlow):
                 self.store.close()
         if not lines and session.file is None and session.document.text.strip():
             lines.append(f"Your draft is kept in session {session.id}: quillmate write --session {session.id}")
-        self.exit_message = "\n".join(lines)
+        self.farewell = "\n".join(lines)
 
 
 def _file_name_for(title: str) -> str:

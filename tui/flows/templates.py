@@ -7,26 +7,34 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from textual import on, work
-
 from assistant import Delta, GenerationRequest
 from assistant.sessions import GenerationRecorder
+from tui.flows.base import Flow, Services
+from tui.flows.continuation import ContinuationFlow
+from tui.flows.generation import GenerationFlow
 from tui.flows.rewrite import RewriteFlow
 from tui.screens.template_form import TemplateFormScreen
-from tui.widgets.panels import ResultsView
+from tui.widgets.panels import ResultItem
 
 
-class TemplateFlow(RewriteFlow):
-    """Template forms and runs, and the Results tab."""
+class TemplateFlow(Flow):
+    """Template forms and runs, and the Results tab (the app's ``templates``)."""
 
-    def open_template(self, name: str) -> None:
+    def __init__(self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow,
+                 rewriting: RewriteFlow) -> None:
+        super().__init__(services)
+        self.generation = generation
+        self.continuation = continuation
+        self.rewriting = rewriting
+
+    def open(self, name: str) -> None:
         """Show the form of template ``name`` and run it."""
         try:
             template = self.assistant.templates.get(name)
         except Exception as error:
-            self._report(error)
+            self.tell.report(error)
             return
-        editor = self.editor
+        editor = self.views.editor
         start, end = editor.selection_offsets
         selection = self.session.document.text[start:end]
         values: dict[str, str] = {}
@@ -42,8 +50,8 @@ class TemplateFlow(RewriteFlow):
             note = "It carries on from your cursor; the result appears there as a suggestion."
             if "notes" in template.variables and self.session.notes.strip():
                 values["notes"] = self.session.notes
-            if "title" in template.variables and self._story_title():
-                values["title"] = self._story_title()
+            if "title" in template.variables and self.continuation.story_title():
+                values["title"] = self.continuation.story_title()
         elif template.output == "selection":
             if self.session.read_only:
                 self.notify("This session is open read-only, so nothing can be rewritten.", severity="warning")
@@ -60,7 +68,7 @@ class TemplateFlow(RewriteFlow):
                 values[target] = selection
             note = "The results go to the Results tab."
         screen = TemplateFormScreen(template, values, hidden=hidden, note=note)
-        self.push_screen(screen, callback=partial(self._run_template, template))
+        self.services.push_screen(screen, callback=partial(self._run_template, template))
 
     def _run_template(self, template: Any, values: dict[str, str] | None) -> None:
         if values is None:
@@ -68,26 +76,26 @@ class TemplateFlow(RewriteFlow):
         target = template.input_variable
         if template.output == "cursor":
             values = {k: v for k, v in values.items() if k != target}
-            self.action_continue(template, values)
+            self.continuation.start(template, values)
         elif template.output == "selection":
             values = {k: v for k, v in values.items() if k != target}
-            self.action_rewrite(template, values)
+            self.rewriting.start(template, values)
         else:
-            self.run_list_template(template, values)
+            self.run_list(template, values)
 
-    def run_list_template(self, template: Any, values: Mapping[str, Any]) -> None:
+    def run_list(self, template: Any, values: Mapping[str, Any]) -> None:
         """Run a template whose results go to the Results tab."""
-        prepared = self._prepare(template, values)
+        prepared = self.generation.prepare(template, values)
         if prepared is None:
             return
-        recorder = self._record(template.name, prepared.variables, prepared.request)
-        self.side.display = True
-        self.side.show_tab("results")
-        self._list_worker(prepared.request, _result_heading(template, prepared.variables), recorder)
+        recorder = self.generation.record(template.name, prepared.variables, prepared.request)
+        self.views.side.display = True
+        self.views.side.show_tab("results")
+        heading = _result_heading(template, prepared.variables)
+        self.generation.run(partial(self._list_worker, prepared.request, heading, recorder))
 
-    @work(exclusive=True, group="generation", exit_on_error=False)
     async def _list_worker(self, request: GenerationRequest, name: str, recorder: GenerationRecorder) -> None:
-        items = await self.results.add(name, request.params.num_alternatives, event_id=recorder.event_id)
+        items = await self.views.results.add(name, request.params.num_alternatives, event_id=recorder.event_id)
 
         def stream(delta: Delta) -> None:
             if delta.index < len(items):
@@ -95,7 +103,7 @@ class TemplateFlow(RewriteFlow):
                 item.set_text((item.text + delta.text).lstrip("\n") if not item.text else item.text + delta.text)
 
         try:
-            result = await self._consume(request, stream)
+            result = await self.generation.consume(request, stream)
         except asyncio.CancelledError:
             for item in items:
                 item.set_text(item.text.strip(), finished=True)
@@ -105,7 +113,7 @@ class TemplateFlow(RewriteFlow):
             for item in items:
                 item.set_text(item.text or "(failed)", finished=True)
             recorder.failed(error)
-            self._report(error)
+            self.tell.report(error)
             return
         if result is not None:
             for item, text in zip(items, result.texts, strict=False):
@@ -114,12 +122,11 @@ class TemplateFlow(RewriteFlow):
             if result.error:
                 self.notify(f"The model stopped early: {result.error}", severity="error", timeout=8)
 
-    @on(ResultsView.InsertRequested)
-    def _insert_result(self, message: ResultsView.InsertRequested) -> None:
-        item = message.item
+    def insert_result(self, item: ResultItem) -> None:
+        """Put a result into the draft at the cursor."""
         if not item.text.strip():
             return
-        self._insert_generated(item.text, item.event_id, item.alternative)
+        self.continuation.insert_generated(item.text, item.event_id, item.alternative)
 
 
 def _result_heading(template: Any, variables: Mapping[str, Any]) -> str:

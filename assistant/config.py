@@ -111,6 +111,10 @@ def load_config(path: Path | None = None) -> Config:
             "Top-level settings are default_backend, [backends.NAME] and [defaults].",
         )
     raw_profiles = {name: dict(opts) for name, opts in DEFAULT_PROFILES.items()}
+    from assistant.tuning.models import tuned_profiles
+
+    for name, options in tuned_profiles().items():  # models tuned with `quillmate tune`
+        raw_profiles.setdefault(name, options)
     for name, options in (data.get("backends") or {}).items():
         if not isinstance(options, dict):
             raise ConfigError(f"{path}: [backends.{name}] must be a table.")

@@ -149,6 +149,26 @@ class Assistant:
         finally:
             await events.aclose()  # type: ignore[attr-defined]
 
+    async def astream_prepared(self, prepared: Prepared) -> AsyncIterator[StreamEvent]:
+        """Stream a prepared template; a poem in a fixed form is steered to keep it.
+
+        When the template's ``form`` variable names a form with rules (haiku, limerick,
+        sonnet, ...), generation goes through :func:`assistant.forms.steer.steer`: line by
+        line on completion backends, with bounded re-asks on chat backends. Anything else
+        is streamed as :meth:`astream_request` streams it.
+        """
+        from assistant.forms.steer import form_of, steer
+
+        spec = form_of(prepared.variables)
+        events = self.astream_request(prepared.request) if spec is None else steer(
+            self.backend, prepared.request, spec
+        )
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
     async def astream(
         self, template: str | Template, /, params: ParamsLike = None, **variables: Any
     ) -> AsyncIterator[StreamEvent]:
@@ -159,7 +179,7 @@ class Assistant:
         poem does not start with a space, a continuation keeps the space that joins it.
         """
         prepared = self.prepare(template, variables, params)
-        async for event in self.astream_request(prepared.request):
+        async for event in self.astream_prepared(prepared):
             if isinstance(event, GenerationResult):
                 event = tidy_result(prepared.template.output, event)
             yield event

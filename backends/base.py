@@ -268,6 +268,22 @@ class Backend(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the model, connections and threads."""
 
+    async def score_texts(self, texts: Sequence[str], *, context: str = "") -> list[tuple[float, int]] | None:
+        """How likely the model finds each of ``texts`` right after ``context``.
+
+        Optional: backends that can see token probabilities (the local model) implement it;
+        the core uses it to choose between words (a rhyme) and to measure perplexity.
+
+        Args:
+            texts: Continuations to score, each on its own.
+            context: Text before each of them (may be empty: the start of a document).
+
+        Returns:
+            (sum of natural-log probabilities, token count) for each text, or None when
+            this backend cannot tell.
+        """
+        return None
+
     def count_tokens(self, text: str) -> int:
         """Approximate token count of ``text`` (backends may do better)."""
         return max(1, math.ceil(len(text.encode("utf-8")) / 4)) if text else 0

@@ -590,6 +590,10 @@ class GPT2Backend(Backend):
             error=error,
         )
 
+    async def score_texts(self, texts: Sequence[str], *, context: str = "") -> list[tuple[float, int]] | None:
+        loaded = await asyncio.to_thread(self._load_sync)
+        return await asyncio.to_thread(_score_texts, loaded, list(texts), context)
+
     def _fit_params(self, params: GenerationParams, context: int) -> tuple[GenerationParams, list[Notice]]:
         notices: list[Notice] = []
         limit = max(16, context - 64)
@@ -659,6 +663,40 @@ class GPT2Backend(Backend):
             streamer.end()
         finally:
             done()
+
+
+def _score_texts(loaded: LoadedModel, texts: list[str], context: str, batch: int = 16) -> list[tuple[float, int]]:
+    """Log-probability sums of each text after ``context``, in small batches (right-padded)."""
+    import torch
+
+    tokenizer = loaded.tokenizer
+    head = tokenizer(context, add_special_tokens=False)["input_ids"] if context else []
+    head = head or [loaded.eos_token_id]  # a document starts after an end-of-text token
+    limit = loaded.context_window
+    scores: list[tuple[float, int]] = []
+    with loaded.lock, torch.inference_mode():
+        for start in range(0, len(texts), batch):
+            rows = []
+            for text in texts[start : start + batch]:
+                body = tokenizer(text, add_special_tokens=False)["input_ids"]
+                ids = (head + body)[-limit:]
+                rows.append((ids, min(len(body), len(ids) - 1)))
+            width = max(len(ids) for ids, _ in rows)
+            input_ids = torch.full((len(rows), width), loaded.eos_token_id, device=loaded.device)
+            mask = torch.zeros((len(rows), width), dtype=torch.long, device=loaded.device)
+            for r, (ids, _) in enumerate(rows):
+                input_ids[r, : len(ids)] = torch.tensor(ids, device=loaded.device)
+                mask[r, : len(ids)] = 1
+            logits = loaded.model(input_ids=input_ids, attention_mask=mask).logits.float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for r, (ids, count) in enumerate(rows):
+                if count <= 0:
+                    scores.append((0.0, 0))
+                    continue
+                positions = torch.arange(len(ids) - count - 1, len(ids) - 1, device=loaded.device)
+                targets = input_ids[r, len(ids) - count : len(ids)]
+                scores.append((float(logprobs[r, positions, targets].sum()), count))
+    return scores
 
 
 def _generate_kwargs(params: GenerationParams, eos: int) -> dict[str, Any]:

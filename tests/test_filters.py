@@ -35,7 +35,7 @@ def readme_line(editor: str, column: int) -> str:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith(f"| {editor} |"))
     cell = re.split(r"(?<!\\)\|", row)[column + 1]
-    return re.findall(r"`([^`]*)`", cell)[-1]
+    return re.findall(r"`([^`]*)`", cell)[0]
 
 
 def test_notes_stay_off_stderr_in_a_pipe_and_warnings_stay(isolated_home: Path) -> None:

@@ -27,6 +27,9 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("assistant.cli.serve_cmd:serve", "Serve quillmate as an OpenAI-compatible HTTP endpoint."),
     "keys": ("assistant.cli.keys_cmd:keys", "Store and remove API keys."),
     "lsp": ("assistant.cli.lsp_cmd:lsp", "Serve the Language Server Protocol on stdio, for editors."),
+    "tune": ("assistant.cli.tune_cmd:tune", "Tune a model on your own writing, locally or through OpenAI."),
+    "models": ("assistant.cli.models_cmd:models", "List, show and remove the models you tuned."),
+    "form": ("assistant.cli.form_cmd:form", "Check a poem's syllables, rhymes and form."),
 }
 ENTRY_POINT_GROUP = "quillmate.commands"
 

@@ -155,9 +155,7 @@ def _normal(line: str) -> str:
     return " ".join(words_of(line))
 
 
-def _rhyme_check(
-    spec: FormSpec, ends: list[str], scheme: str
-) -> tuple[int, int, list[tuple[int, int]]]:
+def _rhyme_check(spec: FormSpec, ends: list[str], scheme: str) -> tuple[int, int, list[tuple[int, int]]]:
     """(pairs, rhymed, unrhymed pairs as 0-based line indexes) for one scheme."""
     labels = spec.scheme_for(len(ends), scheme)
     first_of: dict[str, list[int]] = {}
@@ -199,9 +197,7 @@ def check_form(text: str, form: str | FormSpec | None = "auto") -> FormReport:
         spec = get_form(form)
     ends = [_end_word(line) for line in lines]
     bounds = [line_syllables(line) for line in lines]
-    counts = [
-        _reading(b, spec.syllables_for(i) if spec is not None else None) for i, b in enumerate(bounds)
-    ]
+    counts = [_reading(b, spec.syllables_for(i) if spec is not None else None) for i, b in enumerate(bounds)]
     reports = tuple(
         LineReport(i + 1, line, counts[i], bounds[i], ends[i], letter)
         for i, (line, letter) in enumerate(zip(lines, _letters(ends), strict=True))
@@ -225,7 +221,9 @@ def check_form(text: str, form: str | FormSpec | None = "auto") -> FormReport:
     best_scheme = None
     if spec.schemes and lines:
         scored = [(_rhyme_check(spec, ends, s), s) for s in spec.schemes]
-        (pairs, rhymed, misses), best_scheme = max(scored, key=lambda item: (item[0][1] / max(1, item[0][0]), -len(item[1])))
+        (pairs, rhymed, misses), best_scheme = max(
+            scored, key=lambda item: (item[0][1] / max(1, item[0][0]), -len(item[1]))
+        )
         if pairs and rhymed / pairs < spec.min_rhyme_share:
             for a, b in misses:
                 problems.append(f"lines {a + 1} and {b + 1} should rhyme ('{ends[a]}', '{ends[b]}').")
@@ -257,8 +255,17 @@ def detect_form(text: str) -> FormSpec | None:
     so the report says what is missing.
     """
     count = len(poem_lines(text))
-    order = ("haiku", "cinquain", "tanka", "limerick", "villanelle", "shakespearean sonnet",
-             "petrarchan sonnet", "ballad stanza", "couplets")
+    order = (
+        "haiku",
+        "cinquain",
+        "tanka",
+        "limerick",
+        "villanelle",
+        "shakespearean sonnet",
+        "petrarchan sonnet",
+        "ballad stanza",
+        "couplets",
+    )
     for name in order:
         if check_form(text, FORMS[name]).ok:
             return FORMS["sonnet"] if name.endswith("sonnet") else FORMS[name]

@@ -121,7 +121,7 @@ def _last_vowel_part(phones: str) -> str:
 
 def _spelled_ending(word: str) -> str:
     letters = re.sub(r"[^a-z]", "", word.lower())
-    match = re.search(r"[aeiouy]+[^aeiouy]*$", letters)
+    match = re.search(r"[aeiouy]+[^aeiouy]+e?$|[aeiouy]+$", letters)
     return match.group(0) if match else letters
 
 
@@ -150,6 +150,9 @@ def rhymes(a: str, b: str) -> bool:
         return False
     if rhyme_keys(a) & rhyme_keys(b):
         return True
+    ending = _spelled_ending(a)
+    if ending == _spelled_ending(b) and len(ending) >= 3 and re.search(r"[^aeiouy]", ending):
+        return True  # an eye rhyme ("love"/"remove"), as older poems have them
     known_a, known_b = is_known(a), is_known(b)
     if known_a and known_b:
         loose = _loose_keys(a) & _loose_keys(b)
@@ -157,8 +160,7 @@ def rhymes(a: str, b: str) -> bool:
         return any(" " in key or key in {"IY", "EY", "AY", "OW", "UW", "OY", "AW"} for key in loose)
     if not known_a and not known_b:
         return _spelled_ending(a) == _spelled_ending(b) and len(_spelled_ending(a)) >= 2
-    # One word is unknown: compare spellings of the last vowel group and what follows.
-    return _spelled_ending(a) == _spelled_ending(b) and len(_spelled_ending(a)) >= 3
+    return False
 
 
 def rhymes_for(word: str) -> list[str]:

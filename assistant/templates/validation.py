@@ -13,8 +13,7 @@ from typing import Any
 from assistant.templates.common import NAME_PATTERN, NAME_RULE, did_you_mean
 from assistant.templates.scanners import scan
 from assistant.templates.schema import ChatForm, VariableSpec, prompt_sources
-from backends.base import GenerationParams
-from backends.errors import InvalidParameters
+from backends.settings import SETTING_NAMES, combination_problems, validate_setting
 
 
 @dataclass(frozen=True)
@@ -147,36 +146,23 @@ def _check_variable(vname: str, spec: VariableSpec, known: list[str]) -> list[Pr
 def check_params(params: Mapping[str, Any]) -> list[Problem]:
     """Every problem of a ``[params]`` table of generation settings.
 
-    The one place templates judge generation settings: each key must be a known
-    setting with a valid value, and the settings must make sense together.
-    Messages speak of ``[params]``; callers checking another table reword that.
+    The one place templates judge generation settings, by the declaration in
+    ``backends.settings``: each key must be a known setting with a valid value,
+    and the settings must make sense together. Messages speak of ``[params]``;
+    callers checking another table reword that.
     """
-
-    def message(error: InvalidParameters) -> str:
-        text = error.message.removeprefix("Invalid generation settings: ").rstrip(".")
-        return f"in [params], {text}"
-
     problems: list[Problem] = []
-    known = GenerationParams.names()
     for key, value in params.items():
-        if key not in known:
+        if key not in SETTING_NAMES:
             problems.append(
                 Problem(
                     ("params", key),
-                    f"unknown setting '{key}' in [params].{did_you_mean(key, known)} "
-                    f"Known settings: {', '.join(known)}",
+                    f"unknown setting '{key}' in [params].{did_you_mean(key, SETTING_NAMES)} "
+                    f"Known settings: {', '.join(SETTING_NAMES)}",
                 )
             )
-            continue
-        try:
-            GenerationParams(**{key: value}).validated()
-        except InvalidParameters as error:
-            problems.append(Problem(("params", key), message(error)))
-        except (TypeError, ValueError):
-            problems.append(Problem(("params", key), f"{key} in [params] has the wrong kind of value ({value!r})"))
+        elif (problem := validate_setting(key, value)) is not None:
+            problems.append(Problem(("params", key), f"in [params], {problem}"))
     if not problems and params:
-        try:
-            GenerationParams(**params).validated()
-        except InvalidParameters as error:
-            problems.append(Problem(("params",), message(error)))
+        problems += [Problem(("params",), f"in [params], {p}") for p in combination_problems(params)]
     return problems

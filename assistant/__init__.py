@@ -44,6 +44,9 @@ _EXPORTS: dict[str, str] = {
     "InvalidParameters": "assistant.errors",
     "ModelNotFound": "assistant.errors",
     "ContextOverflow": "assistant.errors",
+    "check_form": "assistant.forms",
+    "FormReport": "assistant.forms",
+    "FormSpec": "assistant.forms",
 }
 
 __all__ = [
@@ -56,6 +59,8 @@ __all__ = [
     "ConfigError",
     "ContextOverflow",
     "Delta",
+    "FormReport",
+    "FormSpec",
     "GenerationParams",
     "GenerationRequest",
     "GenerationResult",
@@ -74,6 +79,7 @@ __all__ = [
     "TextPart",
     "Usage",
     "UsageError",
+    "check_form",
     "collect",
     "load_config",
 ]
@@ -91,6 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover
         TemplateError,
         UsageError,
     )
+    from assistant.forms import FormReport, FormSpec, check_form
     from assistant.templates import RenderedPrompt, Template, TemplateLibrary
     from backends.base import (
         Backend,

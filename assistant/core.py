@@ -23,7 +23,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import Config, load_config
 from assistant.templates import RenderedPrompt, Template, TemplateLibrary
@@ -39,6 +39,10 @@ from backends.base import (
 from backends.registry import create_backend
 from backends.settings import ParamOverrides
 
+if TYPE_CHECKING:
+    from assistant.bible.assembly import PromptReport
+    from assistant.bible.model import Bible
+
 ParamsLike = GenerationParams | ParamOverrides | Mapping[str, Any] | None
 
 
@@ -50,6 +54,21 @@ class Prepared:
     rendered: RenderedPrompt
     request: GenerationRequest
     variables: dict[str, str]
+    report: PromptReport | None = None
+    """The labelled parts of the prompt (set when a story bible was used; see ``prompt_report``)."""
+
+    def prompt_report(self, backend: Backend | None = None) -> PromptReport:
+        """The labelled parts of this prompt: the bible's when one was used, else the template's words and values.
+
+        ``backend`` counts the tokens of a prompt made without a bible (else they are estimated).
+        """
+        if self.report is not None:
+            return self.report
+        from assistant.bible.prompting import plain_report
+
+        if backend is None:
+            return plain_report(self)
+        return plain_report(self, backend.count_tokens, backend.capabilities.context_window)
 
 
 class Assistant:
@@ -121,15 +140,28 @@ class Assistant:
         return (ParamOverrides(settings) | params).apply(self.config.generation_defaults())
 
     def prepare(
-        self, template: str | Template, variables: Mapping[str, Any] | None = None, params: ParamsLike = None
+        self, template: str | Template, variables: Mapping[str, Any] | None = None, params: ParamsLike = None,
+        *, bible: Bible | None = None,
     ) -> Prepared:
         """Render ``template`` in the form this backend takes and build the request.
+
+        With a story ``bible``, a template that takes ``notes`` and an input text gets the
+        bible instead of notes: memory and the entries the text brings in, within the
+        bible's budget, and (for a continuation) the author's note in the draft's tail;
+        ``Prepared.report`` then says what went in and what was left out. See
+        :mod:`assistant.bible.prompting`.
 
         Raises:
             TemplateError: unknown template, missing or unknown variable.
             InvalidParameters: a parameter out of range.
+            ContextOverflow: the bible's memory and author's note alone do not fit the model.
         """
         chosen = self.template(template)
+        if bible is not None:
+            from assistant.bible.prompting import prepare_with_bible, takes_bible
+
+            if takes_bible(chosen):
+                return prepare_with_bible(self, chosen, variables or {}, params, bible)
         values = dict(variables or {})
         resolved = chosen.resolve(values)
         caps = self.backend.capabilities

@@ -468,9 +468,13 @@ def fit_parts(
             )
         i = candidates[-1]
         text = kept[i].text
-        cut = max(1, len(text) // 50)
+        # A token less, cut where the backend cuts: the local one cuts in large steps so the
+        # kept front, and the computation it can reuse, stays the same from request to request.
+        shorter = _snap_to_word(tail_tokens(text, count_tokens(text) - 1))
+        cut = len(text) - len(shorter) if len(shorter) < len(text) else max(1, len(text) // 50)
         dropped_chars += cut
         dropped_words += len(text[:cut].split())
+        dropped_tokens += count_tokens(text) - count_tokens(text[cut:])
         kept[i] = TextPart(text[cut:], elastic=True)
     return FittedPrompt(tuple(kept), max(dropped_tokens, 1), dropped_chars, dropped_words)
 

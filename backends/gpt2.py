@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ from backends.base import (
     fit_parts,
 )
 from backends.errors import ConfigError, ModelNotFound
+from backends.prefix_cache import PrefixCache
+from backends.steering import steering_kwargs
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled_model"
 BUNDLED_NAME = "bundled"
@@ -47,6 +49,13 @@ AUTO_MODEL = "auto"
 HUB_DEFAULT = "gpt2"
 DEFAULT_CONTEXT = 1024
 MAX_ALTERNATIVES = 16
+TRIM_STEP_SHARE = 4
+"""A draft that outgrows the context loses its front in steps of 1/4 of the context window.
+
+GPT-2's positions are absolute, so a window that moves by one token cannot reuse any of the
+previous request's computation; a front that moves in large steps stays the same for many
+requests, and each of them computes only its new words (see backends.prefix_cache).
+"""
 _OPTIONS = {"model", "device", "dtype", "revision"}
 
 
@@ -63,6 +72,8 @@ class LoadedModel:
     eos_token_id: int
     load_seconds: float
     lock: threading.Lock
+    # Key/value caches of recent prompts (see backends.prefix_cache); used under ``lock``.
+    prefix_cache: PrefixCache = field(default_factory=PrefixCache)
 
 
 _cache: dict[tuple[str, str, str, str | None], LoadedModel] = {}
@@ -439,12 +450,16 @@ class GPT2Backend(Backend):
         device: str = "auto",
         dtype: str = "auto",
         revision: str | None = None,
+        *,
+        prefix_cache: bool = True,
     ) -> None:
         super().__init__(name)
         self.model_name = model
         self.device = device
         self.dtype = dtype
         self.revision = revision
+        self.prefix_cache = prefix_cache
+        """Reuse the computation of earlier prompts that start the same (the output does not change)."""
         self._loaded: LoadedModel | None = None
         self._worker: threading.Thread | None = None
         self._declared_context: int | None = None
@@ -508,9 +523,17 @@ class GPT2Backend(Backend):
         return len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _tail_tokens(self, text: str, count: int) -> str:
-        tokenizer = self._load_sync().tokenizer
+        """The end of ``text`` in at most ``count`` tokens, its front cut at a multiple of the trim step."""
+        loaded = self._load_sync()
+        tokenizer = loaded.tokenizer
+        if count <= 0:
+            return ""
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return tokenizer.decode(ids[-count:], clean_up_tokenization_spaces=False) if count > 0 else ""
+        drop = len(ids) - count
+        if drop > 0:
+            step = max(1, loaded.context_window // TRIM_STEP_SHARE)
+            drop = -(-drop // step) * step
+        return tokenizer.decode(ids[max(drop, 0) :], clean_up_tokenization_spaces=False)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         params = request.params.validated()
@@ -634,8 +657,8 @@ class GPT2Backend(Backend):
                 tokenizer = loaded.tokenizer
                 ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] or [loaded.eos_token_id]
                 outcome["prompt_tokens"] = len(ids)
-                # Greedy decoding cannot return several sequences from one row; identical rows give the same result.
-                rows = params.num_alternatives if params.greedy and params.num_beams == 1 else 1
+                # One row per alternative (beam search makes its own), so one cached prompt serves them all.
+                rows = params.num_alternatives if params.num_beams == 1 else 1
                 input_ids = torch.tensor([ids] * rows, device=loaded.device)
                 attention_mask = torch.ones_like(input_ids)
                 if params.seed is not None:
@@ -643,6 +666,7 @@ class GPT2Backend(Backend):
                     if loaded.device == "cuda":
                         torch.cuda.manual_seed_all(params.seed)
                 kwargs = _generate_kwargs(params, loaded.eos_token_id)
+                kwargs.update(steering_kwargs(tokenizer, params))
                 criteria = _make_stopping_criteria(streamer, cancel)
                 with torch.inference_mode():
                     if params.num_beams > 1:
@@ -651,13 +675,18 @@ class GPT2Backend(Backend):
                         )
                         _stream_finished_beams(output[:, input_ids.shape[1] :], streamer, cancel, outcome)
                     else:
-                        loaded.model.generate(
+                        cache = _cached_prompt(loaded, ids, rows, outcome) if self.prefix_cache else None
+                        if cache is not None:
+                            kwargs["cache"] = cache
+                        output = loaded.model.generate(
                             input_ids=input_ids,
                             attention_mask=attention_mask,
                             stopping_criteria=criteria,
                             streamer=streamer,
                             **kwargs,
                         )
+                        if cache is not None:
+                            _keep_cache(loaded, output, cache, rows)
         except Exception as error:
             outcome["error"] = f"The local model failed while writing: {_short(error)}"
             streamer.end()
@@ -707,7 +736,7 @@ def _generate_kwargs(params: GenerationParams, eos: int) -> dict[str, Any]:
         "pad_token_id": eos,
         "eos_token_id": eos,
         "num_beams": params.num_beams,
-        "num_return_sequences": 1 if params.greedy and params.num_beams == 1 else params.num_alternatives,
+        "num_return_sequences": params.num_alternatives if params.num_beams > 1 else 1,
         "repetition_penalty": params.repetition_penalty,
     }
     if params.greedy:
@@ -715,6 +744,35 @@ def _generate_kwargs(params: GenerationParams, eos: int) -> dict[str, Any]:
     else:
         kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
     return kwargs
+
+
+def _cached_prompt(loaded: LoadedModel, ids: Sequence[int], rows: int, outcome: dict[str, Any]) -> Any:
+    """A ``DynamicCache`` for ``generate`` holding as much of the prompt as the model's prefix cache has.
+
+    With several alternatives the rest of the prompt (all but its last token) is computed
+    here once and copied to every row, rather than once per row inside ``generate``.
+    """
+    import torch
+
+    cache, reused = loaded.prefix_cache.take(ids)
+    outcome["prefix_reused"] = reused
+    if rows > 1:
+        if reused < len(ids) - 1:
+            rest = torch.tensor([list(ids[reused:-1])], device=loaded.device)
+            loaded.model(input_ids=rest, cache=cache, use_cache=True, logits_to_keep=1)
+        cache.batch_repeat_interleave(rows)
+    return cache
+
+
+def _keep_cache(loaded: LoadedModel, output: Any, cache: Any, rows: int) -> None:
+    """Keep the first alternative's cache (prompt and written tokens) for the next request."""
+    import torch
+
+    if rows > 1:
+        cache.batch_select_indices(torch.tensor([0], device=output.device))
+    length = cache.get_seq_length()
+    if 0 < length < output.shape[1]:
+        loaded.prefix_cache.store(output[0, :length].tolist(), cache)
 
 
 def _stream_finished_beams(

@@ -108,6 +108,14 @@ class GenerationParams:
         (), label="Stop at", flags=("--stop",), called="stop sequences",
         help="Stop writing where this text would appear; the text itself is left out.",
     )
+    ban: tuple[str, ...] = setting(
+        (), label="Banned phrases", flags=("--ban",), called="banned phrases",
+        help="Never write this phrase, in any capitalisation, as whole words.",
+    )
+    bias: tuple[tuple[str, float], ...] = setting(
+        (), label="Phrase bias", flags=("--bias",), minimum=-100, maximum=100, called="phrase bias",
+        help="Make a phrase likelier (positive weight) or rarer (negative), as PHRASE=WEIGHT.",
+    )
 
     def __post_init__(self) -> None:
         for spec in SETTINGS:
@@ -155,6 +163,8 @@ class Setting:
         off: The value that turns the setting off, if there is one.
         optional: None is a valid value (unset: random seed, no line limit).
         many: A sequence of values (stop sequences), repeatable on the command line.
+        mapping: With ``many``: phrases with a number each (``kind`` is the number's type),
+            held as ``(phrase, number)`` pairs, written ``PHRASE=NUMBER`` on the command line.
         unset: What None means, shown in an empty box (``random``).
         called: How error messages name it, when not by ``name``.
     """
@@ -171,12 +181,15 @@ class Setting:
     off: float | None = None
     optional: bool = False
     many: bool = False
+    mapping: bool = False
     unset: str = ""
     called: str = ""
 
     @property
     def requirement(self) -> str:
         """What a valid value is, as the end of "… must be": ``from 0 to 2``."""
+        if self.mapping:
+            return f"phrases with weights, as PHRASE=WEIGHT with a weight {self._bounds()}"
         if self.many:
             return "a list of non-empty strings"
         bounds = self._bounds()
@@ -187,6 +200,8 @@ class Setting:
     @property
     def explained(self) -> str:
         """The help text with the allowed values, for help screens and tooltips."""
+        if self.mapping:
+            return f"{self.help} (Weights {self._bounds()}.)"
         if self.many:
             return self.help
         allowed = self.requirement
@@ -213,6 +228,8 @@ class Setting:
     def normalise(self, value: Any) -> Any:
         """The value in this setting's usual form: stop sequences as a tuple (one text alone
         counts as one sequence). Anything else is returned as given, for :meth:`problem` to judge."""
+        if self.mapping:
+            return _pairs(value)
         if self.many:
             if isinstance(value, str):
                 return (value,)
@@ -225,8 +242,16 @@ class Setting:
         value = self.normalise(value)
         if value is None:
             return self.optional
+        if self.mapping:
+            return isinstance(value, tuple) and all(
+                isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) and pair[0].strip()
+                and self._number_ok(pair[1]) for pair in value
+            )
         if self.many:
             return isinstance(value, tuple) and all(isinstance(item, str) and item for item in value)
+        return self._number_ok(value)
+
+    def _number_ok(self, value: Any) -> bool:
         if self.kind is int:
             if not isinstance(value, int) or isinstance(value, bool):
                 return False
@@ -248,6 +273,31 @@ class Setting:
         return f"{called or self.called or self.name} must be {self.requirement} (got {value!r})"
 
 
+def _pairs(value: Any) -> Any:
+    """Phrase weights as a tuple of ``(phrase, weight)`` pairs, from a mapping, pairs, or
+    ``PHRASE=WEIGHT`` texts (the last ``=`` splits, so a phrase may hold one). Anything
+    that cannot be read is returned as given, for :meth:`Setting.problem` to name."""
+    if isinstance(value, Mapping):
+        value = tuple(value.items())
+    elif isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, list | tuple):
+        return value
+    pairs: list[Any] = []
+    for item in value:
+        if isinstance(item, str) and "=" in item:
+            phrase, _, weight = item.rpartition("=")
+            try:
+                pairs.append((phrase, float(weight)))
+            except ValueError:
+                return value
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            pairs.append(tuple(item))
+        else:
+            return value
+    return tuple(pairs)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -267,7 +317,10 @@ def _declared() -> tuple[Setting, ...]:
             hint = next(arg for arg in args if arg is not NoneType)
         many = get_origin(hint) is tuple
         kind = get_args(hint)[0] if many else hint
-        result.append(Setting(item.name, kind, item.default, optional=optional, many=many,
+        mapping = get_origin(kind) is tuple  # tuple[tuple[str, float], ...]: phrases with numbers
+        if mapping:
+            kind = get_args(kind)[1]
+        result.append(Setting(item.name, kind, item.default, optional=optional, many=many, mapping=mapping,
                               **item.metadata["setting"]))
     return tuple(result)
 

@@ -222,7 +222,10 @@ def _load_model(spec: TuneSpec, device: str) -> tuple[Any, int]:
         source = str(spec.out) if spec.resume else spec.base
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, local_files_only=True)
     else:
-        from peft import LoraConfig, PeftModel, get_peft_model
+        try:
+            from peft import LoraConfig, PeftModel, get_peft_model
+        except ImportError:
+            raise UsageError("LoRA tuning needs the peft package.", "Install it: pip install peft") from None
 
         model = AutoModelForCausalLM.from_pretrained(spec.base, dtype=torch.float32, local_files_only=True)
         if spec.resume:
@@ -354,6 +357,9 @@ def train(
 
     if spec.method not in METHODS:
         raise UsageError(f"Unknown tuning method '{spec.method}'.", "Use lora or full.")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the caller shows progress; transformers' bars would garble it
     status = on_status or (lambda line: None)
     device = _pick_device(spec.device)
     threads = os.cpu_count() or 1
@@ -444,7 +450,9 @@ def train(
                 rate = window_tokens / max(1e-6, now - window_start)
                 window_tokens, window_start = 0, now
             if step % 10 == 0:
-                log.append({"step": done_before + step, "train_loss": round(ema, 4), "seconds": round(now - started, 1)})
+                log.append(
+                    {"step": done_before + step, "train_loss": round(ema, 4), "seconds": round(now - started, 1)}
+                )
             if on_step is not None:
                 total = steps_goal if steps_goal and not budget_s else None
                 on_step(StepReport(step, total, ema, rate, now - started, progress(now)))

@@ -37,6 +37,9 @@ from pathlib import Path
 
 EOS = "<|endoftext|>"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+from backends.tuning import evaluate, lr_at  # noqa: E402 - shared with `quillmate tune`
+
 DEFAULT_CORPUS = Path("/work/shared/corpus")
 DEFAULT_OUT = REPO_ROOT / "backends" / "bundled_model"
 
@@ -583,14 +586,6 @@ class TrainState:
     best_heldout: float = float("inf")
 
 
-def lr_at(progress: float, base: float, warmup_frac: float, min_ratio: float = 0.1) -> float:
-    """Linear warmup then cosine decay to ``min_ratio * base``; progress in [0, 1]."""
-    if progress < warmup_frac:
-        return base * max(progress / warmup_frac, 0.01)
-    t = min(1.0, (progress - warmup_frac) / max(1e-9, 1 - warmup_frac))
-    return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
 def save_model(model, tokenizer_dir: Path, out: Path, extra: dict[str, object]) -> None:
     """Write a float16 safetensors model + configs + tokenizer files into ``out`` atomically."""
     out.mkdir(parents=True, exist_ok=True)
@@ -645,26 +640,6 @@ def get_batch(data: Data, batch: int, seq: int, gen):
     offs = torch.where(use_aligned, aligned, rand)
     x = torch.stack([data.train[o:o + seq + 1] for o in offs.tolist()])
     return x
-
-
-def evaluate(model, ids, seq: int, max_tokens: int, batch: int = 8) -> float:
-    """Mean next-token loss over non-overlapping ``seq``-token windows of a token stream."""
-    import torch
-
-    model.eval()
-    n_win = min((ids.numel() - 1) // seq, max(1, max_tokens // seq))
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, n_win, batch):
-            xs = [ids[j * seq:(j + 1) * seq + 1] for j in range(i, min(n_win, i + batch))]
-            x = torch.stack(xs).to(model.device)
-            logits = model(input_ids=x[:, :-1]).logits.float()
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="sum")
-            total += loss.item()
-            count += x[:, 1:].numel()
-    model.train()
-    return total / max(1, count)
 
 
 def text_perplexity(model, tok, text: str, max_len: int = 1024) -> float:

@@ -46,6 +46,12 @@ TABLE: dict[str, tuple[list[Any], list[Any], str]] = {
     "seed": ([None, 0, 12345], [-1, 3.5], "a whole number of 0 or more"),
     "max_lines": ([None, 1, 14], [0, 2.5], "a whole number of at least 1"),
     "stop": ([(), ("\n\n",), ["a", "b"], "one"], [("",), [3], 7], "a list of non-empty strings"),
+    "ban": ([(), ("and the",), ["a b", "c"]], [("",), [3]], "a list of non-empty strings"),
+    "bias": (
+        [(), {"and the": -5}, ["dark=2.5"], [["sea", 3]], "a=b=1"],
+        [["x"], {"a": 101}, {" ": 1}, ["a=b"], 7],
+        "phrases with weights, as PHRASE=WEIGHT with a weight from -100 to 100",
+    ),
 }
 
 

@@ -123,9 +123,15 @@ class QuillmateApp(App[None]):
         self.error_console = self._crash.console
         holder = BackendHolder(assistant, config=config, name=backend_name, factory=backend_factory)
         self.services = Services(
-            session=session, backend=holder, views=Views(self), tell=Messenger(self.notify),
-            run_worker=self.run_worker, push_screen=self.push_screen, call_after_refresh=self.call_after_refresh,
-            set_timer=self.set_timer, refresh_bindings=self.refresh_bindings,
+            session=session,
+            backend=holder,
+            views=Views(self),
+            tell=Messenger(self.notify),
+            run_worker=self.run_worker,
+            push_screen=self.push_screen,
+            call_after_refresh=self.call_after_refresh,
+            set_timer=self.set_timer,
+            refresh_bindings=self.refresh_bindings,
         )
         services = self.services
         self.indicators = StatusFlow(services)
@@ -136,8 +142,16 @@ class QuillmateApp(App[None]):
         self.templates = TemplateFlow(services, self.generation, self.continuation, self.rewriting)
         self.panels = PanelFlow(services, self.indicators, self.conversation)
         self.backends = BackendFlow(services, self.generation, self.indicators)
-        self.saving = SavingFlow(services, self.generation, self.continuation, self.indicators, self.panels,
-                                 store=store, owns_store=owns_store, new_session=new_session)
+        self.saving = SavingFlow(
+            services,
+            self.generation,
+            self.continuation,
+            self.indicators,
+            self.panels,
+            store=store,
+            owns_store=owns_store,
+            new_session=new_session,
+        )
 
     # The main screen's widgets and the state tests and tools read.
 
@@ -201,8 +215,13 @@ class QuillmateApp(App[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             yield DraftEditor(self.session.document, id="editor")
-            yield SidePanel(self.session.notes, self.backends.profiles(), self.services.backend.name,
-                            read_only=self.session.read_only, id="side")
+            yield SidePanel(
+                self.session.notes,
+                self.backends.profiles(),
+                self.services.backend.name,
+                read_only=self.session.read_only,
+                id="side",
+            )
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
@@ -242,13 +261,20 @@ class QuillmateApp(App[None]):
         for warning in getattr(self.session, "warnings", []):
             report(warning)
         if self.session.read_only:
-            self.notify("This session is open read-only: you can read, chat and run templates, "
-                        "but not change the draft.", severity="warning", timeout=8)
+            self.notify(
+                "This session is open read-only: you can read, chat and run templates, but not change the draft.",
+                severity="warning",
+                timeout=8,
+            )
         with contextlib.suppress(Exception):
             if self.session.file is not None and self.session.file_changed_outside():
-                self.notify(f"{self.session.file.name} was changed by another program since quillmate last "
-                            "saved it. You see the session's version; Ctrl+P → 'Reload the file from disk' "
-                            "takes the file's.", severity="warning", timeout=12)
+                self.notify(
+                    f"{self.session.file.name} was changed by another program since quillmate last "
+                    "saved it. You see the session's version; Ctrl+P → 'Reload the file from disk' "
+                    "takes the file's.",
+                    severity="warning",
+                    timeout=12,
+                )
         for text in self._startup_notices:
             self.notify(text, severity="warning", timeout=8)
 
@@ -257,8 +283,15 @@ class QuillmateApp(App[None]):
         if self.on_first_frame is not None:
             self.on_first_frame()
 
-    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
-               markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """Show a notification (never markup: the writer's and the model's words are shown as written)."""
         self.notification_log.append((str(severity), message))
         del self.notification_log[:-200]
@@ -277,8 +310,6 @@ class QuillmateApp(App[None]):
             selected = self.editor.has_focus and not self.editor.selection.is_empty
             return self.generating and not selected
         if action in ("stop", "dismiss", "back"):
-            if not self.is_mounted:
-                return False
             running = self.generating
             if action == "stop":
                 return running
@@ -309,8 +340,8 @@ class QuillmateApp(App[None]):
         """Take the suggestion away."""
         self.continuation.clear_ghost("dismissed")
 
-    def action_back(self) -> None:
-        """Go back to the draft from the side panel."""
+    async def action_back(self) -> None:
+        """Go back to the draft from the side panel (instead of Textual's: the draft has no screen to pop)."""
         self.editor.focus()
 
     def action_regenerate(self) -> None:
@@ -405,7 +436,7 @@ class QuillmateApp(App[None]):
 
     @on(ChatView.InsertReply)
     def _chat_insert(self, message: ChatView.InsertReply) -> None:
-        self.conversation.insert_reply(message.bubble)
+        self.conversation.insert_reply(message.reply)
 
     @on(ResultsView.InsertRequested)
     def _result_insert(self, message: ResultsView.InsertRequested) -> None:
@@ -490,21 +521,37 @@ def make_app(
     try:
         if assistant is None:
             cfg, name, wanted_model = _choose_backend(session, config, backend, model, backend_factory, notices)
-            made: Assistant | Callable[[], Assistant] = partial(_make_assistant, cfg, name, wanted_model,
-                                                                backend_factory)
+            made: Assistant | Callable[[], Assistant] = partial(
+                _make_assistant, cfg, name, wanted_model, backend_factory
+            )
         else:
             cfg, name, made = assistant.config, assistant.backend.name, assistant
     except BaseException:
         with contextlib.suppress(Exception):
             session.close()
         raise
-    return QuillmateApp(session, made, config=cfg, backend_name=name, store=store, owns_store=owns_store,
-                        backend_factory=backend_factory, load_backend=load_backend, notices=tuple(notices),
-                        new_session=new_session)
+    return QuillmateApp(
+        session,
+        made,
+        config=cfg,
+        backend_name=name,
+        store=store,
+        owns_store=owns_store,
+        backend_factory=backend_factory,
+        load_backend=load_backend,
+        notices=tuple(notices),
+        new_session=new_session,
+    )
 
 
-def _choose_backend(session: Session, config: Config | None, backend: str | None, model: str | None,
-                    factory: BackendFactory | None, notices: list[str]) -> tuple[Config, str, str | None]:
+def _choose_backend(
+    session: Session,
+    config: Config | None,
+    backend: str | None,
+    model: str | None,
+    factory: BackendFactory | None,
+    notices: list[str],
+) -> tuple[Config, str, str | None]:
     """The config, backend profile and model to start with (an unknown ``--backend`` is an error now)."""
     from assistant.config import load_config
 
@@ -515,8 +562,10 @@ def _choose_backend(session: Session, config: Config | None, backend: str | None
     if name not in cfg.profiles and factory is None:
         if backend:
             cfg.profile(backend)  # raises ConfigError naming the known profiles
-        notices.append(f"This session last used the backend '{name}', which is no longer configured; "
-                       f"using '{cfg.default_backend}'.")
+        notices.append(
+            f"This session last used the backend '{name}', which is no longer configured; "
+            f"using '{cfg.default_backend}'."
+        )
         name, wanted_model = cfg.default_backend, model
     return cfg, name, wanted_model
 

@@ -38,12 +38,27 @@ APP = "The app"
 
 # Keys handled by the editor (only while it has focus; several fall back to their usual meaning).
 EDITOR_KEYS: tuple[Key, ...] = (
-    Key("tab", "accept('all')", "Accept", "Accept the whole suggestion (without one, Tab moves to the next panel).",
-        WRITING),
-    Key("ctrl+right,alt+right", "accept('word')", "Accept word",
-        "Accept the suggestion's next word (without one, jump a word right).", WRITING),
-    Key("ctrl+down,alt+down", "accept('line')", "Accept line",
-        "Accept the suggestion up to the end of its line (without one, move down).", WRITING),
+    Key(
+        "tab",
+        "accept('all')",
+        "Accept",
+        "Accept the whole suggestion (without one, Tab moves to the next panel).",
+        WRITING,
+    ),
+    Key(
+        "ctrl+right,alt+right",
+        "accept('word')",
+        "Accept word",
+        "Accept the suggestion's next word (without one, jump a word right).",
+        WRITING,
+    ),
+    Key(
+        "ctrl+down,alt+down",
+        "accept('line')",
+        "Accept line",
+        "Accept the suggestion up to the end of its line (without one, move down).",
+        WRITING,
+    ),
     Key("ctrl+n,alt+full_stop", "cycle(1)", "Next version", "Show the next alternative (when n > 1).", WRITING),
     Key("alt+comma", "cycle(-1)", "Previous version", "Show the previous alternative.", WRITING),
     Key("ctrl+home", "draft_start", "Start", "Go to the start of the draft.", EDITING),
@@ -55,18 +70,37 @@ EDITOR_KEYS: tuple[Key, ...] = (
 )
 
 APP_KEYS: tuple[Key, ...] = (
-    Key("f5,ctrl+j,ctrl+@", "continue", "Continue",
-        "Continue the story from the cursor; the suggestion appears as dim ghost text.", WRITING),
-    Key("escape", "escape", "Stop/Dismiss",
+    Key(
+        "f5,ctrl+j,ctrl+@",
+        "continue",
+        "Continue",
+        "Continue the story from the cursor; the suggestion appears as dim ghost text.",
+        WRITING,
+    ),
+    Key(
+        "escape",
+        "escape",
+        "Stop/Dismiss",
         "Stop the model (what it wrote so far stays as a suggestion); again to dismiss it; "
-        "from a panel, back to the draft.", WRITING),
-    Key("ctrl+c", "interrupt", "Stop", "Also stops the model while it writes (with text selected, Ctrl+C copies).",
-        WRITING),
+        "from a panel, back to the draft.",
+        WRITING,
+    ),
+    Key(
+        "ctrl+c",
+        "interrupt",
+        "Stop",
+        "Also stops the model while it writes (with text selected, Ctrl+C copies).",
+        WRITING,
+    ),
     Key("ctrl+g", "regenerate", "Try again", "Throw the suggestion away and write another one.", WRITING),
-    Key("ctrl+r", "rewrite", "Rewrite", "Rewrite the selected passage (more vivid, shorter…); preview first.",
-        WRITING),
-    Key("ctrl+p", "command_palette", "Commands",
-        "Commands: every template (poem, slogan…), switching model, saving, and more.", PANELS),
+    Key("ctrl+r", "rewrite", "Rewrite", "Rewrite the selected passage (more vivid, shorter…); preview first.", WRITING),
+    Key(
+        "ctrl+p",
+        "command_palette",
+        "Commands",
+        "Commands: every template (poem, slogan…), switching model, saving, and more.",
+        PANELS,
+    ),
     Key("f2", "toggle_panel", "Panel", "Show or hide the side panel.", PANELS),
     Key("f3", "toggle_provenance", "Who wrote what", "Tint the text the model wrote.", PANELS),
     Key("f4,ctrl+b", "switch_backend", "Model", "Switch to another backend or model.", PANELS),
@@ -134,6 +168,9 @@ def display(keys: str) -> str:
     shown = []
     for key in keys.split(","):
         parts = [names.get(p, p) for p in key.strip().split("+")]
-        shown.append("+".join(p if len(p) == 1 and not p.isalpha() else p.capitalize() if len(p) > 1 else p.upper()
-                              for p in parts))
+        shown.append(
+            "+".join(
+                p if len(p) == 1 and not p.isalpha() else p.capitalize() if len(p) > 1 else p.upper() for p in parts
+            )
+        )
     return " / ".join(shown)

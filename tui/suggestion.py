@@ -30,7 +30,7 @@ _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s|$)")
 def end_at_sentence(text: str) -> str:
     """``text`` up to its last sentence end (all of it when it has none, or ends at one already)."""
     ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-    if not ends or not text[ends[-1]:].strip():
+    if not ends or not text[ends[-1] :].strip():
         return text
     return text[: ends[-1]]
 

@@ -24,6 +24,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "templates": ("assistant.cli.templates_cmd:templates", "List, show, check and create prompt templates."),
     "backends": ("assistant.cli.backends_cmd:backends", "List and check the configured model backends."),
     "sessions": ("assistant.cli.sessions_cmd:sessions", "List, show, export, search and delete co-writing sessions."),
+    "bible": ("assistant.cli.bible_cmd:bible", "A session's story bible: memory, author's note, keyed entries."),
     "serve": ("assistant.cli.serve_cmd:serve", "Serve quillmate as an OpenAI-compatible HTTP endpoint."),
     "keys": ("assistant.cli.keys_cmd:keys", "Store and remove API keys."),
     "lsp": ("assistant.cli.lsp_cmd:lsp", "Serve the Language Server Protocol on stdio, for editors."),

@@ -139,7 +139,10 @@ def _divider(index: int, total: int) -> str:
 @setting_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per alternative instead of text.")
 @click.option("--include-input", is_flag=True, help="Print the piped input before the generated text.")
-@click.option("--session", "session_id", help="Record this generation in a co-writing session.")
+@click.option("--session", "session_id", help="Record this generation in a co-writing session (and use its bible).")
+@click.option("--bible", "bible_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Use this story bible file (instead of the session's).")
+@click.option("--dry-run", is_flag=True, help="Show the prompt's parts (on stderr, or with --json) and send nothing.")
 def run(
     template: str | None,
     variables: tuple[str, ...],
@@ -149,6 +152,8 @@ def run(
     as_json: bool,
     include_input: bool,
     session_id: str | None,
+    bible_file: Path | None = None,
+    dry_run: bool = False,
     **setting_values: Any,
 ) -> None:
     """Run TEMPLATE and stream the text to stdout.
@@ -176,15 +181,21 @@ def run(
     assistant = Assistant(backend, model=model)
     chosen = assistant.templates.load_file(template_file) if template_file else assistant.templates.get(template or "")
     _fill_input(chosen, values, include_input=include_input)
-    prepared = assistant.prepare(chosen, values, overrides)
+    from assistant.cli.bible_cmd import load_bible, show_dry_run
+
+    prepared = assistant.prepare(chosen, values, overrides, bible=load_bible(session_id, bible_file))
+    if dry_run:
+        show_dry_run(prepared, assistant.backend, as_json=as_json)
+        return
     if session_id and chosen.output == "cursor" and chosen.input_variable:
         _check_session_ends_with(session_id, str(prepared.variables.get(chosen.input_variable, "")))
     shown = INPUT_ECHO.capture() if include_input else None
     out = _Out(sys.stdout, output=chosen.output, before=shown, as_json=as_json)
+    out.form = _form_of(prepared)
     progress = _Progress(prepared.request.params.num_alternatives)
     try:
         result = asyncio.run(
-            _stream_to_stdout(assistant, prepared.request, progress, out, template=chosen.name)
+            _stream_to_stdout(assistant, prepared, progress, out, template=chosen.name)
         )
     except KeyboardInterrupt:
         out.release_input()
@@ -227,15 +238,15 @@ class _Progress:
 
 
 async def _stream_to_stdout(
-    assistant: Any, request: Any, progress: _Progress, out: _Out, *, template: str
+    assistant: Any, prepared: Any, progress: _Progress, out: _Out, *, template: str
 ) -> GenerationResult:
-    """Write the first alternative as it arrives, then the rest."""
-    total = request.params.num_alternatives
+    """Write the first alternative as it arrives, then the rest (a poem in a fixed form is steered to keep it)."""
+    total = prepared.request.params.num_alternatives
     result: GenerationResult | None = None
     progress.model = assistant.backend.info().model
     out.start()
     try:
-        async for event in assistant.astream_request(request):
+        async for event in assistant.astream_prepared(prepared):
             if isinstance(event, Notice):
                 _tell(event)
             elif isinstance(event, Delta):
@@ -279,6 +290,7 @@ class _Out:
         self._joiner = ContinuationStream(before) if before is not None and output == "cursor" else None
         self._standalone = StandaloneStream() if output != "cursor" else None
         self._released = before is None
+        self.form: Any = None  # the form a poem should keep: its report goes with --json
 
     def _write(self, text: str) -> None:
         if text:
@@ -336,14 +348,32 @@ class _Out:
                     "tokens_per_second": result.tokens_per_second,
                     "notices": [n.message for n in result.notices],
                 }
+                if self.form is not None:
+                    record["form"] = _form_report(text, self.form)
                 self._write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         self.release_input()
+        if self.form is not None and texts and self.stream_.isatty():
+            from assistant.forms import check_form
+
+            note(check_form(texts[0], self.form).summary())
         for index in range(1, len(texts)):
             self._write(_divider(index, len(texts)))
             self._write(texts[index])
         if self.last != "\n" or self.stream_.isatty():
             self._write("\n")
+
+
+def _form_of(prepared: Any) -> Any:
+    from assistant.forms.steer import form_of
+
+    return form_of(prepared.variables)
+
+
+def _form_report(text: str, form: Any) -> dict[str, Any]:
+    from assistant.forms import check_form
+
+    return check_form(text, form).to_dict()
 
 
 def _generation_failed(result: GenerationResult) -> Exception:

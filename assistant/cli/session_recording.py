@@ -37,14 +37,15 @@ def _opened(session_id: str) -> Iterator[Session]:
 
 def _start(session: Session, prepared: Any, backend: Any, model: str) -> GenerationRecorder:
     return GenerationRecorder.start(session, prepared.template.name, prepared.variables, prepared.request.params,
-                                    backend=backend.name, model=model, source="cli")
+                                    backend=backend.name, model=model, source="cli",
+                                    prompt=prepared.prompt_report(backend))
 
 
 def record(session_id: str, prepared: Any, backend: Any, result: Any) -> int:
     """Append the first alternative to the session's draft with its provenance; return the event id."""
     return record_cli_generation(None, session_id, prepared.template.name, prepared.variables,
                                  prepared.request.params, backend.name, result.model, result,
-                                 prompt_tokens=result.usage.prompt_tokens)
+                                 prompt_tokens=result.usage.prompt_tokens, prompt=prepared.prompt_report(backend))
 
 
 def record_cancelled(session_id: str, prepared: Any, backend: Any, result: Any) -> int | None:

@@ -64,10 +64,49 @@ def list_cmd(as_json: bool) -> None:
         click.echo(f"{info.id:<8}  {_when(info.updated):<16}  {info.words:>7,}  {info.title}{where}{flag}")
 
 
+@sessions.command("new")
+@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Link the session to this file (it starts with the file's text).")
+@click.option("--title", help="The session's title.")
+def new_cmd(file: Path | None, title: str | None) -> None:
+    """Start a session and print its id (for scripts: `ID=$(quillmate sessions new)`)."""
+    with _store() as store, store.create(title=title, file=file) as session:
+        click.echo(session.id)
+
+
+def _show_prompt(session_id: str, number: int, as_json: bool) -> None:
+    """What generation ``number`` sent, part by part."""
+    from assistant.bible import PromptReport
+    from backends.errors import UsageError
+
+    with _store() as store:
+        session = store.open(session_id, read_only=True)
+        try:
+            event = session.event(number)
+        except KeyError:
+            raise UsageError(f"Session {session.id} has no generation #{number}.",
+                             f"`quillmate sessions show {session.id}` lists them.") from None
+        finally:
+            session.close()
+    if not event.prompt:
+        raise UsageError(f"Generation #{number} did not record what it sent (it came from an older quillmate "
+                         "or a front end that does not record prompts yet).", "")
+    if as_json:
+        click.echo(json.dumps(event.prompt, indent=2, ensure_ascii=False))
+        return
+    click.echo(PromptReport.from_dict(event.prompt).render())
+
+
 @sessions.command("show")
 @click.argument("session_id")
-def show_cmd(session_id: str) -> None:
+@click.option("--prompt", "prompt_number", type=int, metavar="N",
+              help="Show what generation N sent to the model, part by part.")
+@click.option("--json", "as_json", is_flag=True, help="With --prompt: print the parts as JSON.")
+def show_cmd(session_id: str, prompt_number: int | None = None, as_json: bool = False) -> None:
     """Show a session: title, file, statistics, recent generations and notes."""
+    if prompt_number is not None:
+        _show_prompt(session_id, prompt_number, as_json)
+        return
     with _store() as store:
         session = store.open(session_id, read_only=True)
         lock = store.list_lock(session.id)

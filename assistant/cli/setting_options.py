@@ -20,6 +20,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def setting_option(spec: Setting) -> Callable[[F], F]:
     """The click option for one setting; its value arrives under the setting's name."""
     kind = click.INT if spec.kind is int else click.FLOAT if spec.kind is float else click.STRING
+    if spec.mapping:  # PHRASE=WEIGHT, read by the setting itself
+        kind = click.STRING
     help_text = spec.explained + (" Repeatable." if spec.many else "")
     return click.option(*spec.flags, spec.name, type=kind, multiple=spec.many, default=None, help=help_text)
 

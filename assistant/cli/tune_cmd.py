@@ -53,20 +53,42 @@ def _status_line(line: str) -> None:
 @tune.command("start")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="Name of the tuned model and of its backend profile.")
-@click.option("--base", help="Model to start from: bundled (default), gpt2, or a model folder; with --backend openai, "
-              "the OpenAI model to fine-tune.")
-@click.option("--method", type=click.Choice(["lora", "full"]),
-              help="full (default for the bundled model) or lora (default for gpt2 and larger).")
+@click.option(
+    "--base",
+    help="Model to start from: bundled (default), gpt2, or a model folder; with --backend openai, "
+    "the OpenAI model to fine-tune.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["lora", "full"]),
+    help="full (default for the bundled model) or lora (default for gpt2 and larger).",
+)
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), help="Train for this long (default 10).")
 @click.option("--steps", type=click.IntRange(min=1), help="Train for this many steps.")
 @click.option("--resume", is_flag=True, help="Keep training the model named by --name.")
 @click.option("--merge", is_flag=True, help="LoRA: save merged weights, faster to load and write with.")
-@click.option("--backend", "where", type=click.Choice(["local", "openai"]), default="local", show_default=True,
-              help="Tune here, or fine-tune a hosted model through the OpenAI API.")
+@click.option(
+    "--backend",
+    "where",
+    type=click.Choice(["local", "openai"]),
+    default="local",
+    show_default=True,
+    help="Tune here, or fine-tune a hosted model through the OpenAI API.",
+)
 @click.option("--yes", "-y", is_flag=True, help="OpenAI: start the job without asking to confirm the cost.")
-@click.option("--profile", "openai_profile", default="openai", show_default=True,
-              help="OpenAI: the profile whose key and server to use.")
-@click.option("--no-wait", is_flag=True, help="OpenAI: start the job and return; watch it with `quillmate tune status`.")
+@click.option(
+    "--profile",
+    "openai_profile",
+    default="openai",
+    show_default=True,
+    help="OpenAI: the profile whose key and server to use.",
+)
+@click.option(
+    "--no-wait", is_flag=True, help="OpenAI: start the job and return; watch it with `quillmate tune status`."
+)
+@click.option("--poll-seconds", type=click.FloatRange(min=0), default=10.0, hidden=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, hidden=True)
+@click.option("--seq-len", type=click.IntRange(min=8), default=256, hidden=True)
 @click.pass_context
 def start(
     ctx: click.Context,
@@ -82,6 +104,9 @@ def start(
     yes: bool,
     openai_profile: str,
     no_wait: bool,
+    poll_seconds: float,
+    batch_size: int,
+    seq_len: int,
 ) -> None:
     """Tune a model on FILES (.txt, .md; .docx, .odt, .epub with the tune-docs extra) or the folders holding them."""
     from backends.errors import UsageError
@@ -91,9 +116,26 @@ def start(
     if where == "openai":
         from assistant.cli.tune_openai import start_openai
 
-        start_openai(list(files), name, base, yes=yes, profile=openai_profile, wait=not no_wait,
-                     bad=[flag for flag, given in (("--method", method), ("--minutes", minutes), ("--steps", steps),
-                                                   ("--resume", resume), ("--merge", merge)) if given])
+        start_openai(
+            list(files),
+            name,
+            base,
+            yes=yes,
+            profile=openai_profile,
+            wait=not no_wait,
+            bad=[
+                flag
+                for flag, given in (
+                    ("--method", method),
+                    ("--minutes", minutes),
+                    ("--steps", steps),
+                    ("--resume", resume),
+                    ("--merge", merge),
+                )
+                if given
+            ],
+            poll_seconds=poll_seconds,
+        )
         return
     from assistant.tuning.local import plan, tune_local
 
@@ -108,13 +150,20 @@ def start(
             on_skip=_skip_line,
             on_status=progress.status,
             on_step=progress.step,
+            batch_size=batch_size,
+            seq_len=seq_len,
         )
     result = outcome.result
     ppl_drop = 100 * (1 - result.perplexity_after / result.perplexity_before)
-    click.echo(f"Tuned '{name}' from {the_plan.base} ({the_plan.method}): {result.steps} steps, "
-               f"{result.tokens:,} tokens in {_duration(result.seconds)} on {result.device}.")
-    click.echo(f"Held-out perplexity: {result.perplexity_before:.1f} before, {result.perplexity_after:.1f} after "
-               f"({ppl_drop:+.0f}% {'lower' if ppl_drop >= 0 else 'higher'}; lower means it predicts your text better).")
+    click.echo(
+        f"Tuned '{name}' from {the_plan.base} ({the_plan.method}): {result.steps} steps, "
+        f"{result.tokens:,} tokens in {_duration(result.seconds)} on {result.device}."
+    )
+    click.echo(
+        f"Held-out perplexity: {result.perplexity_before:.1f} before, {result.perplexity_after:.1f} after "
+        f"({abs(ppl_drop):.0f}% {'lower' if ppl_drop >= 0 else 'higher'}; lower means it predicts your text "
+        "better)."
+    )
     if result.sample_before or result.sample_after:
         prompt = outcome.manuscript.sample_prompt.replace("\n", " / ")
         click.echo(f"Sample prompt: {prompt}")
@@ -123,9 +172,21 @@ def start(
     click.echo(f"Saved in {outcome.model.folder}")
     click.echo(f"Write with it: quillmate run continue --backend {name}")
     if result.interrupted:
-        echo_err(f"quillmate: stopped early at step {result.total_steps}; the model is saved and usable. "
-                 f"Continue with: quillmate tune FILES --name {name} --resume")
+        echo_err(
+            f"quillmate: stopped early at step {result.total_steps}; the model is saved and usable. "
+            f"Continue with: quillmate tune FILES --name {name} --resume"
+        )
         ctx.exit(EXIT_INTERRUPTED)
+
+
+@tune.command("status")
+@click.argument("job", required=False)
+@click.option("--poll-seconds", type=click.FloatRange(min=0), default=10.0, hidden=True)
+def status(job: str | None, poll_seconds: float) -> None:
+    """Watch an OpenAI fine-tuning job again (JOB: its id or model name; default: the latest under way)."""
+    from assistant.cli.tune_openai import status as watch_status
+
+    watch_status(job, poll_seconds)
 
 
 def _one_line(text: str, limit: int = 160) -> str:
@@ -136,8 +197,8 @@ def _one_line(text: str, limit: int = 160) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None or math.isnan(seconds):
         return "?"
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+    whole = round(seconds)
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
 
 
 class _Progress:

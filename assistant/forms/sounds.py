@@ -62,7 +62,8 @@ def fallback_syllables(word: str) -> int:
         return 0
     groups = re.findall(r"[aeiouy]+", letters)
     count = len(groups)
-    if letters.endswith("e") and not letters.endswith(("le", "ee", "ye")) and count > 1:
+    silent_e = letters.endswith("e") and len(letters) > 1 and letters[-2] not in _VOWELS
+    if silent_e and not letters.endswith("le") and count > 1:
         count -= 1  # a silent final e: "stone", "fire"
     elif letters.endswith("le") and len(letters) > 2 and letters[-3] not in _VOWELS:
         pass  # "table", "candle": the e is part of a syllable already counted

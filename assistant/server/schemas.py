@@ -53,6 +53,8 @@ WIRE_SETTINGS = {
     "seed": "seed",
     "top_k": "top_k",
     "repetition_penalty": "repetition_penalty",
+    "ban": "ban",  # quillmate's own: phrases never to write
+    "bias": "bias",  # quillmate's own: {"phrase": weight}
 }
 KNOWN_FIELDS = frozenset(
     {"model", "messages", "prompt", "stream", "stream_options", "response_format"}

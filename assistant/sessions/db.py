@@ -10,7 +10,8 @@ One SQLite file (``paths.sessions_db()``), WAL journal, ``synchronous=FULL``
 Tables (created by append-only migrations, recorded in ``migrations``):
 
 * ``sessions``: one row per session: title, linked file and its fingerprint,
-  notes, settings (JSON), text length, next event number.
+  notes (the story bible's memory), the rest of the bible (JSON), settings (JSON),
+  text length, next event number.
 * ``chunks``: the text in pieces of about 4,000 characters, ordered by ``ord``
   (integers with wide gaps, so a piece can be replaced or split without
   renumbering its neighbours). Each row also holds the provenance spans of
@@ -136,7 +137,16 @@ def m002_fts(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_fts]
+def m003_bible(conn: sqlite3.Connection) -> None:
+    """The story bible: author's note, entries and their settings, as JSON.
+
+    The memory stays in ``notes``: a session's notes from before the bible are its memory,
+    and the notes search keeps finding it.
+    """
+    conn.execute("ALTER TABLE sessions ADD COLUMN bible TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_fts, m003_bible]
 
 
 def fts5_available(conn: sqlite3.Connection) -> bool:

@@ -72,6 +72,9 @@ class GenerationEvent:
         error: The one-line reason for status ``error``.
         source: Where it came from: ``app``, ``cli`` or ``server``.
         updated: When it last changed.
+        prompt: What was sent, as labelled parts (``PromptReport.to_dict()``: memory, each entry
+            with its key, author's note, draft, instructions; what was left out and why); empty
+            when the front end did not say.
     """
 
     id: int
@@ -91,6 +94,7 @@ class GenerationEvent:
     error: str | None = None
     source: str = "app"
     updated: float = field(default_factory=time.time)
+    prompt: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (already scrubbed)."""

@@ -15,7 +15,7 @@ Example (what a language-server feature does)::
         backend=assistant.backend.name, model=model_name, source="lsp",
     )
     try:
-        result = await collect(assistant.astream_request(prepared.request))
+        result = await collect(assistant.astream_prepared(prepared))
     except asyncio.CancelledError:
         recorder.cancelled(texts_so_far)        # or a partial GenerationResult
         raise
@@ -73,7 +73,7 @@ class GenerationRecorder:
     @classmethod
     def start(cls, session: Session | None, template: str, variables: Mapping[str, Any] | None = None,
               params: Any = None, *, backend: str = "", model: str = "", prompt_tokens: int = 0,
-              notices: Any = (), source: str = "app") -> GenerationRecorder:
+              notices: Any = (), source: str = "app", prompt: Any = None) -> GenerationRecorder:
         """Record that a generation was asked for; returns its recorder.
 
         Args:
@@ -86,6 +86,7 @@ class GenerationRecorder:
             prompt_tokens: Tokens in the prompt, when known before the answer.
             notices: Notices known before the answer (e.g. the prompt was shortened).
             source: Who asked: ``app``, ``cli``, ``server`` or ``lsp``.
+            prompt: What is sent, as labelled parts: ``Prepared.prompt_report()`` (a ``PromptReport``).
 
         Returns:
             A recorder whose ``event_id`` names the new pending event (None when nothing was recorded).
@@ -94,7 +95,8 @@ class GenerationRecorder:
             return cls()
         try:
             event_id = session.record_generation(template, variables, params, backend, model,
-                                                 prompt_tokens=prompt_tokens, notices=notices, source=source)
+                                                 prompt_tokens=prompt_tokens, notices=notices, source=source,
+                                                 prompt=prompt)
         except SessionReadOnly:  # closed by another thread a moment ago
             return cls()
         return cls(session, event_id)
@@ -206,7 +208,7 @@ def _restore(session: Session, event_id: int, decision: tuple[str, int] | None) 
 
 def record_cli_generation(store: Any, session_id: str, template: str, variables: Mapping[str, Any] | None,
                           params: Any, backend: str, model: str, result: GenerationResult,
-                          prompt_tokens: int = 0) -> int:
+                          prompt_tokens: int = 0, prompt: Any = None) -> int:
     """For ``quillmate run ... --session ID``: record the generation and append its first alternative.
 
     The session is opened for the moment of writing only. The text goes at the end of the
@@ -225,7 +227,7 @@ def record_cli_generation(store: Any, session_id: str, template: str, variables:
     try:
         with store.open(session_id) as session:
             recorder = GenerationRecorder.start(session, template, variables, params, backend=backend, model=model,
-                                                prompt_tokens=prompt_tokens, source="cli")
+                                                prompt_tokens=prompt_tokens, source="cli", prompt=prompt)
             recorder.finished(result)
             text = result.text
             if recorder.event_id is None:  # cannot happen to a session just opened for writing; said plainly if it does

@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.sessions import db
 from assistant.sessions.autosave import Autosaver
@@ -51,7 +51,12 @@ from assistant.sessions.files import FileFingerprint, atomic_write, read_text_fi
 from assistant.sessions.stats import Stats, compute_stats
 from backends.errors import QuillmateError, UsageError
 
+if TYPE_CHECKING:
+    from assistant.bible import Bible
+
 TITLE_CHARS = 60
+# A prompt part longer than this (only a draft's tail, in a very long context) keeps its two ends.
+PROMPT_PART_CHARS = 400_000
 _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
@@ -123,6 +128,7 @@ class Session:
             if row["file_sha256"] else None
         )
         self._notes: str = row["notes"] or ""
+        self._bible: dict[str, Any] = _bible_data(row.get("bible"))
         try:
             self._settings: dict[str, Any] = dict(json.loads(row["settings"] or "{}"))
         except (ValueError, TypeError):
@@ -179,6 +185,32 @@ class Session:
     @notes.setter
     def notes(self, value: str) -> None:
         self._set_meta("notes", "_notes", value or "")
+
+    @property
+    def bible(self) -> Bible:
+        """The story bible: memory (the notes), author's note, entries and settings.
+
+        Assign a changed copy to change it (``session.bible = session.bible.toggled("Mara")``).
+        A bible saved by a newer quillmate that this one cannot read is kept as it is in the
+        database and this session's bible reads as its memory alone.
+        """
+        from assistant.bible import Bible, BibleError
+
+        try:
+            return Bible.of({**self._bible, "memory": self._notes})
+        except BibleError:
+            return Bible(memory=self._notes)
+
+    @bible.setter
+    def bible(self, value: Bible) -> None:
+        data = value.to_data()
+        memory = data.pop("memory", "")
+        self._check_writable()
+        with self._lock:
+            self._notes = memory
+            self._bible = data
+            self._dirty_meta.update({"notes", "bible"})
+        self._schedule()
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -243,11 +275,14 @@ class Session:
 
     def record_generation(self, template: str, variables: Mapping[str, Any] | None = None, params: Any = None,
                           backend: str = "", model: str = "", prompt_tokens: int = 0, notices: Any = (),
-                          source: str = "app") -> int:
+                          source: str = "app", prompt: Any = None) -> int:
         """Record a generation request before (or as) it runs; returns its event id.
 
         ``variables`` and ``params`` are stored scrubbed (no API keys; long text shortened).
+        ``prompt`` (a ``PromptReport`` or its dict) is stored whole but for anything like a key,
+        so the writer can see exactly what was sent.
         """
+        report = prompt.to_dict() if hasattr(prompt, "to_dict") else dict(prompt or {})
         self._check_writable()
         with self._lock:
             event_id = self._next_event
@@ -256,6 +291,7 @@ class Session:
                 id=event_id, template=template, variables=scrub(dict(variables or {})),
                 params=scrub(params) if params is not None else {}, backend=backend, model=model,
                 prompt_tokens=int(prompt_tokens or 0), notices=notices_to_dicts(notices), source=source,
+                prompt=scrub(report, limit=PROMPT_PART_CHARS),
             )
             self._dirty_events.add(event_id)
             self._events_rev += 1
@@ -554,7 +590,7 @@ class Session:
                 layout = db.ChunkLayout()
                 plan = layout.plan(doc.text, doc.spans_between, None, full=True)
                 event_ids = set(self._events)
-                meta = {"title", "notes", "settings", "file"}
+                meta = {"title", "notes", "settings", "file", "bible"}
             else:
                 layout = self._layout
                 plan = layout.plan(doc.text, doc.spans_between, region)
@@ -617,6 +653,8 @@ class Session:
             values["notes"] = self._notes
         if "settings" in meta:
             values["settings"] = json.dumps(self._settings, ensure_ascii=False)
+        if "bible" in meta:
+            values["bible"] = json.dumps(self._bible, ensure_ascii=False)
         if "file" in meta:
             fp = self._fingerprint
             values.update(file_path=str(self._file) if self._file else None, file_sha256=fp.sha256 if fp else None,
@@ -633,6 +671,15 @@ class Session:
         if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (self.id,)).fetchone() is None:
             conn.execute("INSERT INTO sessions (id, created, updated) VALUES (?, ?, ?)",
                          (self.id, self.created, values["updated"]))
+
+
+def _bible_data(stored: Any) -> dict[str, Any]:
+    """The bible's JSON column as a dict (an unreadable one counts as empty)."""
+    try:
+        data = json.loads(stored or "{}")
+    except (ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def new_session_id() -> str:

@@ -46,7 +46,7 @@ from assistant.sessions.session import Session, first_line_title, new_session_id
 from backends.errors import UsageError
 
 _SESSION_COLUMNS = ("id", "title", "auto_title", "file_path", "file_sha256", "file_size", "file_mtime_ns",
-                    "created", "updated", "settings", "notes", "length", "next_event")
+                    "created", "updated", "settings", "notes", "length", "next_event", "bible")
 
 
 @dataclass(frozen=True)

@@ -49,13 +49,23 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
         if path.is_dir():
             for found in sorted(path.rglob("*")):
                 relative = found.relative_to(path).parts
-                if found.is_file() and found.suffix.lower() in SUPPORTED and not any(p.startswith(".") for p in relative):
+                if (
+                    found.is_file()
+                    and found.suffix.lower() in SUPPORTED
+                    and not any(p.startswith(".") for p in relative)
+                ):
                     files.append(found)
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED:
                 files.append(path)
             else:
-                skipped.append(Skipped(path, f"quillmate reads {', '.join(SUPPORTED)} files, not {path.suffix or 'files without an extension'}"))
+                skipped.append(
+                    Skipped(
+                        path,
+                        f"quillmate reads {', '.join(SUPPORTED)} files, "
+                        f"not {path.suffix or 'files without an extension'}",
+                    )
+                )
         else:
             raise UsageError(f"There is no file or folder at {path}.", "Check the path.")
     unique = list(dict.fromkeys(p.resolve() for p in files))

@@ -19,6 +19,7 @@ llamacpp      llama.cpp's ways: ``GET /props`` tells n_ctx (2048), no ``GET /v1/
 llamacpp_old  like llamacpp, but an over-long prompt gets a 200 stream holding only an
               ``error:`` line, which SSE clients ignore (older llama.cpp servers)
 lone_surrogate like ok, but the second piece holds a lone surrogate (a broken ``\\ud83d`` escape)
+scripted      streams the next of ``FakeOpenAI.replies`` whole (the last one again once they run out)
 vllm          vLLM's ways: ``max_model_len`` (3072) in ``GET /v1/models``, no ``GET /v1/models/{id}``,
               and its wording for an over-long prompt (a 400)
 """
@@ -63,6 +64,7 @@ class FakeOpenAI:
     port: int = 0
     requests: list[Seen] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    replies: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -285,7 +287,10 @@ class FakeOpenAI:
                 kind = "text_completion"
             return {"id": "fake-1", "object": kind, "created": int(time.time()), "model": model, "choices": [choice]}
 
-        for position, piece in enumerate(PIECES):
+        pieces = PIECES
+        if scenario == "scripted" and self.replies:
+            pieces = (self.replies.pop(0) if len(self.replies) > 1 else self.replies[0],)
+        for position, piece in enumerate(pieces):
             if position == 2 and scenario in ("cut", "sse_error", "stall"):
                 break
             if scenario == "lone_surrogate" and position == 1:

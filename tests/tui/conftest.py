@@ -39,9 +39,9 @@ def backends() -> dict[str, ScriptedBackend]:
 
 
 @pytest.fixture
-def build(store: SessionStore, backend: ScriptedBackend, backends: dict[str, ScriptedBackend]) -> Iterator[
-    Callable[..., QuillmateApp]
-]:
+def build(
+    store: SessionStore, backend: ScriptedBackend, backends: dict[str, ScriptedBackend]
+) -> Iterator[Callable[..., QuillmateApp]]:
     """Make an app on a new session (``text``) or on a file (``file``), with the scripted backend."""
     apps: list[QuillmateApp] = []
 

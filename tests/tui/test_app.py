@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from backends.base import Notice
 from backends.errors import AuthenticationError, ContextOverflow, ModelNotFound
@@ -159,8 +160,9 @@ async def test_save_as_for_a_new_draft(build, backend, tmp_path: Path) -> None:
     app = build("# Night Shift\n\nIt began.")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, SaveAsScreen) and app.screen.query("#save-path"),
-                    what="save as")
+        await until(
+            pilot, lambda: isinstance(app.screen, SaveAsScreen) and app.screen.query("#save-path"), what="save as"
+        )
         box = app.screen.query_one("#save-path")
         assert box.value == "night-shift.md"
         box.value = str(tmp_path / "night.md")
@@ -240,8 +242,7 @@ async def test_help_lists_every_key(build) -> None:
     app = build(STORY)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen.query("#help-table"),
-                    what="help")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen.query("#help-table"), what="help")
         from rich.console import Console
 
         from tui.screens.help import help_table
@@ -311,10 +312,49 @@ def test_the_status_bar_keeps_model_speed_and_context_at_80_columns() -> None:
     from tui.widgets.status import StatusBar, StatusState
 
     bar = StatusBar()
-    bar.state = StatusState(title="The Lighthouse", backend="local", model="gpt2", device="cpu", activity="ready",
-                            tokens_per_second=23.4, context_used=812, context_window=1024, words=12_345)
+    bar.state = StatusState(
+        title="The Lighthouse",
+        backend="local",
+        model="gpt2",
+        device="cpu",
+        activity="ready",
+        tokens_per_second=23.4,
+        context_used=812,
+        context_window=1024,
+        words=12_345,
+    )
     line = bar.render_text(78).plain  # 80 columns less the bar's padding
     assert len(line) <= 78
     for part in ("The Lighthouse", "local·gpt2·cpu", "23 tok/s", "ctx 812/1,024", "12,345 words"):
         assert part in line, line
     assert "local · gpt2 · cpu" in bar.render_text(118).plain and "23.4 tok/s" in bar.render_text(118).plain
+
+
+async def test_a_bug_closes_the_app_with_one_paragraph_and_a_log_not_a_traceback(
+    build, store, capsys, isolated_home
+) -> None:
+    app = build("Mara climbed the stairs.")
+
+    def broken() -> None:
+        raise RuntimeError("the lamp went out")
+
+    app.panels.toggle = broken  # F2 now meets a bug
+
+    async def press_f2(pilot: Any) -> None:
+        await pilot.press("f2")
+
+    await app.run_async(headless=True, size=SIZE, auto_pilot=press_f2)
+    app.finish()  # what `quillmate write` always does last
+    assert app.return_code == 1
+    assert "the lamp went out" not in capsys.readouterr().err  # no traceback on the terminal
+    message = app.exit_message
+    assert message.startswith("quillmate met an unexpected problem and had to close (RuntimeError: the lamp went out)")
+    assert f"quillmate write --session {app.session.id}" in message
+    logs = list((isolated_home / "data" / "logs").glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in message
+    assert "RuntimeError: the lamp went out" in logs[0].read_text(encoding="utf-8")
+    again = store.open(app.session.id)  # saved and let go
+    try:
+        assert again.document.text == "Mara climbed the stairs."
+    finally:
+        again.close()

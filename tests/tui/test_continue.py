@@ -132,8 +132,9 @@ async def test_escape_or_ctrl_c_cancels_within_250_ms_and_keeps_the_partial_text
     async with app.run_test(size=SIZE) as pilot:
         to_end(app)
         await pilot.press("f5")
-        await until(pilot, lambda: app.editor.ghost is not None and app.editor.ghost.text == " The lamp",
-                    what="two chunks")
+        await until(
+            pilot, lambda: app.editor.ghost is not None and app.editor.ghost.text == " The lamp", what="two chunks"
+        )
         assert app.generating and "writing" in app.status.plain
         started = time.perf_counter()
         await pilot.press(key)

@@ -37,12 +37,15 @@ def test_escape_digit_from_the_terminal_arrives_as_alt_digit_but_a_typed_pound_s
     assert keys("£") == [("pound_sign", "£")]  # a UK keyboard's £ is still a £
 
 
-@pytest.mark.parametrize(("key", "tab", "focused"), [
-    ("alt+1", "results", "results-list"),
-    ("alt+2", "chat", "chat-input"),
-    ("alt+3", "notes", "notes-text"),
-    ("alt+5", "stats", "tint-switch"),
-])
+@pytest.mark.parametrize(
+    ("key", "tab", "focused"),
+    [
+        ("alt+1", "results", "results-list"),
+        ("alt+2", "chat", "chat-input"),
+        ("alt+3", "notes", "notes-text"),
+        ("alt+5", "stats", "tint-switch"),
+    ],
+)
 async def test_alt_digit_opens_its_tab_with_the_focus_and_types_nothing(build, key, tab, focused) -> None:
     app = build(STORY)
     async with app.run_test(size=SIZE) as pilot:
@@ -240,8 +243,9 @@ async def test_the_template_form_runs_with_ctrl_r_and_ctrl_s_is_not_run(build, b
     app = build(STORY)
     async with app.run_test(size=SIZE) as pilot:
         app.open_template("slogan")
-        await until(pilot, lambda: isinstance(app.screen, TemplateFormScreen) and app.screen.query("#var-product"),
-                    what="form")
+        await until(
+            pilot, lambda: isinstance(app.screen, TemplateFormScreen) and app.screen.query("#var-product"), what="form"
+        )
         form = app.screen
         form.query_one("#var-product").value = "a lighthouse"
         await pilot.press("ctrl+s")

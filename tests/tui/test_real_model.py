@@ -54,8 +54,7 @@ async def test_continue_and_accept_with_a_real_model(store, model_name: str) -> 
             for seed in (7, 8, 9):  # a small model now and then has nothing to add: ask again
                 app.session.update_settings(params={"max_new_tokens": 12, "seed": seed, "temperature": 0.8})
                 await pilot.press("f5")
-                await until(pilot, lambda: all(w.is_finished for w in app.workers), timeout=120,
-                            what="a continuation")
+                await until(pilot, lambda: all(w.is_finished for w in app.workers), timeout=120, what="a continuation")
                 if app.editor.ghost is not None and app.editor.ghost.text:
                     break
             ghost = app.editor.ghost
@@ -83,8 +82,9 @@ class Tmux:
         self.socket = socket
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check,
-                              timeout=30)
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check, timeout=30
+        )
 
     def screen(self) -> str:
         result = self.run("capture-pane", "-p", "-t", "app", check=False)
@@ -127,8 +127,11 @@ def tmux() -> Iterator[Tmux]:
 
 def _write_command() -> list[str]:
     quillmate = Path(sys.executable).with_name("quillmate")
-    probe = subprocess.run([str(quillmate), "write", "--help"], capture_output=True, text=True, timeout=60) \
-        if quillmate.exists() else None
+    probe = (
+        subprocess.run([str(quillmate), "write", "--help"], capture_output=True, text=True, timeout=60)
+        if quillmate.exists()
+        else None
+    )
     if probe is not None and probe.returncode == 0:
         return [str(quillmate), "write"]
     return [sys.executable, "-m", "tui"]  # the same command, before the entry point is installed

@@ -62,8 +62,12 @@ def test_main_screen_with_a_suggestion(snap_compare, build, backend: ScriptedBac
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_rewrite_preview(snap_compare, build, backend: ScriptedBackend, size: tuple[int, int]) -> None:
-    backend.enqueue("Mara climbed the iron stairs one last time that winter, ", "each step ringing like a bell.",
-                    prompt_tokens=120, tokens_per_second=28.0)
+    backend.enqueue(
+        "Mara climbed the iron stairs one last time that winter, ",
+        "each step ringing like a bell.",
+        prompt_tokens=120,
+        tokens_per_second=28.0,
+    )
     app = build(DRAFT)
 
     async def run_before(pilot: Any) -> None:
@@ -111,8 +115,12 @@ def test_help_screen(snap_compare, build, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_chat_tab(snap_compare, build, backend: ScriptedBackend, size: tuple[int, int]) -> None:
-    backend.enqueue("She could hear the door below. ", "Let the knock come twice, then silence.",
-                    prompt_tokens=140, tokens_per_second=28.0)
+    backend.enqueue(
+        "She could hear the door below. ",
+        "Let the knock come twice, then silence.",
+        prompt_tokens=140,
+        tokens_per_second=28.0,
+    )
     app = build(DRAFT)
 
     async def run_before(pilot: Any) -> None:

@@ -184,8 +184,9 @@ async def test_cursor_template_from_palette_continues_with_the_chosen_values(bui
     async with app.run_test(size=SIZE) as pilot:
         app.editor.move_cursor(app.editor.document.end)
         app.open_template("continue")
-        await until(pilot, lambda: isinstance(app.screen, TemplateFormScreen) and app.screen.query("#var-pov"),
-                    what="the form")
+        await until(
+            pilot, lambda: isinstance(app.screen, TemplateFormScreen) and app.screen.query("#var-pov"), what="the form"
+        )
         assert not app.screen.query("#var-text")  # the draft fills it
         app.screen.query_one("#var-pov").value = "first person"
         await pilot.press("ctrl+r")
@@ -278,8 +279,9 @@ async def test_the_chat_comes_back_with_the_session_until_cleared(build, backend
 
     def reopen() -> Any:
         session = store.open(session_id)
-        return make_app(session=session, store=store, assistant=Assistant(ScriptedBackend("local"),
-                                                                          config=load_config()))
+        return make_app(
+            session=session, store=store, assistant=Assistant(ScriptedBackend("local"), config=load_config())
+        )
 
     again = reopen()
     async with again.run_test(size=SIZE) as pilot:

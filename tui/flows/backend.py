@@ -101,8 +101,9 @@ class BackendFlow(Flow):
         self.backend.name = name
         with contextlib.suppress(QuillmateError):
             self.session.update_settings(backend=name, model=model)
-        self.views.status.update_state(backend=name, model=model or "", device="", tokens_per_second=None,
-                                 context_used=None, activity="loading")
+        self.views.status.update_state(
+            backend=name, model=model or "", device="", tokens_per_second=None, context_used=None, activity="loading"
+        )
         self.notify(f"Switched to {name}" + (f" ({model})" if model else "") + ".", timeout=3)
         self.load_settings_view()
         self.load(old)
@@ -156,6 +157,7 @@ class BackendFlow(Flow):
 
     def choose(self) -> None:
         """Let the writer choose another backend or model."""
+
         def chosen(choice: tuple[str, str | None] | None) -> None:
             if choice is not None:
                 self.switch(*choice)

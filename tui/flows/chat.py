@@ -69,8 +69,10 @@ class ChatFlow(Flow):
         messages += [ChatMessage.of("user" if role == "user" else "assistant", said) for role, said in history]
         messages.append(ChatMessage.of("user", text))
         try:
-            params = self.assistant.params_for(None, {**self.session_params, "num_alternatives": 1, "num_beams": 1,
-                                                      "stop": ("\nWriter:", "\nCompanion:")})
+            params = self.assistant.params_for(
+                None,
+                {**self.session_params, "num_alternatives": 1, "num_beams": 1, "stop": ("\nWriter:", "\nCompanion:")},
+            )
             request = GenerationRequest.chat(messages, params)
         except Exception as error:
             reply.set_text("(could not ask)")

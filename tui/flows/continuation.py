@@ -56,8 +56,9 @@ class ContinuationFlow(Flow):
         if recorder.event_id is None:
             return
         count = prepared.request.params.num_alternatives
-        suggestion = Suggestion(start=pos, alternatives=[""] * count, generation_id=recorder.event_id,
-                                template=chosen.name)
+        suggestion = Suggestion(
+            start=pos, alternatives=[""] * count, generation_id=recorder.event_id, template=chosen.name
+        )
         editor.break_undo_group()
         editor.show_suggestion(suggestion)
         self.generation.streaming = suggestion
@@ -91,8 +92,9 @@ class ContinuationFlow(Flow):
 
         return "" if title in ("Untitled", first_line_title(text)) else title
 
-    async def _continue_worker(self, request: GenerationRequest, suggestion: Suggestion,
-                               recorder: GenerationRecorder) -> None:
+    async def _continue_worker(
+        self, request: GenerationRequest, suggestion: Suggestion, recorder: GenerationRecorder
+    ) -> None:
         editor = self.views.editor
         try:
             result = await self.generation.consume(request, lambda d: editor.stream_into(suggestion, d.index, d.text))
@@ -104,8 +106,14 @@ class ContinuationFlow(Flow):
             return
         self._settle(suggestion, result, recorder)
 
-    def _settle(self, suggestion: Suggestion, result: GenerationResult | None, recorder: GenerationRecorder, *,
-                cancelled: bool = False) -> None:
+    def _settle(
+        self,
+        suggestion: Suggestion,
+        result: GenerationResult | None,
+        recorder: GenerationRecorder,
+        *,
+        cancelled: bool = False,
+    ) -> None:
         self.views.editor.flush_stream()
         suggestion.streaming = False
         if self.generation.streaming is suggestion:
@@ -115,15 +123,20 @@ class ContinuationFlow(Flow):
             editor.set_alternatives(suggestion, _ended(result, suggestion))
             recorder.finished(result)
             if result.error:
-                self.notify(f"The model stopped early: {result.error}\nWhat it wrote is shown; Tab keeps it.",
-                            severity="error", timeout=10)
+                self.notify(
+                    f"The model stopped early: {result.error}\nWhat it wrote is shown; Tab keeps it.",
+                    severity="error",
+                    timeout=10,
+                )
         elif cancelled:
             recorder.cancelled(list(suggestion.alternatives))
         if editor.ghost is suggestion and not suggestion.text:
             editor.drop_suggestion("empty")
             if not cancelled and suggestion.consumed == 0 and not (result and result.error):
-                self.notify("The model had nothing to add here. Try again (Ctrl+G), or raise the temperature "
-                            "in Settings.", timeout=6)
+                self.notify(
+                    "The model had nothing to add here. Try again (Ctrl+G), or raise the temperature in Settings.",
+                    timeout=6,
+                )
         self.indicators.update_suggestion_status()
 
     def _suggestion_failed(self, suggestion: Suggestion, error: BaseException, recorder: GenerationRecorder) -> None:

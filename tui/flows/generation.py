@@ -64,9 +64,14 @@ class GenerationFlow(Flow):
         if self.session.read_only:
             return GenerationRecorder()
         try:
-            return GenerationRecorder.start(self.session, template, variables, request.params,
-                                            backend=self.assistant.backend.name,
-                                            model=self.views.status.state.model)
+            return GenerationRecorder.start(
+                self.session,
+                template,
+                variables,
+                request.params,
+                backend=self.assistant.backend.name,
+                model=self.views.status.state.model,
+            )
         except Exception as error:
             self.tell.report(error)
             return GenerationRecorder()

@@ -22,8 +22,9 @@ from tui.screens.rewrite import RewriteChoice, RewriteScreen
 class RewriteFlow(Flow):
     """The rewrite preview and what the writer chooses in it (the app's ``rewriting``)."""
 
-    def __init__(self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow,
-                 indicators: StatusFlow) -> None:
+    def __init__(
+        self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow, indicators: StatusFlow
+    ) -> None:
         super().__init__(services)
         self.generation = generation
         self.continuation = continuation
@@ -48,8 +49,14 @@ class RewriteFlow(Flow):
             self.notify("The selection is only spaces; select some words to rewrite.", timeout=4)
             return
         fixed = template != "rewrite"
-        self._state = {"start": start, "end": end, "original": original, "template": template,
-                         "variables": dict(variables or {}), "event": None}
+        self._state = {
+            "start": start,
+            "end": end,
+            "original": original,
+            "template": template,
+            "variables": dict(variables or {}),
+            "event": None,
+        }
         name = getattr(template, "name", template)
         screen = RewriteScreen(original, fixed_template=name if fixed else None)
         self.services.push_screen(screen, callback=self._rewrite_done)
@@ -83,8 +90,9 @@ class RewriteFlow(Flow):
         screen.begin(prepared.request.params.num_alternatives)
         self.generation.run(partial(self._rewrite_worker, prepared.request, screen, recorder))
 
-    async def _rewrite_worker(self, request: GenerationRequest, screen: RewriteScreen,
-                              recorder: GenerationRecorder) -> None:
+    async def _rewrite_worker(
+        self, request: GenerationRequest, screen: RewriteScreen, recorder: GenerationRecorder
+    ) -> None:
         try:
             result = await self.generation.consume(request, lambda d: screen.stream(d.index, d.text))
         except asyncio.CancelledError:
@@ -123,8 +131,7 @@ class RewriteFlow(Flow):
         start, end, original = state["start"], state["end"], state["original"]
         doc = self.session.document
         if doc.text[start:end] != original:
-            self.notify("The passage changed while the rewrite was open, so it was left as it is.",
-                        severity="warning")
+            self.notify("The passage changed while the rewrite was open, so it was left as it is.", severity="warning")
             return
         core = choice.text.strip()
         lead = original[: len(original) - len(original.lstrip())]

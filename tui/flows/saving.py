@@ -27,9 +27,18 @@ SAVE_FORCE_WINDOW = 10.0
 class SavingFlow(Flow):
     """Save, Save as, reload, quit and finish (the app's ``saving``)."""
 
-    def __init__(self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow,
-                 indicators: StatusFlow, panels: PanelFlow, *, store: SessionStore | None = None,
-                 owns_store: bool = False, new_session: bool = False) -> None:
+    def __init__(
+        self,
+        services: Services,
+        generation: GenerationFlow,
+        continuation: ContinuationFlow,
+        indicators: StatusFlow,
+        panels: PanelFlow,
+        *,
+        store: SessionStore | None = None,
+        owns_store: bool = False,
+        new_session: bool = False,
+    ) -> None:
         super().__init__(services)
         self.generation = generation
         self.continuation = continuation
@@ -56,8 +65,12 @@ class SavingFlow(Flow):
 
     def _refuse_read_only(self) -> None:
         name = self.session.file.name if self.session.file is not None else "a file"
-        self.notify(f"This window is read-only, so it never writes {name}: the window that has the session "
-                    "open for writing saves it.", severity="warning", timeout=8)
+        self.notify(
+            f"This window is read-only, so it never writes {name}: the window that has the session "
+            "open for writing saves it.",
+            severity="warning",
+            timeout=8,
+        )
 
     def save_as(self) -> None:
         """Write the draft to a file of the writer's choosing, and keep saving there."""
@@ -73,8 +86,7 @@ class SavingFlow(Flow):
         self.services.push_screen(SaveAsScreen(suggestion), callback=chosen)
 
     def _start_save(self, path: Path | None, force: bool) -> None:
-        self.services.run_worker(partial(self._save, path, force), group="save", exclusive=True,
-                                 exit_on_error=False)
+        self.services.run_worker(partial(self._save, path, force), group="save", exclusive=True, exit_on_error=False)
 
     async def _save(self, path: Path | None, force: bool) -> None:
         from assistant.sessions import FileChangedOutside
@@ -84,8 +96,12 @@ class SavingFlow(Flow):
             target = await asyncio.to_thread(self.session.save_to_file, path, force=force)
         except FileChangedOutside as error:
             self._force_save_until = time.monotonic() + SAVE_FORCE_WINDOW
-            self.notify(f"{error.message}\nPress Ctrl+S again to overwrite it, or Ctrl+P → 'Reload the file "
-                        "from disk' to take its version.", severity="warning", timeout=SAVE_FORCE_WINDOW)
+            self.notify(
+                f"{error.message}\nPress Ctrl+S again to overwrite it, or Ctrl+P → 'Reload the file "
+                "from disk' to take its version.",
+                severity="warning",
+                timeout=SAVE_FORCE_WINDOW,
+            )
             return
         except Exception as error:
             self.tell.report(error, prefix="Not saved: ")
@@ -131,8 +147,10 @@ class SavingFlow(Flow):
                 on_disk = session.file.read_text(encoding="utf-8") if session.file.exists() else None
                 if on_disk != session.document.text:
                     if session.file_changed_outside():
-                        lines.append(f"{session.file.name} was changed by another program, so quillmate left it "
-                                     f"alone; your draft is in session {session.id}.")
+                        lines.append(
+                            f"{session.file.name} was changed by another program, so quillmate left it "
+                            f"alone; your draft is in session {session.id}."
+                        )
                     else:
                         session.save_to_file()
             except Exception as error:

@@ -43,9 +43,12 @@ class StatusFlow(Flow):
         if error.message in self._reported_save_errors:
             return
         self._reported_save_errors.add(error.message)
-        self.notify(f"Could not save to the sessions database: {error.message}\nYour text is safe in memory and "
-                    "quillmate keeps trying. Ctrl+P → 'Save as…' writes it to a file.",
-                    severity="error", timeout=15)
+        self.notify(
+            f"Could not save to the sessions database: {error.message}\nYour text is safe in memory and "
+            "quillmate keeps trying. Ctrl+P → 'Save as…' writes it to a file.",
+            severity="error",
+            timeout=15,
+        )
 
     def poll_saved(self) -> None:
         """Show whether the session (and its file) hold the latest draft."""

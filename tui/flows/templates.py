@@ -20,8 +20,9 @@ from tui.widgets.panels import ResultItem
 class TemplateFlow(Flow):
     """Template forms and runs, and the Results tab (the app's ``templates``)."""
 
-    def __init__(self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow,
-                 rewriting: RewriteFlow) -> None:
+    def __init__(
+        self, services: Services, generation: GenerationFlow, continuation: ContinuationFlow, rewriting: RewriteFlow
+    ) -> None:
         super().__init__(services)
         self.generation = generation
         self.continuation = continuation
@@ -132,8 +133,11 @@ class TemplateFlow(Flow):
 def _result_heading(template: Any, variables: Mapping[str, Any]) -> str:
     """A result's heading: the template, its choices and what it was about ("poem · haiku · the sea")."""
     parts = [template.name]
-    parts += [str(variables[name]) for name, spec in template.variables.items()
-              if spec.kind == "choice" and variables.get(name)]
+    parts += [
+        str(variables[name])
+        for name, spec in template.variables.items()
+        if spec.kind == "choice" and variables.get(name)
+    ]
     about = " ".join(str(variables.get(template.input_variable) or "").split()) if template.input_variable else ""
     if about:
         parts.append(about if len(about) <= 40 else about[:39] + "…")

@@ -31,8 +31,8 @@ def help_table() -> Table:
                 table.add_row(shown, what)
         table.add_row("", "")
     table.add_row(Text(ELSEWHERE, style="bold underline"), "")
-    for where, key, description in context_keys():
-        table.add_row(display(key), f"{where}: {description}")
+    for where, shortcut, description in context_keys():
+        table.add_row(display(shortcut), f"{where}: {description}")
     return table
 
 
@@ -45,8 +45,12 @@ def context_keys() -> list[tuple[str, str, str]]:
     from tui.screens.template_form import TemplateFormScreen
     from tui.widgets.panels import ChatBubble, ResultsView
 
-    places = (("Rewrite", RewriteScreen), ("Template form", TemplateFormScreen), ("Results", ResultsView),
-              ("A chat reply", ChatBubble))
+    places = (
+        ("Rewrite", RewriteScreen),
+        ("Template form", TemplateFormScreen),
+        ("Results", ResultsView),
+        ("A chat reply", ChatBubble),
+    )
     rows = []
     for where, widget in places:
         for binding in widget.BINDINGS:
@@ -67,8 +71,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Keys", classes="dialog-title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(help_table(), id="help-table")
-            yield Static("Esc closes this. Ctrl+P opens the command palette: templates, models, saving and more.",
-                         classes="hint")
+            yield Static(
+                "Esc closes this. Ctrl+P opens the command palette: templates, models, saving and more.", classes="hint"
+            )
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss(None)

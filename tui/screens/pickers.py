@@ -95,8 +95,7 @@ class SaveAsScreen(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="save-box", classes="dialog"):
             yield Static("Save the draft as…", classes="dialog-title")
-            yield Static("Your text is already kept in this session; this also writes it to a file.",
-                         classes="hint")
+            yield Static("Your text is already kept in this session; this also writes it to a file.", classes="hint")
             yield Input(self.suggestion, placeholder="file name, e.g. chapter-1.md", id="save-path")
             yield Static("", id="save-error", classes="field-error")
             with Horizontal(classes="buttons"):

@@ -79,8 +79,12 @@ class RewriteScreen(ModalScreen[RewriteChoice | None]):
             yield Static(title, classes="dialog-title")
             with Horizontal(id="rewrite-ask"):
                 yield Static("How?", classes="field-label")
-                yield Input(self.instruction, placeholder="e.g. more vivid, or: make her angrier", id="instruction",
-                            compact=True)
+                yield Input(
+                    self.instruction,
+                    placeholder="e.g. more vivid, or: make her angrier",
+                    id="instruction",
+                    compact=True,
+                )
             with Horizontal(id="presets"):
                 for label in PRESETS:
                     yield Button(label, classes="preset", compact=True)

@@ -109,15 +109,32 @@ class TemplateFormScreen(ModalScreen[dict[str, str] | None]):
         if spec.kind == "choice" and spec.options:
             options = [(o, o) for o in spec.options]
             chosen = next((o for o in spec.options if o.casefold() == start.casefold()), None)
-            widget = Select(options, value=chosen if chosen is not None else Select.NULL,
-                            allow_blank=chosen is None, id=f"var-{spec.name}", compact=True)
+            widget = Select(
+                options,
+                value=chosen if chosen is not None else Select.NULL,
+                allow_blank=chosen is None,
+                id=f"var-{spec.name}",
+                compact=True,
+            )
         elif spec.kind == "integer":
             validators = [Integer(minimum=spec.min, maximum=spec.max)]
-            widget = Input(start, type="integer", validators=validators, validate_on=["changed", "submitted"],
-                           id=f"var-{spec.name}", compact=True)
+            widget = Input(
+                start,
+                type="integer",
+                validators=validators,
+                validate_on=["changed", "submitted"],
+                id=f"var-{spec.name}",
+                compact=True,
+            )
         elif spec.multiline:
-            widget = TextArea(start, soft_wrap=True, id=f"var-{spec.name}", classes="multiline",
-                              highlight_cursor_line=False, compact=True)
+            widget = TextArea(
+                start,
+                soft_wrap=True,
+                id=f"var-{spec.name}",
+                classes="multiline",
+                highlight_cursor_line=False,
+                compact=True,
+            )
         else:
             widget = Input(start, id=f"var-{spec.name}", compact=True)
         widget.add_class("field")

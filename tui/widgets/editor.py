@@ -244,8 +244,9 @@ class DraftEditor(TextArea):
         # The edit reaches into the ghost text: take the suggestion away first.
         draft_start, draft_end = self.to_draft(start), self.to_draft(end)
         self.drop_suggestion("edited", announce=True)
-        edit = Edit(edit.text, self.location_of(draft_start), self.location_of(draft_end),
-                    edit.maintain_selection_offset)
+        edit = Edit(
+            edit.text, self.location_of(draft_start), self.location_of(draft_end), edit.maintain_selection_offset
+        )
         return self._mirror(edit, draft_start, draft_end, text)
 
     def _mirror(self, edit: Edit, draft_start: int, draft_end: int, text: str) -> EditResult:
@@ -289,8 +290,9 @@ class DraftEditor(TextArea):
         try:
             self._apply(Edit(text, self.location_of(start), self.location_of(end), True))
             delta = len(text) - (end - start)
-            moved = [o + delta if o > end or (o == end and o > start) else (start if start < o < end else o)
-                     for o in keep]
+            moved = [
+                o + delta if o > end or (o == end and o > start) else (start if start < o < end else o) for o in keep
+            ]
             wanted = Selection(self.location_of(moved[0]), self.location_of(moved[1]))
             if self.selection != wanted:
                 self.selection = wanted

@@ -117,8 +117,11 @@ class StatusBar(Widget):
         s = self.state
         if s.read_only:
             return "read-only"
-        marks = {"saved": "✓", "saving": "…", "error": "⚠ not saved"} if compact else \
-            {"saved": "✓ saved", "saving": "… saving", "error": "⚠ not saved"}
+        marks = (
+            {"saved": "✓", "saving": "…", "error": "⚠ not saved"}
+            if compact
+            else {"saved": "✓ saved", "saving": "… saving", "error": "⚠ not saved"}
+        )
         mark = marks.get(s.saved, s.saved)
         if s.file in ("missing", "behind"):
             # The session is saved continuously; the file only on Ctrl+S and on quitting.

@@ -60,7 +60,7 @@ class ChatView(Vertical):
     class InsertReply(Message):
         """Insert a reply into the draft at the cursor."""
 
-        bubble: ChatBubble
+        reply: ChatBubble
 
     class Cleared(Message):
         """The writer cleared the conversation."""

@@ -26,10 +26,17 @@ class NotesView(Vertical):
         self._read_only = read_only
 
     def compose(self) -> ComposeResult:
-        yield Static("Characters, setting, style. The model reads these every time it continues your story.",
-                     classes="hint")
-        area = TextArea(self._initial, soft_wrap=True, id="notes-text", read_only=self._read_only,
-                        highlight_cursor_line=False, placeholder="e.g. Mara: lighthouse keeper, 60, dry humour.")
+        yield Static(
+            "Characters, setting, style. The model reads these every time it continues your story.", classes="hint"
+        )
+        area = TextArea(
+            self._initial,
+            soft_wrap=True,
+            id="notes-text",
+            read_only=self._read_only,
+            highlight_cursor_line=False,
+            placeholder="e.g. Mara: lighthouse keeper, 60, dry humour.",
+        )
         yield area
 
     @property

@@ -104,6 +104,9 @@ class Capabilities:
         top_k: Honours ``top_k``.
         beams: Honours ``num_beams``.
         repetition_penalty: Honours ``repetition_penalty``.
+        phrase_ban: How it honours ``ban``: ``exact`` (the phrase is never written), ``cut``
+            (the text ends just before a banned phrase, found as it streams in), or ``""`` (not at all).
+        phrase_bias: Honours ``bias``.
     """
 
     chat: bool
@@ -114,6 +117,8 @@ class Capabilities:
     top_k: bool = False
     beams: bool = False
     repetition_penalty: bool = False
+    phrase_ban: Literal["exact", "cut", ""] = ""
+    phrase_bias: bool = False
 
 
 @dataclass(frozen=True)
@@ -300,7 +305,17 @@ class Backend(ABC):
             notes.append("seed")
         if params.repetition_penalty != 1.0 and not caps.repetition_penalty:
             notes.append("repetition_penalty")
+        if params.ban and not caps.phrase_ban:
+            notes.append("ban")
+        if params.bias and not caps.phrase_bias:
+            notes.append("bias")
         result = [Notice("unsupported", f"{self.name} cannot honour {name}; it was not applied.") for name in notes]
+        if params.ban and caps.phrase_ban == "cut":
+            result.append(Notice(
+                "unsupported",
+                f"{self.name} cannot keep banned phrases from being written; quillmate ends the text "
+                "just before one instead.",
+            ))
         if params.num_alternatives > caps.max_alternatives:
             result.append(
                 Notice(

@@ -488,6 +488,8 @@ class GPT2Backend(Backend):
             top_k=True,
             beams=True,
             repetition_penalty=True,
+            phrase_ban="exact",
+            phrase_bias=True,
         )
 
     def _context_before_loading(self) -> int:

@@ -93,6 +93,7 @@ from backends.base import (
 from backends.credentials import stored_key
 from backends.errors import BackendError, ConfigError, ModelNotFound
 from backends.openai_errors import host_of, http_errors, mask, protect, redact, shown_url, translate
+from backends.steering import BannedPhraseCut
 
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -498,6 +499,7 @@ class OpenAIBackend(Backend):
             seed=True,
             top_k="top_k" in extra,
             repetition_penalty="repetition_penalty" in extra,
+            phrase_ban="cut",
         )
 
     def _samplers(self) -> tuple[str, ...]:
@@ -799,8 +801,12 @@ class OpenAIBackend(Backend):
 
         rows = params.num_alternatives
         extra_stops = params.stop[MAX_STOP:]
-        limited = bool(extra_stops) or params.max_lines is not None
-        filters = [StopFilter(extra_stops, params.max_lines) for _ in range(rows)] if limited else None
+        limited = bool(extra_stops) or params.max_lines is not None or bool(params.ban)
+        filters: list[Any] | None = None
+        if limited:
+            filters = [StopFilter(extra_stops, params.max_lines) for _ in range(rows)]
+            if params.ban:  # the server never sees the ban: end the text before a banned phrase here
+                filters = [BannedPhraseCut(params.ban, then) for then in filters]
         texts = [""] * rows
         reasons: list[FinishReason | None] = [None] * rows
         pieces = 0

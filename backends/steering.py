@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from backends.base import StopFilter
 from backends.settings import GenerationParams
 
 _SPACES = re.compile(r"\s+")
@@ -119,7 +120,8 @@ class PhraseBan:
         start = token.find(phrase)
         while start >= 0:
             previous = token[start - 1] if start > 0 else before
-            if not (_is_word(phrase[0]) and _is_word(previous)) and cls._ends_phrase(phrase, token, start + len(phrase)):
+            clean_start = not (_is_word(phrase[0]) and _is_word(previous))
+            if clean_start and cls._ends_phrase(phrase, token, start + len(phrase)):
                 return True
             start = token.find(phrase, start + 1)
         return False
@@ -178,6 +180,71 @@ class PhraseBanProcessor:
         return scores
 
 
+def phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern finding any of ``phrases`` as whole words, in any case, with any run of space
+    between its words; None when there are no phrases."""
+    alternatives = []
+    for phrase in dict.fromkeys(p for p in map(normalise_phrase, phrases) if p):
+        body = r"\s+".join(re.escape(word) for word in phrase.split(" "))
+        start = r"(?<!\w)" if _is_word(phrase[0]) else ""
+        end = r"(?!\w)" if _is_word(phrase[-1]) else ""
+        alternatives.append(start + body + end)
+    return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+
+
+class BannedPhraseCut:
+    """Ends streamed text just before the first banned phrase, for backends that cannot ban.
+
+    Text that could still become a banned phrase is held back until it is known not to
+    be (one more character may end the last word). Then it goes on to ``then`` (a
+    :class:`StopFilter` for the stop sequences and line limit). Only the text is judged,
+    so the phrase is never shown, but the model did choose it: the alternative ends there.
+
+    Args:
+        phrases: The banned phrases.
+        then: The filter the allowed text goes through next.
+    """
+
+    def __init__(self, phrases: Sequence[str], then: StopFilter) -> None:
+        self.pattern = phrase_pattern(phrases)
+        self.then = then
+        self.text = ""
+        self.passed = 0
+        self.cut = False
+        self._hold = max((len(normalise_phrase(p)) for p in phrases), default=0) + 8
+
+    @property
+    def stopped(self) -> bool:
+        return self.cut or self.then.stopped
+
+    def feed(self, piece: str) -> str:
+        """Take new text; return what may be shown now."""
+        if self.stopped:
+            return ""
+        self.text += piece
+        found = self.pattern.search(self.text, max(0, self.passed - self._hold)) if self.pattern else None
+        if found and found.end() < len(self.text):
+            self.cut = True
+            return self._pass(found.start())
+        upto = found.start() if found else len(self.text) - self._hold
+        return self._pass(upto)
+
+    def flush(self) -> str:
+        """The end of the text: release what was held back (all of it, unless it ends in a banned phrase)."""
+        found = self.pattern.search(self.text, max(0, self.passed - self._hold)) if self.pattern else None
+        if found:
+            self.cut = True
+            return self._pass(found.start()) + self.then.flush()
+        return self._pass(len(self.text)) + self.then.flush()
+
+    def _pass(self, upto: int) -> str:
+        if upto <= self.passed:
+            return ""
+        chunk = self.text[self.passed : upto]
+        self.passed = upto
+        return self.then.feed(chunk)
+
+
 def steering_kwargs(tokenizer: Any, params: GenerationParams) -> dict[str, Any]:
     """Extra ``generate()`` arguments that apply ``params.ban`` and ``params.bias``; empty when neither is set.
 
@@ -213,5 +280,14 @@ def steering_kwargs(tokenizer: Any, params: GenerationParams) -> dict[str, Any]:
     return kwargs
 
 
-__all__ = ["PhraseBan", "PhraseBanProcessor", "normalise_phrase", "sequence_bias", "spellings", "steering_kwargs",
-           "token_texts"]
+__all__ = [
+    "BannedPhraseCut",
+    "PhraseBan",
+    "PhraseBanProcessor",
+    "normalise_phrase",
+    "phrase_pattern",
+    "sequence_bias",
+    "spellings",
+    "steering_kwargs",
+    "token_texts",
+]

@@ -210,6 +210,7 @@ def _load_model(spec: TuneSpec, device: str) -> tuple[Any, int]:
 
     resume_dir = spec.out / RESUME_DIR
     done = 0
+    model: Any
     if spec.resume:
         state_file = resume_dir / "state.json"
         if not state_file.is_file():

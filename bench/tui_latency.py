@@ -8,12 +8,16 @@ Usage::
 1. **Start-up**: from launching a fresh Python process (as ``quillmate write FILE`` does, with
    the real config, session store and default backend) to the first frame drawn with the
    editor focused, i.e. when the writer can type. The model keeps loading in the background.
-2. **Typing while streaming**: with a continuation streaming in as ghost text, the time from
+2. **Typing while the model loads**: in a fresh process (torch not yet imported), the writer
+   types from the first frame until the model is ready; key event to the editor drawing it.
+   The same typing once the model is loaded is the baseline, measured in the same process.
+3. **Typing while streaming**: with a continuation streaming in as ghost text, the time from
    a key event reaching the app to the editor drawing a line that contains the new character.
    Measured with a fast synthetic stream (about 500 chunks/s, faster than any local model)
    and, with ``--model bundled``, the bundled GPT-2 streaming for real.
 
-Every figure is the median of its runs (with the 90th percentile for keystrokes). The app
+Every figure is the median of its runs (with the 90th and 95th percentiles for keystrokes), and
+the load average from ``uptime`` is printed with them: the machine may be shared. The app
 runs headless (Textual renders every frame; the output is discarded).
 """
 
@@ -78,6 +82,98 @@ def measure_startup(runs: int) -> list[float]:
                 raise SystemExit("The editor did not have focus at the first frame.")
             times.append(float(out[0]))
     return times
+
+
+# ------------------------------------------------------------------ typing while the model loads
+
+
+async def _type_and_time(app: Any, keys: int, until: Any, per_key: float = 0.03) -> list[float]:
+    """Type ``keys`` x's on the title line (stopping early when ``until()``); key-to-screen delays."""
+    from textual import events
+
+    editor = app.editor
+    title = "# The Lighthouse"
+    line = editor.document.get_line(0)
+    base = len(line) - len(title)  # x's typed by an earlier call
+    drawn: dict[int, float] = {}
+    original = editor.render_line
+
+    def render_line(y: int) -> Any:
+        strip = original(y)
+        text = strip.text.strip()
+        if y == 0 and text.startswith(title):
+            drawn.setdefault(len(text) - len(title) - base, time.perf_counter())
+        return strip
+
+    editor.render_line = render_line  # type: ignore[method-assign]
+    editor.move_cursor((0, len(title)))
+    delays: list[float] = []
+    try:
+        for i in range(1, keys + 1):
+            if until():
+                break
+            key = events.Key("x", "x")
+            key.set_sender(app)
+            sent = time.perf_counter()
+            app._driver.send_message(key)
+            deadline = sent + 5.0
+            while max(drawn, default=0) < i and time.perf_counter() < deadline:
+                await asyncio.sleep(0.0005)
+            shown = [t for count, t in drawn.items() if count >= i]
+            delays.append(min(shown) - sent if shown else 5.0)
+            await asyncio.sleep(per_key)  # a brisk typist: about 30 keys a second
+    finally:
+        editor.render_line = original  # type: ignore[method-assign]
+    return delays
+
+
+def _child_loading(started: float, home: str, keys: int) -> None:
+    """Run in a fresh process: start as ``quillmate write`` does, type until the model is ready, then type again."""
+    import json
+
+    os.environ["QUILLMATE_HOME"] = home
+    from tui.app import make_app
+
+    story = Path(home) / "story.md"
+    story.write_text(DRAFT, encoding="utf-8")
+    app = make_app(story)
+    result: dict[str, Any] = {}
+
+    async def measure() -> None:
+        result["loading"] = await _type_and_time(app, 100_000, lambda: app.backend_ready)
+        result["load_seconds"] = time.time() - started
+        result["torch_in_process"] = "torch" in sys.modules
+        result["loaded"] = await _type_and_time(app, keys, lambda: False)
+        print(json.dumps(result), flush=True)
+        app.finish()
+        os._exit(0)
+
+    def first_frame() -> None:
+        result["first_frame"] = time.time() - started
+        asyncio.get_running_loop().create_task(measure())
+
+    app.on_first_frame = first_frame
+    app.run(headless=True, size=(100, 30))
+
+
+def measure_loading(runs: int, keys: int) -> list[dict[str, Any]]:
+    """One dict per fresh process: first frame, delays while loading, delays once loaded."""
+    import json
+
+    out = []
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO_ROOT))
+        for _ in range(runs):
+            started = time.time()
+            done = subprocess.run(
+                [sys.executable, __file__, "--child-loading", repr(started), home, str(keys)],
+                capture_output=True, text=True, env=env, timeout=300,
+            )
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if done.returncode != 0 or not lines:
+                raise SystemExit(f"The loading run failed:\n{done.stderr[-2000:]}")
+            out.append(json.loads(lines[-1]))
+    return out
 
 
 # ------------------------------------------------------------------- typing while streaming
@@ -166,7 +262,18 @@ def backend_active(app: Any) -> bool:
 def _summary(values: list[float]) -> str:
     ms = sorted(v * 1000 for v in values)
     p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
-    return f"median {statistics.median(ms):.1f} ms, p90 {p90:.1f} ms, max {ms[-1]:.1f} ms (n={len(ms)})"
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return (
+        f"median {statistics.median(ms):.1f} ms, p90 {p90:.1f} ms, p95 {p95:.1f} ms, "
+        f"max {ms[-1]:.1f} ms (n={len(ms)})"
+    )
+
+
+def _load_average() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "uptime unavailable"
 
 
 def main() -> None:
@@ -174,15 +281,33 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child-startup":
         _child_startup(float(sys.argv[2]), sys.argv[3])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-loading":
+        _child_loading(float(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="start-up runs")
     parser.add_argument("--keys", type=int, default=40, help="keystrokes per streaming measurement")
     parser.add_argument("--model", default="bundled", help="also stream from this model ('none' to skip)")
+    parser.add_argument("--load-runs", type=int, default=3, help="runs typing while the model loads (0 to skip)")
+    parser.add_argument("--only-loading", action="store_true", help="measure only start-up and typing while loading")
     args = parser.parse_args()
 
+    print(f"load: {_load_average()}")
     startup = measure_startup(args.runs)
     print(f"start-up to a typable first frame: median {statistics.median(startup) * 1000:.0f} ms "
           f"(runs: {', '.join(f'{t * 1000:.0f}' for t in startup)} ms)")
+    if args.load_runs > 0:
+        runs = measure_loading(args.load_runs, args.keys)
+        frames = [r["first_frame"] for r in runs]
+        ready = ", ".join(f"{r['load_seconds']:.1f}" for r in runs)
+        print(f"first typable frame with the model loading: median {statistics.median(frames) * 1000:.0f} ms "
+              f"(runs: {', '.join(f'{t * 1000:.0f}' for t in frames)} ms); model ready after "
+              f"{ready} s")
+        print(f"keystroke to screen while the model loads: {_summary([d for r in runs for d in r['loading']])}")
+        print(f"keystroke to screen once it is loaded (baseline): {_summary([d for r in runs for d in r['loaded']])}")
+        print(f"load: {_load_average()}")
+    if args.only_loading:
+        return
     delays, rate = asyncio.run(measure_typing(args.keys, "scripted"))
     print(f"keystroke to screen while a synthetic stream runs at {rate:.0f} chunks/s: {_summary(delays)}")
     if args.model not in ("none", "scripted"):

@@ -164,7 +164,8 @@ def _from_novelai(data: Mapping[str, Any], where: str) -> ImportResult:
         item = _object(item, f"{where}, entry {number + 1}")
         keys = _strings(item.get("keys", []), f"{where}, entry {number + 1}, keys")
         name = str(item.get("displayName") or "").strip() or (keys[0] if keys else f"Entry {number + 1}")
-        config = item.get("contextConfig") if isinstance(item.get("contextConfig"), Mapping) else {}
+        found = item.get("contextConfig")
+        config: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         priority = _int(config.get("budgetPriority"), 400)
         entries.append({
             "name": name, "keys": keys, "content": _text(item.get("text", ""), f"{where}, entry {name!r}"),

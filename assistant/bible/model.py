@@ -268,7 +268,7 @@ def describe(error: ValidationError, data: Any) -> str:
 
 def _location(loc: Iterable[Any], data: Any) -> tuple[str, str]:
     """(``entry 'Mara'`` or ``settings`` or empty, the field's name or empty)."""
-    owner, fields = "", []
+    owner, fields = "", list[str]()
     node = data
     for part in loc:
         if isinstance(part, int):

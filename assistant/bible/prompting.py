@@ -63,12 +63,13 @@ def prepare_with_bible(helper: Assistant, template: Template, variables: Mapping
                             reserved=gen_params.max_new_tokens + own_tokens + passage_tokens, count=count)
         passage = PromptPart("draft", "Passage", text, passage_tokens)
         assembly = replace(assembly, draft=text, dropped=tuple(d for d in assembly.dropped if d.kind != "draft"),
-                           parts=tuple(p for p in assembly.parts if p.kind != "draft") + (passage,))
+                           parts=(*(p for p in assembly.parts if p.kind != "draft"), passage))
     filled = {**values, name: assembly.draft, NOTES: assembly.context}
     rendered = template.render(filled, form)
     request = rendered.request(gen_params)
     report = _report(rendered, skeleton, assembly, count, caps.context_window, gen_params.max_new_tokens)
-    return Prepared(template, rendered, request, template.resolve(filled), report)
+    # ``variables`` stay the writer's own (the draft as given); what was sent is in the report.
+    return Prepared(template, rendered, request, resolved, report)
 
 
 def _prompt_tokens(rendered: Any, count: Callable[[str], int]) -> int:

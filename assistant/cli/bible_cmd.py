@@ -149,9 +149,11 @@ def _entry_options(command: Any) -> Any:
         click.option("--content", "-c", help="What the model reads; '-' reads it from standard input."),
         click.option("--priority", type=int, help="Kept before lower priorities when space is short."),
         click.option("--order", type=int, help="Place among the entries in the prompt: lower first."),
-        click.option("--always-on/--keyed", "always_on", default=None, help="In every prompt, or only when a key appears."),
+        click.option("--always-on/--keyed", "always_on", default=None,
+                     help="In every prompt, or only when a key appears."),
         click.option("--regex/--plain", "regex", default=None, help="Keys are regular expressions, or plain words."),
-        click.option("--case-sensitive/--any-case", "case_sensitive", default=None, help="Keys match capitals exactly."),
+        click.option("--case-sensitive/--any-case", "case_sensitive", default=None,
+                     help="Keys match capitals exactly."),
         click.option("--whole-word/--part-word", "whole_word", default=None, help="Plain keys match whole words only."),
         click.option("--enable/--disable", "enabled", default=None, help="Switch the entry on or off."),
     ]):

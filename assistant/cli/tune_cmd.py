@@ -235,7 +235,7 @@ class _Progress:
 
     def step(self, report: Any) -> None:
         """Move the bar to ``report`` (a ``backends.tuning.StepReport``)."""
-        fields = {
+        fields: dict[str, Any] = {
             "step": f"{report.step}" + (f"/{report.total_steps}" if report.total_steps else ""),
             "loss": f"{report.loss:.3f}",
             "rate": f"{report.tokens_per_second:,.0f}",

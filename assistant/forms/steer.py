@@ -62,7 +62,53 @@ class SteerSettings:
 
 # Words a line should not end on: they leave it hanging.
 _WEAK_ENDS = frozenset(
-    ["a", "an", "the", "of", "and", "to", "in", "into", "with", "my", "his", "her", "their", "its", "your", "our", "for", "on", "at", "by", "from", "as", "is", "was", "that", "but", "or", "nor", "i", "he", "she", "we", "they", "it", "be", "are", "were", "so", "than", "then", "if", "when", "whose", "which", "who"]
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "into",
+        "with",
+        "my",
+        "his",
+        "her",
+        "their",
+        "its",
+        "your",
+        "our",
+        "for",
+        "on",
+        "at",
+        "by",
+        "from",
+        "as",
+        "is",
+        "was",
+        "that",
+        "but",
+        "or",
+        "nor",
+        "i",
+        "he",
+        "she",
+        "we",
+        "they",
+        "it",
+        "be",
+        "are",
+        "were",
+        "so",
+        "than",
+        "then",
+        "if",
+        "when",
+        "whose",
+        "which",
+        "who",
+    ]
 )
 _TRAILING = ".,;:!?—–-'\"’”)"
 
@@ -238,32 +284,29 @@ async def _fill_rhyme(
     used: set[str],
     settings: SteerSettings,
 ) -> str | None:
-    """``candidate`` ended with the rhyme the model finds likeliest, keeping the syllable count."""
+    """``candidate`` ended with the rhyme the model finds likeliest, keeping the syllable count.
+
+    The line is cut where one or two syllables are left, each rhyming word of that length
+    is put at the end, and one scoring call picks the line the model finds likeliest (by
+    its mean log-probability per token, so lines of different lengths compare fairly).
+    """
     target = plan.target
     if target is None:
         return None
     options = [w for w in rhymes_for(partner) if w not in used and is_known(w) and len(w) > 1]
-    if not options:
-        return None
-    best: tuple[float, str] | None = None
-    prefixes = [("", 0), *candidate.prefixes]
-    for text, so_far in reversed(prefixes):
+    lines: list[str] = []
+    for text, so_far in candidate.prefixes:
         need = target - so_far
-        if need < 1:
-            continue
-        if need > 3:
-            break
-        fitting = [w for w in options if count_syllables(w) == need][: settings.rhyme_options]
-        if not fitting or (text and _end_word(text) in _WEAK_ENDS and need == 1 and len(fitting) < 2):
-            continue
-        scored = await backend.score_texts([" " + w if text else w for w in fitting], context=context + text)
-        if not scored:
-            return None
-        for word, (logprob, _) in zip(fitting, scored, strict=True):
-            line = f"{text} {word}".strip() if text else word.capitalize()
-            if best is None or logprob > best[0]:
-                best = (logprob, line)
-    return best[1] if best else None
+        if need in (1, 2) and text and _end_word(text) not in _WEAK_ENDS - {"the", "a", "an", "my", "his", "her"}:
+            fitting = [w for w in options if count_syllables(w) == need][: settings.rhyme_options // 2]
+            lines.extend(f"{text.rstrip(_TRAILING)} {word}" for word in fitting)
+    if not lines:
+        return None
+    scored = await backend.score_texts(lines, context=context)
+    if not scored:
+        return None
+    best = max(zip(scored, lines, strict=True), key=lambda item: item[0][0] / max(1, item[0][1]))
+    return best[1]
 
 
 async def steer_completion(
@@ -341,8 +384,10 @@ async def _choose_line(
                 or (judged.ok, judged.syllables_ok, judged.score) > (best.ok, best.syllables_ok, best.score)
             ):
                 best = judged
-        if best is not None and best.ok and best.score > -1:
+        if best is not None and best.ok and (best.score > -1 or attempt >= 1):
             break
+        if best is not None and best.syllables_ok and plan.partner is not None and attempt >= 1:
+            break  # the rhyme is found by scoring below, which costs less than another round
     if best is None:
         return "", None
     if not best.rhyme_ok and plan.partner is not None:

@@ -36,6 +36,7 @@ from backends.base import (
     GenerationResult,
     StreamEvent,
 )
+from backends.errors import UsageError
 from backends.registry import create_backend
 from backends.settings import ParamOverrides
 
@@ -78,6 +79,7 @@ class Assistant:
         backend: A profile name from the config (default: the configured default),
             or a ready Backend instance.
         model: Overrides the profile's model.
+        dtype: Overrides a local profile's ``dtype`` (e.g. ``int8`` on the CPU).
         config: Settings; read from the config file when omitted.
         templates: The template library; the built-ins plus the writer's folder when omitted.
     """
@@ -87,25 +89,33 @@ class Assistant:
         backend: str | Backend | None = None,
         *,
         model: str | None = None,
+        dtype: str | None = None,
         config: Config | None = None,
         templates: TemplateLibrary | None = None,
     ) -> None:
         self.config = config or load_config()
         self.templates = templates or TemplateLibrary()
-        self.backend = backend if isinstance(backend, Backend) else self._make_backend(backend, model)
+        self.backend = backend if isinstance(backend, Backend) else self._make_backend(backend, model, dtype)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
 
-    def _make_backend(self, name: str | None, model: str | None) -> Backend:
+    def _make_backend(self, name: str | None, model: str | None, dtype: str | None = None) -> Backend:
         profile = self.config.profile(name)
         options = dict(profile.options)
         if model:
             options["model"] = model
+        if dtype:
+            if profile.kind != "gpt2":
+                raise UsageError(
+                    f"--dtype is for local models; the profile '{profile.name}' is a {profile.kind} one.",
+                    "Leave --dtype out, or pick a local profile with --backend.",
+                )
+            options["dtype"] = dtype
         return create_backend(profile.name, profile.kind, options)
 
-    def switch_backend(self, backend: str | Backend, *, model: str | None = None) -> Backend:
+    def switch_backend(self, backend: str | Backend, *, model: str | None = None, dtype: str | None = None) -> Backend:
         """Use another backend from now on; returns it. The old one is not closed."""
-        self.backend = backend if isinstance(backend, Backend) else self._make_backend(backend, model)
+        self.backend = backend if isinstance(backend, Backend) else self._make_backend(backend, model, dtype)
         return self.backend
 
     # -- preparing ---------------------------------------------------------------------------

@@ -49,6 +49,9 @@ AUTO_MODEL = "auto"
 HUB_DEFAULT = "gpt2"
 DEFAULT_CONTEXT = 1024
 MAX_ALTERNATIVES = 16
+INT8 = "int8"
+DTYPES = ("auto", "float32", "float16", "bfloat16", INT8)
+"""The values of a local profile's ``dtype``; int8 quantizes the linear layers and runs on the CPU only."""
 TRIM_STEP_SHARE = 4
 """A draft that outgrows the context loses its front in steps of 1/4 of the context window.
 
@@ -160,8 +163,16 @@ def _pick_dtype(dtype: str, device: str) -> Any:
     names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype == "auto":
         return torch.float16 if device in ("cuda", "mps") else torch.float32
+    if dtype == INT8:
+        if device != "cpu":
+            raise ConfigError(
+                f"int8 runs on the CPU only, and this model would run on {device}.",
+                f'On {device} use dtype = "float16" or "bfloat16" (as fast, and exact enough), '
+                'or set device = "cpu" to use int8.',
+            )
+        return torch.float32  # loaded in float32, then quantized (backends.int8)
     if dtype not in names:
-        raise ConfigError(f"Unknown dtype '{dtype}'.", "Use auto, float32, float16 or bfloat16.")
+        raise ConfigError(f"Unknown dtype '{dtype}'.", "Use auto, float32, float16, bfloat16 or int8 (CPU only).")
     return names[dtype]
 
 
@@ -251,6 +262,10 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
             ) from None
     model.to(resolved_device)
     model.eval()
+    if dtype == INT8:
+        from backends.int8 import quantize_int8
+
+        quantize_int8(model)
     eos = tokenizer.eos_token_id
     if eos is None:
         eos = model.config.eos_token_id or 0
@@ -268,7 +283,7 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
         model=model,
         tokenizer=tokenizer,
         device=resolved_device,
-        dtype=str(torch_dtype).replace("torch.", ""),
+        dtype=INT8 if dtype == INT8 else str(torch_dtype).replace("torch.", ""),
         label=label,
         context_window=int(context or DEFAULT_CONTEXT),
         eos_token_id=int(eos),

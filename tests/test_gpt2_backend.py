@@ -157,7 +157,9 @@ def test_readme_first_command_writes_a_poem_offline(isolated_home: Path, hub_cac
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QUILLMATE_"))}
     env.update(QUILLMATE_HOME=str(isolated_home), HF_HUB_OFFLINE="1", HF_HOME=str(hub_cache.parent))
     out = subprocess.run(
-        [sys.executable, "-m", "assistant", "run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku"],
+        # --verbose: notes reach stderr only in a terminal otherwise (stdout is a pipe here).
+        [sys.executable, "-m", "assistant", "run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku",
+         "--verbose"],
         capture_output=True,
         env=env,
         timeout=300,

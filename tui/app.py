@@ -33,6 +33,7 @@ from tui.commands import AppCommands, TemplateCommands
 from tui.crash import CrashReport
 from tui.flows.backend import BackendFlow
 from tui.flows.base import BackendFactory, BackendHolder, Messenger, Services, Views
+from tui.flows.bible import BibleFlow
 from tui.flows.chat import ChatFlow
 from tui.flows.continuation import ContinuationFlow
 from tui.flows.generation import GenerationFlow
@@ -44,7 +45,7 @@ from tui.flows.templates import TemplateFlow
 from tui.keys import APP_KEYS, report_alt_digits_as_keys
 from tui.screens.rewrite import RewriteScreen
 from tui.widgets.editor import DraftEditor
-from tui.widgets.panels import ChatView, NotesView, ResultsView, SettingsView, SidePanel, StatsView
+from tui.widgets.panels import BibleView, ChatView, ContextView, ResultsView, SettingsView, SidePanel, StatsView
 from tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ class QuillmateApp(App[None]):
         self.rewriting = RewriteFlow(services, self.generation, self.continuation, self.indicators)
         self.conversation = ChatFlow(services, self.generation, self.continuation)
         self.templates = TemplateFlow(services, self.generation, self.continuation, self.rewriting)
-        self.panels = PanelFlow(services, self.indicators, self.conversation)
+        self.story = BibleFlow(services, self.continuation)
+        self.panels = PanelFlow(services, self.indicators, self.conversation, self.story)
         self.backends = BackendFlow(services, self.generation, self.indicators)
         self.saving = SavingFlow(
             services,
@@ -216,7 +218,7 @@ class QuillmateApp(App[None]):
         with Horizontal(id="main"):
             yield DraftEditor(self.session.document, id="editor")
             yield SidePanel(
-                self.session.notes,
+                self.session.bible,
                 self.backends.profiles(),
                 self.services.backend.name,
                 read_only=self.session.read_only,
@@ -402,6 +404,7 @@ class QuillmateApp(App[None]):
     @on(DraftEditor.DraftChanged)
     def _draft_changed(self) -> None:
         self.indicators.draft_changed()
+        self.story.draft_changed()
 
     @on(DraftEditor.SuggestionAccepted)
     def _suggestion_accepted(self, message: DraftEditor.SuggestionAccepted) -> None:
@@ -442,9 +445,29 @@ class QuillmateApp(App[None]):
     def _result_insert(self, message: ResultsView.InsertRequested) -> None:
         self.templates.insert_result(message.item)
 
-    @on(NotesView.Changed)
-    def _notes_changed(self, message: NotesView.Changed) -> None:
-        self.panels.notes_changed(message.text)
+    @on(BibleView.MemoryChanged)
+    def _memory_changed(self, message: BibleView.MemoryChanged) -> None:
+        self.story.memory_changed(message.text)
+
+    @on(BibleView.NoteChanged)
+    def _note_changed(self, message: BibleView.NoteChanged) -> None:
+        self.story.note_changed(message.text)
+
+    @on(BibleView.EditRequested)
+    def _entry_edit(self, message: BibleView.EditRequested) -> None:
+        self.story.edit(message.name)
+
+    @on(BibleView.Toggled)
+    def _entry_toggled(self, message: BibleView.Toggled) -> None:
+        self.story.toggle(message.name)
+
+    @on(BibleView.RemoveRequested)
+    def _entry_remove(self, message: BibleView.RemoveRequested) -> None:
+        self.story.remove(message.name)
+
+    @on(ContextView.Wanted)
+    def _context_wanted(self, message: ContextView.Wanted) -> None:
+        self.story.show_context(message.preview)
 
     @on(StatsView.TintToggled)
     def _tint_toggled(self, message: StatsView.TintToggled) -> None:

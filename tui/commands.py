@@ -67,7 +67,16 @@ class AppCommands(_EntryProvider):
                 app.action_rewrite,
             ),
             ("Chat about the draft", "Ask the model about your draft (Ctrl+L).", app.action_chat),
-            ("Notes", "Characters, setting, style: the model reads them (Alt+3).", partial(app.action_tab, "notes")),
+            (
+                "Story bible",
+                "Memory, author's note, and entries for characters, places and lore (Alt+3).",
+                partial(app.action_tab, "bible"),
+            ),
+            (
+                "Context: what the model was sent",
+                "The last generation's prompt part by part, and what the next would send (Alt+6).",
+                partial(app.action_tab, "context"),
+            ),
             (
                 "Sampling settings",
                 "Temperature, alternatives, max tokens… (Alt+4).",

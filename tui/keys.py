@@ -107,16 +107,29 @@ APP_KEYS: tuple[Key, ...] = (
     Key("ctrl+l", "chat", "Chat", "Chat about your draft with the model.", PANELS),
     Key("alt+1", "tab('results')", "Results", "Show the Results tab.", PANELS),
     Key("alt+2", "tab('chat')", "Chat tab", "Show the Chat tab.", PANELS),
-    Key("alt+3", "tab('notes')", "Notes", "Show the Notes tab (characters, setting, style).", PANELS),
+    Key(
+        "alt+3",
+        "tab('bible')",
+        "Bible",
+        "Show the Bible tab: memory, author's note, and entries for characters, places and lore.",
+        PANELS,
+    ),
     Key("alt+4", "tab('settings')", "Settings", "Show the Settings tab (temperature, n, max tokens…).", PANELS),
     Key("alt+5", "tab('stats')", "Stats", "Show the Stats tab (who wrote how much).", PANELS),
+    Key(
+        "alt+6",
+        "tab('context')",
+        "Context",
+        "Show the Context tab: what the model was sent, part by part (n: what the next continuation would send).",
+        PANELS,
+    ),
     Key("ctrl+s", "save", "Save", "Save the draft to its file now (it is also saved continuously).", APP),
     Key("f1", "help", "Help", "Show these keys.", APP),
     Key("ctrl+q", "quit", "Quit", "Quit. Everything is already saved; nothing is asked.", APP),
 )
 
-TAB_KEYS: tuple[str, ...] = ("alt+1", "alt+2", "alt+3", "alt+4", "alt+5")
-"""Alt+1…5, the side panel's tabs in order (see :func:`report_alt_digits_as_keys`)."""
+TAB_KEYS: tuple[str, ...] = ("alt+1", "alt+2", "alt+3", "alt+4", "alt+5", "alt+6")
+"""Alt+1…6, the side panel's tabs in order (see :func:`report_alt_digits_as_keys`)."""
 
 FORM_RUN = "ctrl+r,ctrl+enter"
 """Runs a template form (Ctrl+S stays Save; Ctrl+Enter only reaches apps in some terminals)."""

@@ -31,6 +31,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("assistant.cli.tune_cmd:tune", "Tune a model on your own writing, locally or through OpenAI."),
     "models": ("assistant.cli.models_cmd:models", "List, show and remove the models you tuned."),
     "form": ("assistant.cli.form_cmd:form", "Check a poem's syllables, rhymes and form."),
+    "eval": ("assistant.cli.eval_cmd:eval_cmd", "Measure how well a backend writes: topic, form, fluency."),
 }
 ENTRY_POINT_GROUP = "quillmate.commands"
 

@@ -27,6 +27,7 @@ from assistant.cli.setting_options import overrides_from_options, setting_option
 from assistant.textjoin import ContinuationStream, StandaloneStream, tidy_output
 from backends.base import Delta, GenerationResult, Notice
 from backends.errors import UsageError
+from backends.gpt2 import DTYPES
 
 
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -136,6 +137,11 @@ def _divider(index: int, total: int) -> str:
 @click.option("--template-file", "-f", type=click.Path(dir_okay=False, path_type=Path), help="Use this template file.")
 @click.option("--backend", "-b", help="Backend profile to use (see `quillmate backends list`).")
 @click.option("--model", "-m", help="Model to use instead of the profile's.")
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    help="Number type of a local model's weights instead of the profile's; int8 is faster on the CPU.",
+)
 @setting_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per alternative instead of text.")
 @click.option("--include-input", is_flag=True, help="Print the piped input before the generated text.")
@@ -149,6 +155,7 @@ def run(
     template_file: Path | None,
     backend: str | None,
     model: str | None,
+    dtype: str | None,
     as_json: bool,
     include_input: bool,
     session_id: str | None,
@@ -178,7 +185,7 @@ def run(
         raise UsageError("Name a template to run, or give --template-file.", "See `quillmate templates list`.")
     values = parse_vars(variables)
     overrides = overrides_from_options(setting_values)
-    assistant = Assistant(backend, model=model)
+    assistant = Assistant(backend, model=model, dtype=dtype)
     chosen = assistant.templates.load_file(template_file) if template_file else assistant.templates.get(template or "")
     _fill_input(chosen, values, include_input=include_input)
     from assistant.cli.bible_cmd import load_bible, show_dry_run

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.widgets.text_area import Selection
 
@@ -16,6 +16,10 @@ from tui.flows.base import Flow, Services
 from tui.flows.generation import GenerationFlow
 from tui.flows.status import StatusFlow
 from tui.suggestion import SUGGESTION_TOKENS, Suggestion, end_at_sentence
+
+if TYPE_CHECKING:
+    from assistant.bible import PromptReport
+    from assistant.core import Prepared
 
 
 class ContinuationFlow(Flow):
@@ -44,15 +48,13 @@ class ContinuationFlow(Flow):
         except Exception as error:
             self.tell.report(error)
             return
-        values = self._continue_variables(chosen, text)
-        values.update({k: v for k, v in (variables or {}).items() if v is not None})
-        overrides: dict[str, Any] = {}
-        if chosen.name == "continue" and "max_new_tokens" not in self.session_params:
-            overrides["max_new_tokens"] = SUGGESTION_TOKENS  # about a paragraph, trimmed to a sentence end
-        prepared = self.generation.prepare(chosen, values, **overrides)
+        values, overrides = self.request_values(chosen, text, variables)
+        prepared = self.generation.prepare(chosen, values, bible=self.session.bible, **overrides)
         if prepared is None:
             return
-        recorder = self.generation.record(chosen.name, prepared.variables, prepared.request)
+        recorder = self.generation.record(
+            chosen.name, prepared.variables, prepared.request, prompt=self._prompt_report(prepared)
+        )
         if recorder.event_id is None:
             return
         count = prepared.request.params.num_alternatives
@@ -64,6 +66,24 @@ class ContinuationFlow(Flow):
         self.generation.streaming = suggestion
         self.indicators.update_suggestion_status()
         self.generation.run(partial(self._continue_worker, prepared.request, suggestion, recorder))
+
+    def request_values(
+        self, template: Any, text: str, variables: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The variables and setting overrides a continuation of ``text`` (the draft before the cursor) sends."""
+        values = self._continue_variables(template, text)
+        values.update({k: v for k, v in (variables or {}).items() if v is not None})
+        overrides: dict[str, Any] = {}
+        if template.name == "continue" and "max_new_tokens" not in self.session_params:
+            overrides["max_new_tokens"] = SUGGESTION_TOKENS  # about a paragraph, trimmed to a sentence end
+        return values, overrides
+
+    def _prompt_report(self, prepared: Prepared) -> PromptReport | None:
+        """What ``prepared`` sends, as labelled parts; None if it cannot be counted (the generation goes ahead)."""
+        try:
+            return prepared.prompt_report(self.assistant.backend)
+        except Exception:
+            return None
 
     def _continue_variables(self, template: Any, text: str) -> dict[str, Any]:
         values: dict[str, Any] = {}

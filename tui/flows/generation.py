@@ -14,6 +14,7 @@ from tui.flows.base import Flow, Services
 from tui.flows.status import StatusFlow
 
 if TYPE_CHECKING:
+    from assistant.bible import Bible
     from assistant.core import Prepared
     from tui.suggestion import Suggestion
 
@@ -51,16 +52,26 @@ class GenerationFlow(Flow):
         worker = self.services.run_worker(work, group="generation", exclusive=True, exit_on_error=False)
         self._workers.append(worker)
 
-    def prepare(self, template: Any, variables: Mapping[str, Any], **overrides: Any) -> Prepared | None:
-        """The request for ``template``, with the session's settings (None, and the writer told, if it fails)."""
+    def prepare(
+        self, template: Any, variables: Mapping[str, Any], *, bible: Bible | None = None, **overrides: Any
+    ) -> Prepared | None:
+        """The request for ``template``, with the session's settings (None, and the writer told, if it fails).
+
+        With a story ``bible``, a template that takes one gets it instead of the notes.
+        """
         try:
-            return self.assistant.prepare(template, variables, {**self.session_params, **overrides})
+            return self.assistant.prepare(template, variables, {**self.session_params, **overrides}, bible=bible)
         except Exception as error:
             self.tell.report(error)
             return None
 
-    def record(self, template: str, variables: Mapping[str, Any], request: GenerationRequest) -> GenerationRecorder:
-        """Start recording a generation in the session (a recorder that records nothing when read-only)."""
+    def record(
+        self, template: str, variables: Mapping[str, Any], request: GenerationRequest, *, prompt: Any = None
+    ) -> GenerationRecorder:
+        """Start recording a generation in the session (a recorder that records nothing when read-only).
+
+        ``prompt`` is what is sent as labelled parts (``Prepared.prompt_report``), for the Context tab.
+        """
         if self.session.read_only:
             return GenerationRecorder()
         try:
@@ -71,6 +82,7 @@ class GenerationFlow(Flow):
                 request.params,
                 backend=self.assistant.backend.name,
                 model=self.views.status.state.model,
+                prompt=prompt,
             )
         except Exception as error:
             self.tell.report(error)

@@ -1,59 +1,40 @@
-"""The side panel: showing its tabs, the Notes tab, provenance tinting, and the help screen."""
+"""The side panel: showing its tabs, provenance tinting, and the help screen."""
 
 from __future__ import annotations
 
 import contextlib
-from functools import partial
 
 from textual.css.query import NoMatches
-from textual.timer import Timer
 
 from tui.flows.base import Flow, Services
+from tui.flows.bible import BibleFlow
 from tui.flows.chat import ChatFlow
 from tui.flows.status import StatusFlow
 from tui.screens.help import HelpScreen
-from tui.widgets.panels import NotesView
 
 TAB_FOCUS: dict[str, str] = {
     "results": "#results-list",
     "chat": "#chat-input",
-    "notes": "#notes-text",
+    "bible": "#bible-memory",
     "stats": "#tint-switch",
+    "context": "#context-parts",
 }
 """The widget of each tab that takes the focus when the tab is opened (else its first focusable one)."""
 
 
 class PanelFlow(Flow):
-    """Side panel tabs, notes, provenance tint and help (the app's ``panels``)."""
+    """Side panel tabs, provenance tint and help (the app's ``panels``)."""
 
-    def __init__(self, services: Services, indicators: StatusFlow, conversation: ChatFlow) -> None:
+    def __init__(self, services: Services, indicators: StatusFlow, conversation: ChatFlow, story: BibleFlow) -> None:
         super().__init__(services)
         self.indicators = indicators
         self.conversation = conversation
-        self._notes_timer: Timer | None = None
-
-    def notes_changed(self, text: str) -> None:
-        """The writer typed in the Notes tab: keep the notes soon (not on every key)."""
-        if self.session.read_only:
-            return
-        if self._notes_timer is not None:
-            self._notes_timer.stop()
-        self._notes_timer = self.services.set_timer(0.3, partial(self._save_notes, text))
-
-    def _save_notes(self, text: str) -> None:
-        self._notes_timer = None
-        try:
-            self.session.notes = text
-        except Exception as error:
-            self.tell.report(error)
+        self.story = story
 
     def flush_notes(self) -> None:
-        """Keep notes typed in the last moment now (before quitting)."""
-        if self._notes_timer is not None:
-            self._notes_timer.stop()
-            self._notes_timer = None
-            with contextlib.suppress(Exception):
-                self._save_notes(self.views.find("#notes-view", NotesView).text)
+        """Keep what was typed in the Bible tab in the last moment now (before quitting)."""
+        with contextlib.suppress(Exception):
+            self.story.flush()
 
     def tab_shown(self, tab: str) -> None:
         """A tab came into view: bring what it shows up to date."""
@@ -61,6 +42,10 @@ class PanelFlow(Flow):
             self.indicators.refresh_stats()
         elif tab == "chat":
             self.conversation.update_about()
+        elif tab == "bible":
+            self.story.refresh_marks()
+        elif tab == "context":
+            self.story.show_context()
 
     def toggle(self) -> None:
         """Show or hide the side panel."""

@@ -1,7 +1,8 @@
-"""The side panel: Results, Chat, Notes, Settings and Stats tabs."""
+"""The side panel: Results, Chat, Bible, Settings, Stats and Context tabs."""
 
+from tui.widgets.panels.bible import BibleView, EntryItem
 from tui.widgets.panels.chat import ChatBubble, ChatView
-from tui.widgets.panels.notes import NotesView
+from tui.widgets.panels.context import ContextView, PartItem
 from tui.widgets.panels.panel import TABS, SidePanel
 from tui.widgets.panels.results import ResultItem, ResultsView
 from tui.widgets.panels.settings import SAMPLING_FIELDS, SettingsView
@@ -10,9 +11,12 @@ from tui.widgets.panels.stats import StatsView
 __all__ = [
     "SAMPLING_FIELDS",
     "TABS",
+    "BibleView",
     "ChatBubble",
     "ChatView",
-    "NotesView",
+    "ContextView",
+    "EntryItem",
+    "PartItem",
     "ResultItem",
     "ResultsView",
     "SettingsView",

@@ -6,8 +6,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 
+from assistant.bible import Bible
+
+from tui.widgets.panels.bible import BibleView
 from tui.widgets.panels.chat import ChatView
-from tui.widgets.panels.notes import NotesView
+from tui.widgets.panels.context import ContextView
 from tui.widgets.panels.results import ResultsView
 from tui.widgets.panels.settings import SettingsView
 from tui.widgets.panels.stats import StatsView
@@ -15,9 +18,10 @@ from tui.widgets.panels.stats import StatsView
 TABS: tuple[tuple[str, str], ...] = (
     ("results", "Results"),
     ("chat", "Chat"),
-    ("notes", "Notes"),
+    ("bible", "Bible"),
     ("settings", "Settings"),
     ("stats", "Stats"),
+    ("context", "Context"),
 )
 
 
@@ -26,7 +30,7 @@ class SidePanel(Vertical):
 
     def __init__(
         self,
-        notes: str,
+        bible: Bible,
         profiles: list[tuple[str, str]],
         backend: str,
         *,
@@ -34,7 +38,7 @@ class SidePanel(Vertical):
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self._notes = notes
+        self._bible = bible
         self._profiles = profiles
         self._backend = backend
         self._read_only = read_only
@@ -45,12 +49,14 @@ class SidePanel(Vertical):
                 yield ResultsView(id="results-view")
             with TabPane("Chat", id="chat"):
                 yield ChatView(id="chat-view")
-            with TabPane("Notes", id="notes"):
-                yield NotesView(self._notes, read_only=self._read_only, id="notes-view")
+            with TabPane("Bible", id="bible"):
+                yield BibleView(self._bible, read_only=self._read_only, id="bible-view")
             with TabPane("Settings", id="settings"):
                 yield SettingsView(self._profiles, self._backend, id="settings-view")
             with TabPane("Stats", id="stats"):
                 yield StatsView(id="stats-view")
+            with TabPane("Context", id="context"):
+                yield ContextView(id="context-view")
 
     @property
     def tabs(self) -> TabbedContent:

@@ -140,15 +140,15 @@ def test_the_cache_keeps_to_its_memory_budget_and_drops_the_oldest() -> None:
     cache.store(b, computed(b))
     cache.store(c, computed(c))
     assert cache.stats.entries == 2 and cache.stats.nbytes <= per_entry * 2
-    assert cache.take(a + [1, 2])[1] == 0, "the oldest went first"
-    assert cache.take(c + [1, 2])[1] == 50
+    assert cache.take([*a, 1, 2])[1] == 0, "the oldest went first"
+    assert cache.take([*c, 1, 2])[1] == 50
 
     # An entry that a longer one extends is dropped; a partial match is copied and cropped, the entry kept.
     cache = PrefixCache()
     cache.store(a[:20], computed(a[:20]))
     cache.store(a, computed(a))
     assert cache.stats.entries == 1
-    partial, reused = cache.take(a[:30] + [7, 8])
+    partial, reused = cache.take([*a[:30], 7, 8])
     assert reused == 30 and partial.get_seq_length() == 30
     assert cache.stats.entries == 1
     with torch.inference_mode():

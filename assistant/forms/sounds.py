@@ -25,7 +25,7 @@ def _dictionary() -> dict[str, list[str]]:
     import pronouncing
 
     pronouncing.init_cmu()
-    return pronouncing.lookup  # type: ignore[no-any-return]
+    return pronouncing.lookup
 
 
 def pronunciations(word: str) -> list[str]:
@@ -184,4 +184,4 @@ def rhymes_for(word: str) -> list[str]:
 def _stressed_rhyming_part(phones: str) -> str:
     import pronouncing
 
-    return pronouncing.rhyming_part(phones)  # type: ignore[no-any-return]
+    return pronouncing.rhyming_part(phones)

@@ -238,7 +238,7 @@ async def test_continue_sends_the_notes_and_only_the_text_before_the_cursor(buil
     app = build("Beginning. End.")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("alt+3")
-        notes = app.query_one("#notes-text")
+        notes = app.query_one("#bible-memory")
         notes.focus()
         await pilot.press(*"Mara is sixty.")
         await until(pilot, lambda: app.session.notes == "Mara is sixty.", what="notes saved")

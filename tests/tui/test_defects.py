@@ -42,7 +42,8 @@ def test_escape_digit_from_the_terminal_arrives_as_alt_digit_but_a_typed_pound_s
     [
         ("alt+1", "results", "results-list"),
         ("alt+2", "chat", "chat-input"),
-        ("alt+3", "notes", "notes-text"),
+        ("alt+3", "bible", "bible-memory"),
+        ("alt+6", "context", "context-parts"),
         ("alt+5", "stats", "tint-switch"),
     ],
 )
@@ -76,12 +77,12 @@ async def _palette(pilot, words: str) -> None:
     await pilot.pause()
 
 
-async def test_notes_from_the_palette_take_what_is_typed_next(build) -> None:
+async def test_the_bible_from_the_palette_takes_what_is_typed_next(build) -> None:
     app = build(STORY)
     async with app.run_test(size=SIZE) as pilot:
         to_end(app)
-        await _palette(pilot, "Notes")
-        await until(pilot, lambda: app.focused is not None and app.focused.id == "notes-text", what="notes focus")
+        await _palette(pilot, "Story bible")
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "bible-memory", what="memory focus")
         await pilot.press(*"Mara is sixty.")
         await until(pilot, lambda: app.session.notes == "Mara is sixty.", what="notes saved")
         assert app.session.document.text == STORY

@@ -127,7 +127,10 @@ def declared_context_window(model: str, revision: str | None = None) -> int | No
             from huggingface_hub import try_to_load_from_cache
         except ImportError:
             return None
-        found = try_to_load_from_cache(target, "config.json", revision=revision)
+        try:
+            found = try_to_load_from_cache(target, "config.json", revision=revision)
+        except ValueError:  # not a folder and not a valid hub name (HFValidationError): loading will say so
+            return None
         if not isinstance(found, str):
             return None
         path = Path(found)
@@ -488,7 +491,7 @@ class GPT2Backend(Backend):
                 f"Backend profile '{name}' has unknown setting(s): {', '.join(sorted(unknown))}.",
                 f"A gpt2 profile takes: {', '.join(sorted(_OPTIONS))}.",
             )
-        values = {k: str(v) for k, v in options.items() if k in _OPTIONS}
+        values: dict[str, Any] = {k: str(v) for k, v in options.items() if k in _OPTIONS}
         return cls(name, **values)
 
     @property
@@ -573,8 +576,9 @@ class GPT2Backend(Backend):
         fitted = await asyncio.to_thread(
             fit_parts, parts, loaded.context_window - params.max_new_tokens, self.count_tokens, self._tail_tokens
         )
-        if fitted.notice():
-            notices.append(fitted.notice())
+        truncated = fitted.notice()
+        if truncated:
+            notices.append(truncated)
         for notice in notices:
             yield notice
 
@@ -582,12 +586,16 @@ class GPT2Backend(Backend):
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancel = threading.Event()
         rows = params.num_alternatives
+
+        def emit(delta: Delta) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, delta)
+
         streamer = _AlternativeStreamer(
             loaded.tokenizer,
             rows,
             params.stop,
             loaded.eos_token_id,
-            lambda delta: loop.call_soon_threadsafe(queue.put_nowait, delta),
+            emit,
             cancel,
             params.max_lines,
         )

@@ -88,21 +88,22 @@ def measure_startup(runs: int) -> list[float]:
 
 
 async def _type_and_time(app: Any, keys: int, until: Any, per_key: float = 0.03) -> list[float]:
-    """Type ``keys`` x's on the title line (stopping early when ``until()``); key-to-screen delays."""
+    """Type x and Backspace in turn on the title line until ``until()``; key-to-screen delays.
+
+    Typing in turn keeps the line from wrapping however long the load takes.
+    """
     from textual import events
 
     editor = app.editor
     title = "# The Lighthouse"
-    line = editor.document.get_line(0)
-    base = len(line) - len(title)  # x's typed by an earlier call
-    drawn: dict[int, float] = {}
+    renders: list[tuple[float, int]] = []  # (when, x's drawn after the title on the first line)
     original = editor.render_line
 
     def render_line(y: int) -> Any:
         strip = original(y)
         text = strip.text.strip()
         if y == 0 and text.startswith(title):
-            drawn.setdefault(len(text) - len(title) - base, time.perf_counter())
+            renders.append((time.perf_counter(), len(text) - len(title)))
         return strip
 
     editor.render_line = render_line  # type: ignore[method-assign]
@@ -112,15 +113,19 @@ async def _type_and_time(app: Any, keys: int, until: Any, per_key: float = 0.03)
         for i in range(1, keys + 1):
             if until():
                 break
-            key = events.Key("x", "x")
+            key = events.Key("x", "x") if i % 2 else events.Key("backspace", None)
+            expected = i % 2
             key.set_sender(app)
+            seen = len(renders)
             sent = time.perf_counter()
             app._driver.send_message(key)
-            deadline = sent + 5.0
-            while max(drawn, default=0) < i and time.perf_counter() < deadline:
-                await asyncio.sleep(0.0005)
-            shown = [t for count, t in drawn.items() if count >= i]
-            delays.append(min(shown) - sent if shown else 5.0)
+            deadline = sent + 3.0
+            shown = None
+            while shown is None and time.perf_counter() < deadline:
+                shown = next((t for t, n in renders[seen:] if n == expected), None)
+                if shown is None:
+                    await asyncio.sleep(0.0005)
+            delays.append((shown if shown is not None else time.perf_counter()) - sent)
             await asyncio.sleep(per_key)  # a brisk typist: about 30 keys a second
     finally:
         editor.render_line = original  # type: ignore[method-assign]

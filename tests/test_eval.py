@@ -44,11 +44,13 @@ def test_topic_words_match_by_stem() -> None:
 
 @pytest.mark.parametrize(
     ("text", "ok"),
-    [("a lighthouse in a storm, oil painting --ar 16:9 --v 6", True),
-     ("a lighthouse --ar 16:9 --v 5.2", True),
-     ("a lighthouse --ar 16:9", False),
-     ("a lighthouse --ar 0:9 --v 6", False),
-     ("a lighthouse --ar 16:9 --v 42", False)],
+    [
+        ("a lighthouse in a storm, oil painting --ar 16:9 --v 6", True),
+        ("a lighthouse --ar 16:9 --v 5.2", True),
+        ("a lighthouse --ar 16:9", False),
+        ("a lighthouse --ar 0:9 --v 6", False),
+        ("a lighthouse --ar 16:9 --v 42", False),
+    ],
 )
 def test_midjourney_parameters(text: str, ok: bool) -> None:
     assert midjourney_ok(text) is ok
@@ -96,7 +98,9 @@ def test_cli_eval_subset_on_the_bundled_model(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
     done = subprocess.run(
         [sys.executable, "-m", "assistant", "eval", "--subset", "1", "--json", str(out)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert "| poem | haiku exactly 5-7-5 (of 1) |" in done.stdout
@@ -110,7 +114,9 @@ def test_cli_eval_subset_on_the_bundled_model(tmp_path: Path) -> None:
 def test_cli_eval_refuses_a_missing_folder(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "assistant", "eval", "--json", str(tmp_path / "nope" / "e.json")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode != 0
     assert "There is no folder" in done.stderr and "Traceback" not in done.stderr

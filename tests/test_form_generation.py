@@ -46,7 +46,10 @@ def test_chat_backend_is_re_asked_for_the_line_that_breaks_a_haiku(fake: FakeOpe
     assert len(asks) == 2
     repair = asks[1]["messages"][-1]["content"]
     assert "Line 2 has 4 syllables; the haiku wants 7." in repair
-    assert asks[1]["messages"][-2] == {"role": "assistant", "content": "An old silent pond\nA frog jumps in\nSplash! Silence again."}
+    assert asks[1]["messages"][-2] == {
+        "role": "assistant",
+        "content": "An old silent pond\nA frog jumps in\nSplash! Silence again.",
+    }
     assert any("asked for again (1 time(s))" in notice.message for notice in result.notices)
 
 
@@ -117,9 +120,23 @@ def test_bundled_model_keeps_haiku_and_limerick_form() -> None:
 @pytest.mark.slow
 def test_cli_json_carries_the_form_report() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "assistant", "run", "poem", "--var", "topic=snow", "--var", "form=haiku",
-         "--seed", "3", "--json"],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "run",
+            "poem",
+            "--var",
+            "topic=snow",
+            "--var",
+            "form=haiku",
+            "--seed",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout.splitlines()[0])

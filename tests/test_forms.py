@@ -27,14 +27,41 @@ def poem(name: str) -> str:
 
 # Counted by hand, as a dictionary says them.
 HAND_CHECKED = [
-    ("cat", 1), ("the", 1), ("strength", 1), ("water", 2), ("haiku", 2), ("sonnet", 2), ("quiet", 2),
-    ("orange", 2), ("autumn", 2), ("moonlight", 2), ("lantern", 2), ("rhythm", 2), ("poem", 2),
-    ("beautiful", 3), ("poetry", 3), ("limerick", 3), ("syllable", 3), ("cicada", 3), ("idea", 3),
-    ("grandmother's", 3), ("wandering", 3), ("unbelievable", 5),
+    ("cat", 1),
+    ("the", 1),
+    ("strength", 1),
+    ("water", 2),
+    ("haiku", 2),
+    ("sonnet", 2),
+    ("quiet", 2),
+    ("orange", 2),
+    ("autumn", 2),
+    ("moonlight", 2),
+    ("lantern", 2),
+    ("rhythm", 2),
+    ("poem", 2),
+    ("beautiful", 3),
+    ("poetry", 3),
+    ("limerick", 3),
+    ("syllable", 3),
+    ("cicada", 3),
+    ("idea", 3),
+    ("grandmother's", 3),
+    ("wandering", 3),
+    ("unbelievable", 5),
 ]
 # Words the dictionary lacks: counted from their spelling.
-UNKNOWN = [("quillmate", 2), ("blorple", 2), ("skrimble", 2), ("glimmerous", 3), ("frostbloom", 2),
-           ("heav'n", 1), ("o'er", 1), ("lespedeza", 4), ("thermopylae", 4)]
+UNKNOWN = [
+    ("quillmate", 2),
+    ("blorple", 2),
+    ("skrimble", 2),
+    ("glimmerous", 3),
+    ("frostbloom", 2),
+    ("heav'n", 1),
+    ("o'er", 1),
+    ("lespedeza", 4),
+    ("thermopylae", 4),
+]
 
 
 @pytest.mark.parametrize(("word", "count"), HAND_CHECKED)
@@ -56,9 +83,19 @@ def test_words_with_two_readings_have_a_range() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
-    [("day", "may", True), ("night", "light", True), ("beard", "feared", True), ("hen", "wren", True),
-     ("shines", "declines", True), ("dimm'd", "untrimm'd", True), ("love", "remove", True),
-     ("cat", "dog", False), ("day", "day", False), ("sea", "stone", False), ("chin", "pin", True)],
+    [
+        ("day", "may", True),
+        ("night", "light", True),
+        ("beard", "feared", True),
+        ("hen", "wren", True),
+        ("shines", "declines", True),
+        ("dimm'd", "untrimm'd", True),
+        ("love", "remove", True),
+        ("cat", "dog", False),
+        ("day", "day", False),
+        ("sea", "stone", False),
+        ("chin", "pin", True),
+    ],
 )
 def test_rhymes(a: str, b: str, expected: bool) -> None:
     assert rhymes(a, b) is expected

@@ -7,6 +7,7 @@ and one without share the same loaded model, so their outputs can be compared di
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,11 +89,11 @@ async def test_a_draft_longer_than_the_context_keeps_its_front_while_it_grows(
     prompts: list[str] = []
     original = cached._generate
 
-    def spy(loaded, text, *args):  # type: ignore[no-untyped-def]
+    def spy(loaded: Any, text: str, *args: Any) -> Any:
         prompts.append(text)
         return original(loaded, text, *args)
 
-    cached._generate = spy  # type: ignore[method-assign]
+    cached._generate = spy  # type: ignore[method-assign, assignment]
     reused: list[int] = []
     for addition in additions:
         parts = (TextPart("Story: The Lantern\n\n"), TextPart(story + addition, elastic=True))
@@ -126,7 +127,7 @@ def test_the_cache_keeps_to_its_memory_budget_and_drops_the_oldest() -> None:
 
     loaded = load_model("bundled")
 
-    def computed(ids: list[int]) -> DynamicCache:
+    def computed(ids: list[int]) -> Any:
         cache = DynamicCache()
         with torch.inference_mode():
             loaded.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True, logits_to_keep=1)

@@ -26,7 +26,7 @@ from assistant.cli.common import (
 from assistant.cli.setting_options import overrides_from_options, setting_options
 from assistant.textjoin import ContinuationStream, StandaloneStream, tidy_output
 from backends.base import Delta, GenerationResult, Notice
-from backends.errors import UsageError
+from backends.errors import BackendError, UsageError
 from backends.gpt2 import DTYPES
 
 
@@ -190,7 +190,15 @@ def run(
     _fill_input(chosen, values, include_input=include_input)
     from assistant.cli.bible_cmd import load_bible, show_dry_run
 
-    prepared = assistant.prepare(chosen, values, overrides, bible=load_bible(session_id, bible_file))
+    try:
+        prepared = assistant.prepare(chosen, values, overrides, bible=load_bible(session_id, bible_file))
+    except BackendError as error:  # the model could not be reached while fitting the bible: say so in the session
+        if session_id:
+            from assistant.cli.session_recording import record_failed_to_start
+
+            with contextlib.suppress(Exception):
+                record_failed_to_start(session_id, chosen.name, values, assistant.backend, error)
+        raise
     if dry_run:
         show_dry_run(prepared, assistant.backend, as_json=as_json)
         return

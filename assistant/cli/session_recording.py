@@ -60,3 +60,10 @@ def record_failed(session_id: str, prepared: Any, backend: Any, error: BaseExcep
     """Record a generation that failed before it wrote anything; the draft is left as it was."""
     with _opened(session_id) as session:
         _start(session, prepared, backend, getattr(backend, "model", "") or "").failed(error)
+
+
+def record_failed_to_start(session_id: str, template: str, variables: Any, backend: Any, error: BaseException) -> None:
+    """Record a generation whose model failed before its prompt could be built; the draft is left as it was."""
+    with _opened(session_id) as session:
+        GenerationRecorder.start(session, template, variables, None, backend=backend.name,
+                                 model=getattr(backend, "model", "") or "", source="cli").failed(error)

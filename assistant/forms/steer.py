@@ -183,6 +183,7 @@ def _judge(line: str, plan: _LinePlan, written: Sequence[str]) -> _Candidate | N
     best: _Candidate | None = None
     prefixes = tuple((text, lo) for text, _, lo, _, _ in cuts)
     for index, (text, word, lo, hi, pause) in enumerate(cuts):
+        distance: float
         if plan.syllables is not None:
             want_lo, want_hi = plan.syllables
             syllables_ok = hi >= want_lo and lo <= want_hi

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,6 +63,54 @@ requests, and each of them computes only its new words (see backends.prefix_cach
 _OPTIONS = {"model", "device", "dtype", "revision"}
 
 
+class TurnLock:
+    """A lock taken in arrival order, whose holder can step aside for one turn of each waiting thread.
+
+    Generations on one model take turns token by token (see :meth:`step_aside`), so a short
+    request is not stuck behind a long one; anything else that uses the model (scoring) takes
+    a whole turn in the same line.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._line: deque[object] = deque()  # the holder first, then the waiting threads in arrival order
+
+    def acquire(self) -> None:
+        """Wait for this thread's turn."""
+        ticket = object()
+        with self._cond:
+            self._line.append(ticket)
+            self._cond.wait_for(lambda: self._line[0] is ticket)
+
+    def release(self) -> None:
+        """End this thread's turn."""
+        with self._cond:
+            self._line.popleft()
+            self._cond.notify_all()
+
+    @property
+    def others_waiting(self) -> bool:
+        """True when another thread waits for a turn."""
+        return len(self._line) > 1
+
+    def step_aside(self) -> None:
+        """Let every thread now waiting have a turn, then continue (the holder only)."""
+        with self._cond:
+            if len(self._line) < 2:
+                return
+            ticket = self._line.popleft()
+            self._line.append(ticket)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._line[0] is ticket)
+
+    def __enter__(self) -> TurnLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 @dataclass
 class LoadedModel:
     """A model and tokenizer in memory, shared by every backend that names them."""
@@ -74,7 +123,7 @@ class LoadedModel:
     context_window: int
     eos_token_id: int
     load_seconds: float
-    lock: threading.Lock
+    lock: TurnLock
     # Key/value caches of recent prompts (see backends.prefix_cache); used under ``lock``.
     prefix_cache: PrefixCache = field(default_factory=PrefixCache)
 
@@ -291,7 +340,7 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
         context_window=int(context or DEFAULT_CONTEXT),
         eos_token_id=int(eos),
         load_seconds=time.perf_counter() - started,
-        lock=threading.Lock(),
+        lock=TurnLock(),
     )
 
 
@@ -440,12 +489,16 @@ class _AlternativeStreamer:
         return all(self.done)
 
 
-def _make_stopping_criteria(streamer: _AlternativeStreamer, cancel: threading.Event) -> Any:
+def _make_stopping_criteria(
+    streamer: _AlternativeStreamer, cancel: threading.Event, turns: TurnLock | None = None
+) -> Any:
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class StopWhenDone(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            if turns is not None and turns.others_waiting:
+                _take_turns(turns, input_ids.device)
             rows = input_ids.shape[0]
             if cancel.is_set():
                 return torch.ones(rows, dtype=torch.bool, device=input_ids.device)
@@ -456,10 +509,34 @@ def _make_stopping_criteria(streamer: _AlternativeStreamer, cancel: threading.Ev
     return StoppingCriteriaList([StopWhenDone()])
 
 
+def _take_turns(turns: TurnLock, device: Any) -> None:
+    """Let the model's other users have a turn each, keeping this generation's random numbers aside.
+
+    Sampling draws from torch's global generator; each generation keeps its own state across the
+    others' turns, so a seeded request writes the same text however the requests interleave.
+    """
+    import torch
+
+    cpu = torch.get_rng_state()
+    accelerator = None
+    if device.type == "cuda":
+        accelerator = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        accelerator = torch.mps.get_rng_state()
+    turns.step_aside()
+    torch.set_rng_state(cpu)
+    if device.type == "cuda" and accelerator is not None:
+        torch.cuda.set_rng_state(accelerator, device)
+    elif device.type == "mps" and accelerator is not None:
+        torch.mps.set_rng_state(accelerator)
+
+
 class GPT2Backend(Backend):
     """A GPT-2-family model running on this machine (GPU when there is one)."""
 
     kind = "gpt2"
+    max_concurrency = 16
+    """Requests ``quillmate serve`` lets in at once: they take turns token by token (see TurnLock)."""
 
     def __init__(
         self,
@@ -671,7 +748,7 @@ class GPT2Backend(Backend):
         outcome: dict[str, Any],
         done: Callable[[], None],
     ) -> None:
-        """Run ``model.generate`` in this worker thread (one generation per model at a time)."""
+        """Run ``model.generate`` in this worker thread, taking turns token by token with the model's other users."""
         try:
             import torch
 
@@ -692,7 +769,7 @@ class GPT2Backend(Backend):
                         torch.cuda.manual_seed_all(params.seed)
                 kwargs = _generate_kwargs(params, loaded.eos_token_id)
                 kwargs.update(steering_kwargs(tokenizer, params))
-                criteria = _make_stopping_criteria(streamer, cancel)
+                criteria = _make_stopping_criteria(streamer, cancel, loaded.lock)
                 with torch.inference_mode():
                     if params.num_beams > 1:
                         output = loaded.model.generate(

@@ -87,53 +87,68 @@ def measure_startup(runs: int) -> list[float]:
 # ------------------------------------------------------------------ typing while the model loads
 
 
-async def _type_and_time(app: Any, keys: int, until: Any, per_key: float = 0.03) -> list[float]:
-    """Type x and Backspace in turn on the title line until ``until()``; key-to-screen delays.
+async def _type_and_time(app: Any, keys: int, until: Any, every: float = 0.04) -> list[float]:
+    """Type x's on the title line on a fixed beat, as a terminal would, until ``until()``.
 
-    Typing in turn keeps the line from wrapping however long the load takes.
+    Returns, for each key, the time from its beat to the first frame drawn with it in the draft.
+    The keys come from a thread (as a terminal driver's do) on a fixed schedule, so a key that
+    could not even be read on time, because the process was busy, counts its whole wait.
     """
+    import threading
+
     from textual import events
 
     editor = app.editor
     title = "# The Lighthouse"
-    renders: list[tuple[float, int]] = []  # (when, x's drawn after the title on the first line)
+    renders: list[tuple[float, int]] = []  # (when, x's in the draft's first line as it was drawn)
     original = editor.render_line
 
     def render_line(y: int) -> Any:
-        strip = original(y)
-        text = strip.text.strip()
-        if y == 0 and text.startswith(title):
-            renders.append((time.perf_counter(), len(text) - len(title)))
-        return strip
+        renders.append((time.perf_counter(), len(editor.document.get_line(0)) - len(title)))
+        return original(y)
 
-    editor.render_line = render_line  # type: ignore[method-assign]
     editor.move_cursor((0, len(title)))
-    delays: list[float] = []
+    base = len(editor.document.get_line(0)) - len(title)
+    editor.render_line = render_line  # type: ignore[method-assign]
+    beats: list[float] = []
+    stop = threading.Event()
+
+    def typist() -> None:
+        start = time.perf_counter() + every
+        for i in range(keys):
+            beat = start + i * every
+            pause = beat - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            if stop.is_set():
+                return
+            beats.append(beat)
+            app._driver.send_message(events.Key("x", "x"))
+
+    thread = threading.Thread(target=typist, daemon=True)
+    thread.start()
     try:
-        for i in range(1, keys + 1):
-            if until():
-                break
-            key = events.Key("x", "x") if i % 2 else events.Key("backspace", None)
-            expected = i % 2
-            key.set_sender(app)
-            seen = len(renders)
-            sent = time.perf_counter()
-            app._driver.send_message(key)
-            deadline = sent + 3.0
-            shown = None
-            while shown is None and time.perf_counter() < deadline:
-                shown = next((t for t, n in renders[seen:] if n == expected), None)
-                if shown is None:
-                    await asyncio.sleep(0.0005)
-            delays.append((shown if shown is not None else time.perf_counter()) - sent)
-            await asyncio.sleep(per_key)  # a brisk typist: about 30 keys a second
+        while thread.is_alive() and not until():
+            await asyncio.sleep(0.01)
+        stop.set()
+        thread.join()
+        deadline = time.perf_counter() + 5
+        while time.perf_counter() < deadline and max((n for _, n in renders), default=0) - base < len(beats):
+            await asyncio.sleep(0.01)
     finally:
         editor.render_line = original  # type: ignore[method-assign]
+    delays = []
+    for i, beat in enumerate(beats, start=1):
+        shown = next((t for t, n in renders if n - base >= i and t >= beat), None)
+        delays.append((shown if shown is not None else time.perf_counter()) - beat)
     return delays
 
 
-def _child_loading(started: float, home: str, keys: int) -> None:
-    """Run in a fresh process: start as ``quillmate write`` does, type until the model is ready, then type again."""
+def _child_loading(started: float, home: str, keys: int, load: bool) -> None:
+    """Run in a fresh process: start as ``quillmate write`` does and type until the model is ready.
+
+    With ``load`` false the model is not loaded at all and ``keys`` keys are typed: the baseline.
+    """
     import json
 
     os.environ["QUILLMATE_HOME"] = home
@@ -141,14 +156,12 @@ def _child_loading(started: float, home: str, keys: int) -> None:
 
     story = Path(home) / "story.md"
     story.write_text(DRAFT, encoding="utf-8")
-    app = make_app(story)
+    app = make_app(story, load_backend=load)
     result: dict[str, Any] = {}
 
     async def measure() -> None:
-        result["loading"] = await _type_and_time(app, 100_000, lambda: app.backend_ready)
-        result["load_seconds"] = time.time() - started
-        result["torch_in_process"] = "torch" in sys.modules
-        result["loaded"] = await _type_and_time(app, keys, lambda: False)
+        result["delays"] = await _type_and_time(app, 100_000 if load else keys, lambda: load and app.backend_ready)
+        result["ready_after"] = time.time() - started
         print(json.dumps(result), flush=True)
         app.finish()
         os._exit(0)
@@ -161,8 +174,8 @@ def _child_loading(started: float, home: str, keys: int) -> None:
     app.run(headless=True, size=(100, 30))
 
 
-def measure_loading(runs: int, keys: int) -> list[dict[str, Any]]:
-    """One dict per fresh process: first frame, delays while loading, delays once loaded."""
+def measure_loading(runs: int, keys: int, load: bool = True) -> list[dict[str, Any]]:
+    """One dict per fresh process: first frame, key delays while loading (or without a model)."""
     import json
 
     out = []
@@ -171,7 +184,7 @@ def measure_loading(runs: int, keys: int) -> list[dict[str, Any]]:
         for _ in range(runs):
             started = time.time()
             done = subprocess.run(
-                [sys.executable, __file__, "--child-loading", repr(started), home, str(keys)],
+                [sys.executable, __file__, "--child-loading", repr(started), home, str(keys), str(int(load))],
                 capture_output=True, text=True, env=env, timeout=300,
             )
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -287,7 +300,7 @@ def main() -> None:
         _child_startup(float(sys.argv[2]), sys.argv[3])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child-loading":
-        _child_loading(float(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+        _child_loading(float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1")
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="start-up runs")
@@ -302,14 +315,13 @@ def main() -> None:
     print(f"start-up to a typable first frame: median {statistics.median(startup) * 1000:.0f} ms "
           f"(runs: {', '.join(f'{t * 1000:.0f}' for t in startup)} ms)")
     if args.load_runs > 0:
-        runs = measure_loading(args.load_runs, args.keys)
-        frames = [r["first_frame"] for r in runs]
-        ready = ", ".join(f"{r['load_seconds']:.1f}" for r in runs)
-        print(f"first typable frame with the model loading: median {statistics.median(frames) * 1000:.0f} ms "
-              f"(runs: {', '.join(f'{t * 1000:.0f}' for t in frames)} ms); model ready after "
-              f"{ready} s")
-        print(f"keystroke to screen while the model loads: {_summary([d for r in runs for d in r['loading']])}")
-        print(f"keystroke to screen once it is loaded (baseline): {_summary([d for r in runs for d in r['loaded']])}")
+        for load in (False, True):  # the baseline first: no model at all
+            runs = measure_loading(args.load_runs, 150, load)
+            what = "while the model loads" if load else "with no model loading (baseline)"
+            frames = ", ".join(f"{r['first_frame'] * 1000:.0f}" for r in runs)
+            ready = ", ".join(f"{r['ready_after']:.1f}" for r in runs)
+            print(f"{what}: first typable frame {frames} ms; typing ended after {ready} s")
+            print(f"  keystroke to screen {what}: {_summary([d for r in runs for d in r['delays']])}")
         print(f"load: {_load_average()}")
     if args.only_loading:
         return

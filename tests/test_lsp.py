@@ -216,6 +216,46 @@ async def test_accept_records_model_text_in_the_files_session(lsp: LspClient, tm
     assert info["sessionId"] == reply["sessionId"] and info["backend"] == "local" and info["contextWindow"] > 0
 
 
+async def test_ghost_text_sends_the_sessions_bible_and_records_what_was_sent(lsp: LspClient, tmp_path: Path,
+                                                                          use_server_home: Path) -> None:
+    import subprocess
+    import sys
+
+    from assistant.bible import Bible, Entry
+    from assistant.sessions import SessionStore
+
+    keeper = "Mara keeps the lamp; she has not spoken since the wreck."
+    path = tmp_path / "bible.md"
+    path.write_text(STORY, encoding="utf-8")
+    with SessionStore() as store:
+        session = store.open_for_file(path)  # as `quillmate write bible.md` would, then the Bible tab
+        session.bible = Bible(memory="A quiet ghost story.", entries=(
+            Entry(name="Mara", keys=("keeper",), content=keeper),
+            Entry(name="The Gull", keys=("tavern",), content="The Gull is the harbour tavern.")))
+        session.close()
+    uri = path.as_uri()
+    lsp.open(uri, STORY)
+    result = await lsp.request("textDocument/inlineCompletion", _inline_params(uri, _end_of(STORY)))
+    chosen = result["items"][0]["insertText"]
+    assert chosen.strip(), "the bundled model should write something"
+    lsp.change(uri, STORY + chosen, 2)
+    reply = await lsp.execute("quillmate.accept", {"uri": uri, "text": chosen, "position": _end_of(STORY)})
+    assert reply["recorded"] is True
+    with SessionStore() as store:
+        session = store.open_for_file(path, read_only=True)
+        try:
+            event = next(e for e in reversed(session.events) if e.status == "accepted")
+        finally:
+            session.close()
+    shown = subprocess.run([sys.executable, "-m", "assistant", "sessions", "show", reply["sessionId"],
+                            "--prompt", str(event.id)], capture_output=True, text=True, timeout=60,
+                           env=_clean_env(use_server_home), check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "Entry: Mara (" in shown.stdout and keeper in shown.stdout  # the keeper's key is in the draft
+    assert "A quiet ghost story." in shown.stdout
+    assert "The Gull" not in shown.stdout  # no key of it near the cursor: not sent
+
+
 async def test_accept_while_the_writing_app_holds_the_session_warns(lsp: LspClient, tmp_path: Path,
                                                                      use_server_home: Path) -> None:
     from assistant.sessions import SessionStore

@@ -337,3 +337,55 @@ def test_a_client_that_hangs_up_during_its_upload_costs_one_log_line() -> None:
     ours = [r.getMessage() for r in lines.records if r.name == "quillmate.serve"]
     assert len(ours) == 2 and all("disconnected" in line for line in ours)
     assert not [r for r in lines.records if r.exc_info or "Exception in ASGI" in r.getMessage()]
+
+
+BIBLE = {
+    "memory": "A ghost story, told quietly.",
+    "entries": [
+        {"name": "Mara", "keys": ["keeper"], "content": "Mara keeps the lamp; she has not spoken since the wreck."},
+        {"name": "The Gull", "keys": ["tavern"], "content": "The Gull is the harbour tavern."},
+    ],
+}
+
+
+def test_template_models_take_a_story_bible() -> None:
+    backend = EchoBackend("local")
+    port = free_port()
+    app = create_app(Config(), backends={"local": backend}, port=port)
+    with ServerThread(app, port=port) as server:
+        client = openai.OpenAI(base_url=server.url, api_key="not-needed", max_retries=0, timeout=30)
+        story = "The keeper climbed the iron stairs."
+        reply = client.chat.completions.create(
+            model="quillmate/continue", messages=[{"role": "user", "content": story}], max_tokens=4,
+            extra_body={"bible": BIBLE},
+        )
+        assert reply.choices[0].message.content
+        sent = "\n".join(m.text for m in backend.seen[-1].messages or ())
+        assert BIBLE["memory"] in sent and BIBLE["entries"][0]["content"] in sent and story in sent
+        assert "The Gull" not in sent  # its key is not in the text: not sent
+
+        def post(body: dict[str, object]) -> httpx.Response:
+            return httpx.post(f"{server.url}/chat/completions", json=body, timeout=30)
+
+        bad = {"name": "Mara", "keys": ["/(unclosed/"], "content": "x"}
+        answer = post({"model": "quillmate/continue", "messages": [{"role": "user", "content": story}],
+                       "bible": {"entries": [bad]}})
+        error = answer.json()["error"]
+        assert answer.status_code == 400 and error["param"] == "bible"
+        assert "entry 'Mara'" in error["message"] and "not a valid regular expression" in error["message"]
+        answer = post({"model": "local", "messages": [{"role": "user", "content": story}], "bible": BIBLE})
+        assert answer.status_code == 400 and answer.json()["error"]["param"] == "bible"
+        assert "quillmate/continue" in answer.json()["error"]["message"]
+        answer = post({"model": "quillmate/poem", "messages": [{"role": "user", "content": "snow"}],
+                       "max_tokens": 2, "bible": BIBLE})
+        assert answer.status_code == 200
+        assert any("does not use a story bible" in n["message"] for n in answer.json()["quillmate_notices"])
+
+
+def test_a_story_bible_with_the_real_model(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="quillmate/continue", messages=[{"role": "user", "content": "The keeper climbed the stairs."}],
+        max_tokens=4, seed=1, extra_body={"bible": BIBLE},
+    )
+    assert reply.choices[0].finish_reason in ("stop", "length") and reply.usage is not None
+    assert reply.usage.prompt_tokens > 0

@@ -316,7 +316,8 @@ async def steer_completion(
     """Write a poem line by line on a completion backend (see the module's docstring)."""
     params = request.params
     base = tuple(request.prompt or ())
-    plans = plan_lines(spec)
+    # A line limit the writer set (--max-lines) wins over the form's length.
+    plans = plan_lines(spec)[: params.max_lines or None]
     tally = _Tally()
     texts: list[str] = []
     started = time.perf_counter()

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.bible import Bible
 from assistant.sessions import Document, Session, SessionLocked, SessionNotFound, SessionStore
 from backends.base import GenerationParams, GenerationResult
 
@@ -42,6 +43,7 @@ class Offer:
         model: The model.
         result: The finished generation.
         event_ids: The session event recording it, by session id, once something was accepted.
+        prompt: What was sent, as labelled parts (``PromptReport.to_dict()``), recorded with it.
     """
 
     template: str
@@ -51,6 +53,7 @@ class Offer:
     model: str
     result: GenerationResult
     event_ids: dict[str, int] = field(default_factory=dict)
+    prompt: dict[str, Any] | None = None
 
     def alternative_holding(self, text: str) -> int | None:
         """The index of the first alternative containing ``text``, or None."""
@@ -184,12 +187,29 @@ class Ledger:
             else:
                 event_id = session.record_generation(
                     offer.template, offer.variables, asdict(offer.params), offer.backend, offer.model,
-                    prompt_tokens=offer.result.usage.prompt_tokens, notices=offer.result.notices, source="lsp")
+                    prompt_tokens=offer.result.usage.prompt_tokens, notices=offer.result.notices, source="lsp",
+                    prompt=offer.prompt)
                 session.record_result(event_id, offer.result)
                 offer.event_ids[session.id] = event_id
             _mark_model(session.document, offset, accepted, event_id, alternative)
             session.mark_accepted(event_id, alternative)
             return Accepted(True, session.id)
+
+    def bible(self) -> Bible | None:
+        """The story bible of the document's session (None without a session; never creates one).
+
+        Read without taking the session's lock, so it works while the writing app has it open.
+        """
+        if self.store is None or self.path is None:
+            return None
+        try:
+            opened = self.store.open_for_file(self.path, read_only=True)
+        except SessionNotFound:
+            return None
+        try:
+            return opened.bible
+        finally:
+            opened.close()
 
     def provenance(self, text: str) -> tuple[str | None, list[dict[str, str]]]:
         """The session id (or None) and the document as spans of writer and model text."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from assistant.bible import Bible
 from assistant.core import Assistant, Prepared
 from assistant.templates import Template
 from backends.base import GenerationParams
@@ -170,24 +171,22 @@ class Engine:
     def _params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {**self.settings.params, **{k: v for k, v in (overrides or {}).items() if v is not None}}
 
-    def prepare_continue(self, helper: Assistant, before: str, *, title: str = "", notes: str = "",
+    def prepare_continue(self, helper: Assistant, before: str, *, title: str = "", bible: Bible | None = None,
                          n: int | None = None, max_new_tokens: int | None = None) -> Prepared:
-        """Continue ``before`` (the text up to the cursor) with ``n`` alternatives."""
+        """Continue ``before`` (the text up to the cursor) with ``n`` alternatives, with the session's ``bible``."""
         variables: dict[str, Any] = {"text": before}
         if title:
             variables["title"] = title
-        if notes.strip():
-            variables["notes"] = notes
         params = self._params({"num_alternatives": n, "max_new_tokens": max_new_tokens})
-        return helper.prepare("continue", variables, params)
+        return helper.prepare("continue", variables, params, bible=bible)
 
-    def prepare_rewrite(self, helper: Assistant, passage: str, instruction: str, *,
+    def prepare_rewrite(self, helper: Assistant, passage: str, instruction: str, *, bible: Bible | None = None,
                         max_new_tokens: int | None = None) -> Prepared:
-        """Rewrite ``passage`` by a preset name (``vivid``...) or a free instruction."""
+        """Rewrite ``passage`` by a preset name (``vivid``...) or a free instruction, with the session's ``bible``."""
         if not passage.strip():
             raise UsageError("Select the passage to rewrite first.")
         variables = {"passage": passage, "instruction": instruction_text(instruction)}
-        return helper.prepare("rewrite", variables, self._params({"max_new_tokens": max_new_tokens}))
+        return helper.prepare("rewrite", variables, self._params({"max_new_tokens": max_new_tokens}), bible=bible)
 
     def prepare_template(self, helper: Assistant, name: str, variables: Mapping[str, Any] | None,
                          selection: str | None = None, *, max_new_tokens: int | None = None) -> Prepared:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from lsprotocol import types
@@ -28,6 +28,9 @@ from assistant.lsp.engine import Engine, clean_result, story_title, template_out
 from assistant.lsp.streaming import generate
 from backends.base import Notice
 from backends.errors import QuillmateError, UsageError
+
+if TYPE_CHECKING:
+    from assistant.core import Assistant, Prepared
 
 log = logging.getLogger("quillmate.lsp")
 
@@ -232,10 +235,10 @@ async def inline_completion(ls: QuillmateServer, params: types.InlineCompletionP
     helper = await ls.engine.assistant()
     ledger = ls.ledger(uri)
     prepared = ls.engine.prepare_continue(helper, before, title=story_title(ledger.path), n=extension.get("n"),
-                                          max_new_tokens=extension.get("maxNewTokens"))
+                                          max_new_tokens=extension.get("maxNewTokens"), bible=ledger.bible())
     result = await generate(helper, prepared.request, ls.progress_sender(extension.get("streamId")), ls.note)
     ledger.remember(Offer(prepared.template.name, prepared.variables, prepared.request.params, helper.backend.name,
-                          result.model, result))
+                          result.model, result, prompt=_sent(prepared, helper)))
     here = types.Range(start=params.position, end=params.position)
     return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=here)
                                              for text in result.texts])
@@ -308,10 +311,11 @@ async def continue_command(ls: QuillmateServer, *args: Any) -> dict[str, Any]:
     offset = ls.offset(uri, position)
     helper = await ls.engine.assistant()
     ledger = ls.ledger(uri)
-    prepared = ls.engine.prepare_continue(helper, ls.text(uri)[:offset], title=story_title(ledger.path), n=1)
+    prepared = ls.engine.prepare_continue(helper, ls.text(uri)[:offset], title=story_title(ledger.path), n=1,
+                                          bible=ledger.bible())
     result = await generate(helper, prepared.request, on_notice=ls.note)
     ledger.remember(Offer(prepared.template.name, prepared.variables, prepared.request.params, helper.backend.name,
-                          result.model, result))
+                          result.model, result, prompt=_sent(prepared, helper)))
     await _apply(ls, uri, {"start": position, "end": position}, result.text, "quillmate: continue")
     return {"text": result.text}
 
@@ -370,11 +374,11 @@ async def _rewrite(ls: QuillmateServer, uri: str, selection: dict[str, Any], ins
     text = ls.text(uri)
     passage = text[ls.offset(uri, selection["start"]): ls.offset(uri, selection["end"])]
     helper = await ls.engine.assistant()
-    prepared = ls.engine.prepare_rewrite(helper, passage, instruction)
+    prepared = ls.engine.prepare_rewrite(helper, passage, instruction, bible=ls.ledger(uri).bible())
     result = await generate(helper, prepared.request, ls.progress_sender(stream_id), ls.note)
     new_text = clean_result(prepared.template, result.text, passage)
     ls.ledger(uri).remember(Offer(prepared.template.name, prepared.variables, prepared.request.params,
-                                  helper.backend.name, result.model, result))
+                                  helper.backend.name, result.model, result, prompt=_sent(prepared, helper)))
     if not new_text.strip():
         raise UsageError("The model wrote nothing for this rewrite.", "Try again, or another instruction.")
     return new_text
@@ -396,7 +400,7 @@ async def _run_template(ls: QuillmateServer, name: Any, variables: Any, uri: str
     text = clean_result(prepared.template, result.text, passage if output == "edit" else None)
     if uri:
         ls.ledger(uri).remember(Offer(prepared.template.name, prepared.variables, prepared.request.params,
-                                      helper.backend.name, result.model, result))
+                                      helper.backend.name, result.model, result, prompt=_sent(prepared, helper)))
     reply: dict[str, Any] = {"text": text, "output": output}
     if uri and selection:
         if output == "edit":
@@ -421,6 +425,14 @@ async def _apply(ls: QuillmateServer, uri: str, selection: dict[str, Any], new_t
     accepted = new_text if accepted is None else accepted
     offset = start + max(0, new_text.find(accepted))
     _record_accept(ls, uri, offset, accepted)
+
+
+def _sent(prepared: Prepared, helper: Assistant) -> dict[str, Any] | None:
+    """What ``prepared`` sent, as labelled parts, to record with an accepted generation (None if uncountable)."""
+    try:
+        return prepared.prompt_report(helper.backend).to_dict()
+    except Exception:  # the record is a courtesy: never lose the writer's generation over it
+        return None
 
 
 def _record_accept(ls: QuillmateServer, uri: str, offset: int, text: str) -> dict[str, Any]:

@@ -286,6 +286,13 @@ class ServeState:
         template = template_name(parsed.model)
         if template is not None:
             return self._prepare_template(parsed, template)
+        if parsed.bible is not None:
+            raise ApiError(
+                400,
+                f"'bible' works with template models such as '{TEMPLATE_PREFIX}continue', not with "
+                f"'{parsed.model}', which runs the messages as they are.",
+                param="bible",
+            )
         backend = self.backend(parsed.model)
         params = self.config.generation_defaults()
         if "max_new_tokens" not in parsed.overrides:
@@ -316,11 +323,15 @@ class ServeState:
         from assistant.core import Assistant
 
         assistant = Assistant(backend, config=self.config, templates=library)
-        prepared = assistant.prepare(template, variables, parsed.overrides or None)
+        prepared = assistant.prepare(template, variables, parsed.overrides or None, bible=parsed.bible)
+        notices = list(parsed.notices)
+        if parsed.bible is not None and prepared.report is None:
+            notices.append(Notice("unsupported", f"The template '{name}' does not use a story bible; "
+                                                 "'bible' was not applied."))
         request = prepared.request
         if request.params.max_new_tokens > self.limits.max_tokens:
             request = replace(request, params=request.params.with_overrides(max_new_tokens=self.limits.max_tokens))
-        return Job(parsed.model, parsed.shape, self.primary, backend, request, list(parsed.notices))
+        return Job(parsed.model, parsed.shape, self.primary, backend, request, notices)
 
 
 def _template_variables(template: Any, text: str) -> dict[str, Any]:

@@ -57,7 +57,7 @@ WIRE_SETTINGS = {
     "bias": "bias",  # quillmate's own: {"phrase": weight}
 }
 KNOWN_FIELDS = frozenset(
-    {"model", "messages", "prompt", "stream", "stream_options", "response_format"}
+    {"model", "messages", "prompt", "stream", "stream_options", "response_format", "bible"}
     | set(WIRE_SETTINGS)
     | IGNORED_FIELDS
     | set(UNSUPPORTED_WHEN_SET)
@@ -89,6 +89,7 @@ class ParsedRequest:
     prompt: str | None = None
     prompts: tuple[str, ...] = ()  # completions: every prompt of the request (``prompt`` is the first)
     notices: list[Notice] = field(default_factory=list)
+    bible: Any = None  # quillmate's own: a story bible (``assistant.bible.Bible``) for a template model
 
     def last_user_text(self) -> str:
         """The text of the last user message (chat) or the prompt (completion)."""
@@ -234,6 +235,8 @@ def parse_request(body: Any, shape: Shape, limits: Limits) -> ParsedRequest:
         parsed.include_usage = bool(options.get("include_usage", False))
 
     parsed.overrides = _overrides(body, limits)
+    if body.get("bible") is not None:
+        parsed.bible = _bible(body["bible"])
     for name, what in UNSUPPORTED_WHEN_SET.items():
         value = body.get(name)
         if value not in (None, False, [], {}, "none", 0) and not (name == "tool_choice" and value == "none"):
@@ -251,6 +254,15 @@ def parse_request(body: Any, shape: Shape, limits: Limits) -> ParsedRequest:
     if unknown:
         parsed.notices.append(Notice("info", f"Ignored unknown field(s): {', '.join(unknown)[:200]}."))
     return parsed
+
+
+def _bible(data: Any) -> Any:
+    """The request's ``bible`` as a checked :class:`assistant.bible.Bible` (the file format's fields, as JSON)."""
+    from assistant.bible import Bible
+
+    if not isinstance(data, dict):
+        raise _bad("'bible' must be an object: memory, authors_note, entries and settings.", "bible")
+    return Bible.of(data, where="'bible'")
 
 
 # -- responses ----------------------------------------------------------------------------

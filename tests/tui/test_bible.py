@@ -90,8 +90,9 @@ async def test_toggle_edit_and_remove_entries(build, store: SessionStore) -> Non
         await until(pilot, lambda: isinstance(app.screen, EntryScreen), what="entry dialog")
         app.screen.query_one("#entry-content").text = "The Gull: smoke, fiddles, bad ale."
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: app.session.bible.entry("The Gull").content.startswith("The Gull: smoke"),
-                    what="edited")
+        await until(
+            pilot, lambda: app.session.bible.entry("The Gull").content.startswith("The Gull: smoke"), what="edited"
+        )
         await pilot.press("x")
         await until(pilot, lambda: [e.name for e in app.session.bible.entries] == ["Mara"], what="removed")
     kept = _reopened(app, store)
@@ -184,5 +185,9 @@ async def test_entries_marked_follow_the_draft(build) -> None:
         app.editor.focus()
         to_end(app)
         await pilot.press(*" Mara woke.")
-        await until(pilot, lambda: isinstance(app.story.view.shown[0], EntryItem) and app.story.view.shown[0].triggered,
-                    timeout=5, what="marked")
+        await until(
+            pilot,
+            lambda: isinstance(app.story.view.shown[0], EntryItem) and app.story.view.shown[0].triggered,
+            timeout=5,
+            what="marked",
+        )

@@ -142,3 +142,29 @@ def test_settings_tab(snap_compare, build, size: tuple[int, int]) -> None:
         await _steady(app, pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_bible_tab(snap_compare, build, size: tuple[int, int]) -> None:
+    from assistant.bible import Bible, Entry
+
+    app = build(DRAFT)
+    app.session.bible = Bible(
+        memory="A quiet ghost story. Mara is sixty and speaks little.",
+        authors_note="Keep it tense; the storm comes soon.",
+        entries=(
+            Entry(name="Mara", keys=("Mara",), content="Mara keeps the lighthouse."),
+            Entry(name="The Gull", keys=("tavern",), content="The harbour tavern.", enabled=False),
+        ),
+    )
+
+    async def run_before(pilot: Any) -> None:
+        await pilot.press("alt+3")
+        await until(pilot, lambda: len(app.story.view.shown) == 2, what="entries")
+        app.query_one("#bible-entries").focus()
+        app.query_one("#bible-memory").cursor_blink = False
+        for box in app.query("Input"):
+            box.cursor_blink = False
+        await _steady(app, pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -71,7 +71,13 @@ class BackendFlow(Flow):
             self.views.status.update_state(activity="loading")
         try:
             self.indicators.show_backend_info(await asyncio.to_thread(backend.info))
-            await backend.load()
+            import os, sys
+            old_interval = sys.getswitchinterval()
+            sys.setswitchinterval(float(os.environ.get("QM_SWITCH", old_interval)))
+            try:
+                await backend.load()
+            finally:
+                sys.setswitchinterval(old_interval)
             self.indicators.show_backend_info(await asyncio.to_thread(backend.info))
         except asyncio.CancelledError:
             raise

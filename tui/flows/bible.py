@@ -136,8 +136,11 @@ class BibleFlow(Flow):
             self.context_view.show(report, preview=False, title=f"(generation {event_id}, {template})")
             return
         if preview is False:
-            self.context_view.show(None, preview=False, title="Nothing was sent yet in this session. "
-                                   "Press n to see what the next continuation would send.")
+            self.context_view.show(
+                None,
+                preview=False,
+                title="Nothing was sent yet in this session. Press n to see what the next continuation would send.",
+            )
             return
         self.context_view.show(None, preview=True, title="Putting the next prompt together…")
         text = self.session.document.text[: self.views.editor.cursor_offset]
@@ -153,15 +156,19 @@ class BibleFlow(Flow):
 
     async def _preview(self, text: str, bible: Bible) -> None:
         if not text.strip():
-            self.context_view.show(None, preview=True, title="Write a line or two first: a continuation "
-                                   "starts from the text before the cursor.")
+            self.context_view.show(
+                None,
+                preview=True,
+                title="Write a line or two first: a continuation starts from the text before the cursor.",
+            )
             return
         try:
             report = await asyncio.to_thread(self.preview_report, text, bible)
         except Exception as error:
             message = getattr(error, "message", None) or str(error)
-            self.context_view.show(None, preview=True, title=f"The next continuation could not be put together: "
-                                   f"{message}")
+            self.context_view.show(
+                None, preview=True, title=f"The next continuation could not be put together: {message}"
+            )
             return
         self.context_view.show(report, preview=True, title="(nothing sent)")
 
@@ -169,7 +176,5 @@ class BibleFlow(Flow):
         """What a continuation of ``text`` with ``bible`` would send (nothing is sent; safe off the UI thread)."""
         template = self.assistant.template("continue")
         values, overrides = self.continuation.request_values(template, text)
-        prepared: Prepared = self.assistant.prepare(
-            template, values, {**self.session_params, **overrides}, bible=bible
-        )
+        prepared: Prepared = self.assistant.prepare(template, values, {**self.session_params, **overrides}, bible=bible)
         return prepared.prompt_report(self.assistant.backend)

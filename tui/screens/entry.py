@@ -43,8 +43,10 @@ class EntryScreen(ModalScreen["Entry | None"]):
             with VerticalScroll(id="entry-fields"):
                 yield Static("Name", classes="field-label")
                 yield Input(self.entry.name if self.entry else "", placeholder="e.g. Mara", id="entry-name")
-                yield Static("Keys: words that bring it in, separated by commas (/like this/ for a pattern)",
-                             classes="field-label")
+                yield Static(
+                    "Keys: words that bring it in, separated by commas (/like this/ for a pattern)",
+                    classes="field-label",
+                )
                 yield Input(", ".join(entry.keys), placeholder="e.g. Mara, the keeper", id="entry-keys")
                 yield Static("What the model reads", classes="field-label")
                 yield TextArea(entry.content, soft_wrap=True, id="entry-content", highlight_cursor_line=False)

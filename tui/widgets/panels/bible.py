@@ -60,7 +60,7 @@ class BibleView(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add entry"),
         Binding("e", "edit", "Edit"),
-        Binding("space,t", "toggle", "On/off"),
+        Binding("space,t", "switch", "On/off"),
         Binding("x,delete", "remove", "Remove"),
     ]
 
@@ -202,7 +202,7 @@ class BibleView(Vertical):
             self.post_message(self.EditRequested(event.item.entry.name))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("add", "edit", "toggle", "remove"):
+        if action in ("add", "edit", "switch", "remove"):
             if self._read_only:
                 return False
             if action != "add":  # letters typed into the memory or the search stay letters
@@ -218,7 +218,7 @@ class BibleView(Vertical):
         if item is not None:
             self.post_message(self.EditRequested(item.entry.name))
 
-    def action_toggle(self) -> None:
+    def action_switch(self) -> None:
         item = self._current()
         if item is not None:
             self.post_message(self.Toggled(item.entry.name))

@@ -107,8 +107,11 @@ class ContextView(Vertical):
         self.preview = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Nothing sent yet. Press n to see what the next continuation would send.",
-                     id="context-title", classes="hint")
+        yield Static(
+            "Nothing sent yet. Press n to see what the next continuation would send.",
+            id="context-title",
+            classes="hint",
+        )
         yield Static("", id="context-bar")
         yield ListView(id="context-parts")
         with VerticalScroll(id="context-scroll"):
@@ -146,8 +149,12 @@ class ContextView(Vertical):
             return
         what = "Next continuation would send" if preview else "Last generation sent"
         window = f" of {report.context_window:,}" if report.context_window else ""
-        heading.update(Text(f"{what}: {report.total_tokens:,}{window} tokens, "
-                            f"{report.max_new_tokens:,} kept for the answer. {title}".rstrip()))
+        heading.update(
+            Text(
+                f"{what}: {report.total_tokens:,}{window} tokens, "
+                f"{report.max_new_tokens:,} kept for the answer. {title}".rstrip()
+            )
+        )
         bar.update(context_bar(report, max(self.size.width - 2, 10) if self.size.width else 40))
         await parts.extend([*(PartItem(p) for p in report.parts), *(PartItem(d) for d in report.dropped)])
         if self.items:

@@ -7,7 +7,6 @@ from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 
 from assistant.bible import Bible
-
 from tui.widgets.panels.bible import BibleView
 from tui.widgets.panels.chat import ChatView
 from tui.widgets.panels.context import ContextView

@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "Setting": "backends.settings",
     "Notice": "backends.base",
     "TextPart": "backends.base",
+    "TokenAlternatives": "backends.base",
     "Usage": "backends.base",
     "QuillmateError": "assistant.errors",
     "UsageError": "assistant.errors",
@@ -77,6 +78,7 @@ __all__ = [
     "TemplateError",
     "TemplateLibrary",
     "TextPart",
+    "TokenAlternatives",
     "Usage",
     "UsageError",
     "check_form",
@@ -108,6 +110,7 @@ if TYPE_CHECKING:  # pragma: no cover
         GenerationResult,
         Notice,
         TextPart,
+        TokenAlternatives,
         Usage,
     )
     from backends.settings import SETTINGS, ParamOverrides, Setting

@@ -16,6 +16,7 @@ from backends.base import (
     Notice,
     StreamEvent,
     TextPart,
+    TokenAlternatives,
     Usage,
 )
 from backends.errors import (
@@ -56,6 +57,7 @@ __all__ = [
     "Setting",
     "StreamEvent",
     "TextPart",
+    "TokenAlternatives",
     "Usage",
     "UsageError",
 ]

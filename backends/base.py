@@ -171,6 +171,23 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class TokenAlternatives:
+    """One written token and the words the model almost chose there.
+
+    Attributes:
+        token: The token's text, as it stands in the written text (a token that holds
+            only part of a character has "" here; the next one carries the character).
+        logprob: The natural-log probability the model gave this token.
+        top: The likeliest tokens at this point, likeliest first, as ``(text, logprob)``;
+            the written token is among them when it was likely enough.
+    """
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class GenerationResult:
     """The end of a stream: the full text of every alternative and how it ended.
 
@@ -183,6 +200,8 @@ class GenerationResult:
         notices: Everything the writer should know (truncation, ignored settings).
         model: The model that produced the text.
         error: For finish reason ``error``: the one-line reason.
+        logprobs: With the ``logprobs`` setting: for each alternative, its tokens in order with
+            the words the model almost chose at each (empty when not asked or not given).
     """
 
     texts: tuple[str, ...]
@@ -193,6 +212,7 @@ class GenerationResult:
     notices: tuple[Notice, ...] = ()
     model: str = ""
     error: str | None = None
+    logprobs: tuple[tuple[TokenAlternatives, ...], ...] = ()
 
     @property
     def text(self) -> str:

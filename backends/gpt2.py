@@ -43,6 +43,7 @@ from backends.base import (
 from backends.errors import ConfigError, ModelNotFound
 from backends.prefix_cache import PrefixCache
 from backends.steering import steering_kwargs
+from backends.token_alternatives import add_recorder, beam_notice
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled_model"
 BUNDLED_NAME = "bundled"
@@ -650,6 +651,8 @@ class GPT2Backend(Backend):
             parts = request.prompt or ()
         params, adjusted = self._fit_params(params, loaded.context_window)
         notices.extend(adjusted)
+        if beam := beam_notice(params):
+            notices.append(beam)
         fitted = await asyncio.to_thread(
             fit_parts, parts, loaded.context_window - params.max_new_tokens, self.count_tokens, self._tail_tokens
         )
@@ -713,6 +716,7 @@ class GPT2Backend(Backend):
             notices=tuple(notices),
             model=loaded.label,
             error=error,
+            logprobs=_alternatives(outcome.get("recorder"), streamer),
         )
 
     async def score_texts(self, texts: Sequence[str], *, context: str = "") -> list[tuple[float, int]] | None:
@@ -769,6 +773,7 @@ class GPT2Backend(Backend):
                         torch.cuda.manual_seed_all(params.seed)
                 kwargs = _generate_kwargs(params, loaded.eos_token_id)
                 kwargs.update(steering_kwargs(tokenizer, params))
+                outcome["recorder"] = add_recorder(kwargs, params, tokenizer)
                 criteria = _make_stopping_criteria(streamer, cancel, loaded.lock)
                 with torch.inference_mode():
                     if params.num_beams > 1:
@@ -794,6 +799,14 @@ class GPT2Backend(Backend):
             streamer.end()
         finally:
             done()
+
+
+def _alternatives(recorder: Any, streamer: _AlternativeStreamer) -> tuple[tuple[Any, ...], ...]:
+    """Each alternative's word alternatives, when the ``logprobs`` setting asked for them."""
+    if recorder is None:
+        return ()
+    return tuple(recorder.alternatives(row, streamer.tokens[row], streamer.texts[row])
+                 for row in range(len(streamer.tokens)))
 
 
 def _score_texts(loaded: LoadedModel, texts: list[str], context: str, batch: int = 16) -> list[tuple[float, int]]:

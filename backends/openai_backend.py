@@ -86,6 +86,7 @@ from backends.base import (
     StopFilter,
     StreamEvent,
     TextPart,
+    TokenAlternatives,
     Usage,
     fit_parts,
     join_parts,
@@ -94,6 +95,7 @@ from backends.credentials import stored_key
 from backends.errors import BackendError, ConfigError, ModelNotFound
 from backends.openai_errors import host_of, http_errors, mask, protect, redact, shown_url, translate
 from backends.steering import BannedPhraseCut
+from backends.token_alternatives import fit_to_text, from_openai, no_alternatives_notice, openai_request_fields
 
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -747,6 +749,7 @@ class OpenAIBackend(Backend):
             body["stop"] = list(params.stop[:MAX_STOP])
         if params.seed is not None:
             body["seed"] = params.seed
+        body.update(openai_request_fields(params, chat=self.mode == "chat"))
         if self.presence_penalty is not None:
             body["presence_penalty"] = self.presence_penalty
         if self.frequency_penalty is not None:
@@ -808,6 +811,7 @@ class OpenAIBackend(Backend):
             if params.ban:  # the server never sees the ban: end the text before a banned phrase here
                 filters = [BannedPhraseCut(params.ban, then) for then in filters]
         texts = [""] * rows
+        alternatives: list[list[TokenAlternatives]] = [[] for _ in range(rows)]
         reasons: list[FinishReason | None] = [None] * rows
         pieces = 0
         pieces_each = [0] * rows
@@ -837,6 +841,8 @@ class OpenAIBackend(Backend):
                     index = choice.index
                     if not 0 <= index < rows or reasons[index] is not None:
                         continue
+                    if params.logprobs:
+                        alternatives[index].extend(from_openai(getattr(choice, "logprobs", None), chat=chat))
                     piece = _scrub((choice.delta.content if chat else choice.text) or "")
                     if piece:
                         pieces += 1
@@ -903,6 +909,8 @@ class OpenAIBackend(Backend):
                     else:
                         for target, reason in zip(missing, event.finish_reasons, strict=False):
                             reasons[target] = reason if reason in ("stop", "length") else None
+                        for target, more in zip(missing, event.logprobs, strict=False):
+                            alternatives[target] = list(more)
                         usage = Usage(
                             usage.prompt_tokens + event.usage.prompt_tokens,
                             usage.completion_tokens + event.usage.completion_tokens,
@@ -918,6 +926,14 @@ class OpenAIBackend(Backend):
         if usage is None:
             usage = Usage(approx_prompt_tokens, pieces)
         usage = replace(usage, completion_tokens_each=_share(usage.completion_tokens, pieces_each))
+        logprobs: tuple[tuple[TokenAlternatives, ...], ...] = ()
+        if params.logprobs:
+            logprobs = tuple(fit_to_text(alternatives[i], texts[i]) for i in range(rows))
+            if any(texts) and not any(logprobs):
+                notice = no_alternatives_notice(f"The server at {host_of(self._shown_base_url())}")
+                if notice not in notices:
+                    notices.append(notice)
+                    yield notice
         elapsed = time.perf_counter() - started
         span = (last_at - first_at) if first_at and last_at and last_at > first_at else elapsed
         yield GenerationResult(
@@ -929,6 +945,7 @@ class OpenAIBackend(Backend):
             notices=tuple(notices),
             model=model_name,
             error=redact(error_message) if error_message else None,
+            logprobs=logprobs,
         )
 
 

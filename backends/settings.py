@@ -117,6 +117,12 @@ class GenerationParams:
         help="Make a phrase likelier (positive weight) or rarer (negative), as PHRASE=WEIGHT.",
     )
 
+    logprobs: int = setting(
+        0, label="Word alternatives", flags=("--logprobs",), minimum=0, maximum=20, off=0,
+        called="logprobs (word alternatives)",
+        help="Also report, at each word written, this many words the model almost chose, with their chances.",
+    )
+
     def __post_init__(self) -> None:
         for spec in SETTINGS:
             value = getattr(self, spec.name)

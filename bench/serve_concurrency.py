@@ -11,9 +11,12 @@ small max_tokens and an overall time limit; traffic goes to 127.0.0.1 only.
     python bench/serve_concurrency.py                       # bundled model, N = 1, 4, 16
     python bench/serve_concurrency.py --model gpt2 --max-tokens 32 --clients 1,4
 
-The local model writes one request at a time (requests queue first come, first
-served), so with N clients the time to first token grows with N in both columns;
-the ratio shows what HTTP, JSON and SSE add on top.
+Requests to the local model take turns token by token (``TurnLock`` in backends/gpt2.py),
+so a short request does not wait for a long one; the first part measures exactly that:
+a 3-token request sent while a 400-token one streams (goal: done within 2 s), against the
+same server letting one request in at a time (what quillmate did before). The table then
+gives the ratio serve / direct (what HTTP, JSON and SSE add), and the aggregate tokens/s
+with 4 clients against 1 (goal: at least 1.5). ``uptime`` is printed with the figures.
 """
 
 from __future__ import annotations
@@ -115,6 +118,41 @@ async def serve_batch(url: str, clients: int, max_tokens: int) -> Run:
     return Run([t for t, _ in results if t is not None], sum(n for _, n in results), seconds)
 
 
+async def short_behind_long(url: str, long_tokens: int = 400) -> float:
+    """Seconds a 3-token request takes while a ``long_tokens`` one streams on the same model."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=300) as client:
+        writing = asyncio.Event()
+
+        async def long() -> None:
+            body = {"model": "local", "prompt": PROMPT, "max_tokens": long_tokens, "temperature": 0.8, "seed": 1,
+                    "stream": True}
+            async with client.stream("POST", f"{url}/completions", json=body) as response:
+                count = 0
+                async for line in response.aiter_lines():
+                    count += line.startswith("data: ")
+                    if count >= 3:
+                        writing.set()
+            writing.set()
+
+        task = asyncio.create_task(long())
+        await writing.wait()
+        started = time.perf_counter()
+        body = {"model": "local", "prompt": "The sea at night", "max_tokens": 3, "temperature": 0, "stream": True}
+        async with client.stream("POST", f"{url}/completions", json=body) as response:
+            async for _ in response.aiter_lines():
+                pass
+        took = time.perf_counter() - started
+        await task
+    return took
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def pick_model(name: str) -> str:
     from backends.gpt2 import BUNDLED_MODEL_DIR
 
@@ -143,9 +181,26 @@ async def main(args: argparse.Namespace) -> int:
     )
     await direct_batch(backend, 1, 4)  # warm up
 
+    # The same model behind a server that lets one request in at a time: quillmate before turns.
+    serial = GPT2Backend("local", model=pick_model(args.model), device="cpu")
+    serial.max_concurrency = 1
+    serial_port = free_port()
+    serial_app = create_app(Config(), backends={"local": serial}, port=serial_port)
     port = free_port()
     app = create_app(Config(), backends={"local": backend}, port=port)
+    with ServerThread(app, port=port) as server, ServerThread(serial_app, port=serial_port) as serial_server:
+        turns_runs, serial_runs = [], []
+        before = load_average()
+        for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
+            turns_runs.append(await short_behind_long(server.url))
+            serial_runs.append(await short_behind_long(serial_server.url))
+        print(f"\na 3-token request while a 400-token one streams, median of {args.repeats}:")
+        print(f"  taking turns      {statistics.median(turns_runs):7.2f} s   (goal < 2 s)")
+        print(f"  one at a time     {statistics.median(serial_runs):7.2f} s")
+        print(f"  uptime before: {before}; after: {load_average()}\n")
+
     rows = []
+    before = load_average()
     deadline = time.monotonic() + args.time_limit
     with ServerThread(app, port=port) as server:
         await serve_batch(server.url, 1, 4)  # warm up
@@ -174,6 +229,10 @@ async def main(args: argparse.Namespace) -> int:
             f"{served.p50 / direct.p50:>9.2f} {served.p95 / direct.p95:>5.2f} | "
             f"{direct.rate:>12.1f} {served.rate:>11.1f} {served.rate / direct.rate:>5.2f}"
         )
+    by_count = {n: served for n, _, served in rows}
+    if 1 in by_count and 4 in by_count:
+        print(f"\nserve aggregate tokens/s, 4 clients / 1 client: {by_count[4].rate / by_count[1].rate:.2f} (goal >= 1.5)")
+    print(f"uptime before: {before}; after: {load_average()}")
     return 0
 
 
@@ -183,4 +242,5 @@ if __name__ == "__main__":
     parser.add_argument("--clients", default="1,4,16", help="comma-separated client counts (default 1,4,16)")
     parser.add_argument("--max-tokens", type=int, default=24, help="tokens per request (default 24)")
     parser.add_argument("--time-limit", type=float, default=300, help="give up after this many seconds (default 300)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the short-behind-long test (default 3)")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -87,8 +87,12 @@ def measure_startup(runs: int) -> list[float]:
 # ------------------------------------------------------------------ typing while the model loads
 
 
-async def _type_and_time(app: Any, keys: int, until: Any, every: float = 0.04) -> list[float]:
+async def _type_and_time(
+    app: Any, keys: int, until: Any, every: float = 0.04, burst: int = 40, rest: float = 1.5
+) -> list[float]:
     """Type x's on the title line on a fixed beat, as a terminal would, until ``until()``.
+
+    A writer types in bursts: ``burst`` keys ``every`` seconds apart, then ``rest`` seconds of thought.
 
     Returns, for each key, the time from its beat to the first frame drawn with it in the draft.
     The keys come from a thread (as a terminal driver's do) on a fixed schedule, so a key that
@@ -116,7 +120,7 @@ async def _type_and_time(app: Any, keys: int, until: Any, every: float = 0.04) -
     def typist() -> None:
         start = time.perf_counter() + every
         for i in range(keys):
-            beat = start + i * every
+            beat = start + i * every + (i // burst) * rest
             pause = beat - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -226,6 +226,11 @@ class QuillmateApp(App[None]):
             )
         yield StatusBar(id="status")
         yield Footer(compact=True)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.Paste, events.MouseDown)):
+            self.backends.pacer.touch()  # the model loads while the writer rests
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         report_alt_digits_as_keys()

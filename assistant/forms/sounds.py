@@ -83,6 +83,10 @@ def syllable_range(word: str) -> tuple[int, int]:
         count = fallback_syllables(word)
         return count, count
     counts = [sum(1 for phone in p.split() if phone[-1].isdigit()) for p in found]
+    if len(word) <= 3:
+        # Short words also have spelled-out readings ("am" as A.M., "us" as U.S.): not how a poem says them.
+        groups = max(1, len(re.findall(r"[aeiouy]+", word)))
+        counts = [count for count in counts if count <= groups] or counts[:1]
     return min(counts), max(counts)
 
 

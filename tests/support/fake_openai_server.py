@@ -20,6 +20,7 @@ llamacpp_old  like llamacpp, but an over-long prompt gets a 200 stream holding o
               ``error:`` line, which SSE clients ignore (older llama.cpp servers)
 lone_surrogate like ok, but the second piece holds a lone surrogate (a broken ``\\ud83d`` escape)
 scripted      streams the next of ``FakeOpenAI.replies`` whole (the last one again once they run out)
+logprobs      like ok, but gives each piece's logprobs when asked (each piece is one token)
 vllm          vLLM's ways: ``max_model_len`` (3072) in ``GET /v1/models``, no ``GET /v1/models/{id}``,
               and its wording for an over-long prompt (a 400)
 """
@@ -285,7 +286,20 @@ class FakeOpenAI:
             else:
                 choice = {"index": index, "text": text or "", "finish_reason": finish}
                 kind = "text_completion"
+            if scenario == "logprobs" and text and (body or {}).get("logprobs"):
+                choice["logprobs"] = logprobs_of(text)
             return {"id": "fake-1", "object": kind, "created": int(time.time()), "model": model, "choices": [choice]}
+
+        def logprobs_of(piece: str) -> dict[str, Any]:
+            """OpenAI's logprobs for one piece as one token: the piece at -0.25, then two others."""
+            top = [(piece, -0.25), (" else", -1.75), (" more", -2.5)]
+            if chat:
+                shown = top[: int(body.get("top_logprobs") or 0)]
+                alternatives = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in shown]
+                entry = {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()), "top_logprobs": alternatives}
+                return {"content": [entry]}
+            shown = top[: int(body.get("logprobs") or 0)]
+            return {"tokens": [piece], "token_logprobs": [-0.25], "top_logprobs": [dict(shown)], "text_offset": [0]}
 
         pieces = PIECES
         if scenario == "scripted" and self.replies:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import asdict
 from functools import partial
+from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, Any
 
 from assistant import QuillmateError
@@ -18,7 +23,57 @@ from tui.suggestion import SUGGESTION_TOKENS
 from tui.widgets.panels import SAMPLING_FIELDS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from assistant import Backend
+
+
+class LoadPacer:
+    """Lets the model's libraries load only while the writer rests, so typing never lags.
+
+    Importing torch and transformers is seconds of work that holds Python's interpreter lock for
+    long stretches (loading a C extension holds it for hundreds of milliseconds at a time), so a
+    load in a background thread made every key wait: p95 about 430 ms on a busy two-core machine,
+    and lowering ``sys.setswitchinterval`` did not help (bench/tui_latency.py). An import cannot
+    be paused midway, but it can between modules: while installed, this import hook holds every
+    other thread's next import until the writer has not typed for ``quiet`` seconds. The event
+    loop's thread is never held. The model is ready a little later for a writer who keeps typing;
+    it is only asked for when they pause.
+    """
+
+    def __init__(self, quiet: float = 0.5) -> None:
+        self.quiet = quiet
+        """Seconds without a key (or a click or a paste) before the loading may go on."""
+        self._last_activity = float("-inf")
+        self._app_thread: int | None = None
+
+    def touch(self) -> None:
+        """The writer just did something: hold the loading for a while."""
+        self._last_activity = time.monotonic()
+
+    def wait_for_rest(self) -> None:
+        """Block (the calling loader thread) until the writer has rested ``quiet`` seconds."""
+        while (left := self._last_activity + self.quiet - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: object = None
+    ) -> ModuleSpec | None:
+        """An import hook that finds nothing: it only holds a loader thread's import while the writer types."""
+        if threading.get_ident() != self._app_thread:
+            self.wait_for_rest()
+        return None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Pace imports made by other threads while the block runs (enter it on the app's thread)."""
+        self._app_thread = threading.get_ident()
+        sys.meta_path.insert(0, self)  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self)  # type: ignore[arg-type]
 
 
 class BackendFlow(Flow):
@@ -28,6 +83,8 @@ class BackendFlow(Flow):
         super().__init__(services)
         self.generation = generation
         self.indicators = indicators
+        self.pacer = LoadPacer()
+        """Holds the model's loading while the writer types (the app tells it of every key)."""
 
     async def _ensure_assistant(self) -> bool:
         """Make the Assistant off the event loop; on failure fall back to the default profile."""
@@ -60,6 +117,10 @@ class BackendFlow(Flow):
         self.services.run_worker(partial(self._load, old), group="load", exclusive=True, exit_on_error=False)
 
     async def _load(self, old: Backend | None) -> None:
+        with self.pacer.installed():
+            await self._load_paced(old)
+
+    async def _load_paced(self, old: Backend | None) -> None:
         if not await self._ensure_assistant():
             return
         backend = self.assistant.backend
@@ -71,13 +132,7 @@ class BackendFlow(Flow):
             self.views.status.update_state(activity="loading")
         try:
             self.indicators.show_backend_info(await asyncio.to_thread(backend.info))
-            import os, sys
-            old_interval = sys.getswitchinterval()
-            sys.setswitchinterval(float(os.environ.get("QM_SWITCH", old_interval)))
-            try:
-                await backend.load()
-            finally:
-                sys.setswitchinterval(old_interval)
+            await backend.load()
             self.indicators.show_backend_info(await asyncio.to_thread(backend.info))
         except asyncio.CancelledError:
             raise

@@ -11,7 +11,7 @@ profile for one run. Example::
     kind = "gpt2"
     model = "auto"        # "gpt2", "distilgpt2", "gpt2-medium", a folder, or "bundled"
     device = "auto"       # auto, cpu, cuda, mps
-    dtype = "auto"        # auto, float32, float16, bfloat16
+    dtype = "auto"        # auto, float32, float16, bfloat16, int8 (CPU only)
 
     [backends.openai]
     kind = "openai"

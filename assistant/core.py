@@ -295,7 +295,15 @@ class Assistant:
 def tidy_result(output: str, result: GenerationResult) -> GenerationResult:
     """``result`` with every text tidied for a template of this output kind (see textjoin)."""
     texts = tuple(tidy_output(output, text) for text in result.texts)
-    return result if texts == result.texts else replace(result, texts=texts)
+    if texts == result.texts:
+        return result
+    if result.logprobs:  # the word alternatives follow the text they belong to
+        from assistant.alternatives import realign
+
+        logprobs = tuple(realign(tokens, raw, tidied)
+                         for tokens, raw, tidied in zip(result.logprobs, result.texts, texts, strict=False))
+        return replace(result, texts=texts, logprobs=logprobs)
+    return replace(result, texts=texts)
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> GenerationResult:

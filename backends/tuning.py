@@ -337,6 +337,7 @@ def train(
     heldout_docs: Iterable[str],
     on_step: Callable[[StepReport], None] | None = None,
     on_status: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TuneResult:
     """Tune ``spec.base`` on the documents and save the result in ``spec.out``.
 
@@ -346,6 +347,8 @@ def train(
         heldout_docs: Documents never trained on, for the perplexity figures.
         on_step: Called after every step with its figures.
         on_status: Called with a short line before each slow phase (loading, measuring, saving).
+        should_stop: Asked before every step; True stops the run as Ctrl+C does (from another
+            thread, such as the writing app's, where no KeyboardInterrupt can reach the loop).
 
     Returns:
         The figures of the run; the model is saved even when it was interrupted.
@@ -426,6 +429,9 @@ def train(
     status(f"Training on {device} ({'all ' + str(threads) + ' CPU cores' if device == 'cpu' else 'GPU'})…")
     try:
         while progress(time.monotonic()) < 1.0:
+            if should_stop is not None and should_stop():
+                interrupted = True
+                break
             lr = lr_at(progress(time.monotonic()), base_lr, warmup_frac=0.05)
             for group in optimizer.param_groups:
                 group["lr"] = lr

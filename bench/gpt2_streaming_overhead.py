@@ -8,7 +8,13 @@ GPT-2) and for the test-sized tiny model, and prints medians and ratios.
 
     python bench/gpt2_streaming_overhead.py [--new-tokens 128] [--repeats 5] [--threads 1]
 
-Not a test: machines are noisy, so read the medians and the ratio.
+It then measures alternatives: n (default 3) sampled alternatives in one call against n
+separate calls, both through GPT2Backend.stream(), with HF's own batched generation
+(``num_return_sequences=n``) for reference (goal: one call at most 0.6x the n calls).
+
+Not a test: machines are noisy, so read the medians and the ratio. Everything runs in one
+worker thread, as quillmate's generation does: on a busy machine torch in the main thread
+was measured many times slower than in a worker thread, which would skew the baseline.
 """
 
 from __future__ import annotations
@@ -108,6 +114,55 @@ def measure(name: str, model_dir: Path, new_tokens: int, repeats: int) -> None:
     print(f"{'':<12} {'ratio ours/plain':<18} {ours_tps / base_tps:8.3f}         streaming overhead {overhead:+.1f} %")
 
 
+async def alternatives_call(backend: object, n: int, new_tokens: int, calls: int) -> float:
+    """Seconds for ``calls`` requests of ``n`` sampled alternatives each, one after another."""
+    from backends.base import GenerationParams, GenerationRequest
+
+    started = time.perf_counter()
+    for call in range(calls):
+        params = GenerationParams(max_new_tokens=new_tokens, temperature=0.8, seed=call, num_alternatives=n)
+        async for _ in backend.stream(GenerationRequest.completion(PROMPT, params)):  # type: ignore[attr-defined]
+            pass
+    return time.perf_counter() - started
+
+
+def hf_alternatives(loaded: object, n: int, new_tokens: int) -> float:
+    import torch
+
+    model, tokenizer = loaded.model, loaded.tokenizer  # type: ignore[attr-defined]
+    ids = tokenizer(PROMPT, return_tensors="pt")
+    eos = tokenizer.eos_token_id
+    with torch.inference_mode():
+        started = time.perf_counter()
+        model.generate(
+            **ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, temperature=0.8,
+            num_return_sequences=n, pad_token_id=eos,
+        )
+        return time.perf_counter() - started
+
+
+def measure_alternatives(name: str, model_dir: Path, n: int, new_tokens: int, repeats: int) -> None:
+    import os
+
+    from backends.gpt2 import GPT2Backend
+
+    backend = GPT2Backend("bench", model=str(model_dir))
+    loaded = backend._load_sync()
+    asyncio.run(alternatives_call(backend, n, 4, 1))  # warm-up
+    together, separate, hf = [], [], []
+    before = os.getloadavg()
+    for _ in range(repeats):  # interleaved
+        loaded.prefix_cache.clear()
+        together.append(asyncio.run(alternatives_call(backend, n, new_tokens, 1)))
+        loaded.prefix_cache.clear()
+        separate.append(asyncio.run(alternatives_call(backend, 1, new_tokens, n)))
+        hf.append(hf_alternatives(loaded, n, new_tokens))
+    one, apart, lib = (statistics.median(v) for v in (together, separate, hf))
+    print(f"{name:<12} {n} alternatives of {new_tokens} tokens: one call {one:.2f} s, {n} calls {apart:.2f} s, "
+          f"ratio {one / apart:.2f} (goal <= 0.6); HF batched generate {lib:.2f} s, ratio {lib / apart:.2f}")
+    print(f"{'':<12} load average before {before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--new-tokens", type=int, default=128)
@@ -116,6 +171,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "quillmate-bench")
     parser.add_argument("--skip-small", action="store_true", help="Only the test-sized model.")
+    parser.add_argument("--alternatives", type=int, default=3)
+    parser.add_argument("--alternative-tokens", type=int, default=32)
     args = parser.parse_args()
 
     import torch
@@ -127,11 +184,21 @@ def main() -> None:
         f"torch {torch.__version__}, {args.threads} thread(s), {args.new_tokens} new tokens, "
         f"median of {args.repeats}, greedy\n"
     )
-    tiny = build_tiny_model(args.cache / "tiny")
-    measure("test-sized", tiny, args.new_tokens, args.repeats)
-    if not args.skip_small:
-        small = build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)
-        measure("gpt2-small", small, args.new_tokens, args.repeats)
+
+    def work() -> None:
+        tiny = build_tiny_model(args.cache / "tiny")
+        measure("test-sized", tiny, args.new_tokens, args.repeats)
+        if not args.skip_small:
+            small = build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)
+            measure("gpt2-small", small, args.new_tokens, args.repeats)
+        print()
+        measure_alternatives("test-sized", tiny, args.alternatives, args.alternative_tokens, args.repeats)
+        if not args.skip_small:
+            measure_alternatives("gpt2-small", small, args.alternatives, args.alternative_tokens, args.repeats)
+
+    from int8_speed import in_worker_thread
+
+    in_worker_thread(work)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ Quality: held-out perplexity in float32 and int8 (goal: within 2 %) of
     python bench/int8_speed.py [--new-tokens 64] [--repeats 5] [--threads 2] [--train-steps 30]
 
 Not a test: machines are noisy, so read the medians and the ratio; ``uptime`` is printed
-with each figure because the machine may be shared.
+with each figure because the machine may be shared. Everything runs in one worker thread,
+as quillmate's generation does: on a busy machine, torch in the main thread was measured
+many times slower than in a worker thread (OpenMP's threads spinning for cores), which
+would make any comparison between the two meaningless.
 """
 
 from __future__ import annotations
@@ -161,6 +164,25 @@ def trained_small(random_dir: Path, folder: Path, corpus: list[Path], steps: int
     return folder
 
 
+def in_worker_thread(work: Any) -> None:
+    """Run ``work`` in a worker thread, like quillmate's generation, and wait for it."""
+    import threading
+
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # re-raised in the main thread
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="bench")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--new-tokens", type=int, default=64)
@@ -176,15 +198,20 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), quantized engine {torch.backends.quantized.engine}\n")
-    small = build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)
-    speed(small, args.new_tokens, args.repeats)
 
-    heldout = (ROOT / "backends" / "bundled_model" / "heldout_passage.txt").read_text(encoding="utf-8")
-    quality("bundled model, heldout_passage.txt", "bundled", heldout, 512)
-    books = sorted(args.corpus.glob("prose_*.txt"))
-    trained = trained_small(small, args.cache / f"gpt2-small-trained-{args.train_steps}", books[:6], args.train_steps)
-    unseen = books[-1].read_text(encoding="utf-8")[50_000:70_000]
-    quality(f"gpt2-small shape trained {args.train_steps} steps, unseen {books[-1].name}", str(trained), unseen, 256)
+    def work() -> None:
+        small = build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)
+        speed(small, args.new_tokens, args.repeats)
+        heldout = (ROOT / "backends" / "bundled_model" / "heldout_passage.txt").read_text(encoding="utf-8")
+        quality("bundled model, heldout_passage.txt", "bundled", heldout, 512)
+        books = sorted(args.corpus.glob("prose_*.txt"))
+        folder = args.cache / f"gpt2-small-trained-{args.train_steps}"
+        trained = trained_small(small, folder, books[:6], args.train_steps)
+        unseen = books[-1].read_text(encoding="utf-8")[50_000:70_000]
+        name = f"gpt2-small shape trained {args.train_steps} steps, unseen {books[-1].name}"
+        quality(name, str(trained), unseen, 256)
+
+    in_worker_thread(work)
 
 
 if __name__ == "__main__":

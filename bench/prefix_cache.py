@@ -18,7 +18,8 @@ context is 512 tokens, so a ~400-token draft).
     python bench/prefix_cache.py [--repeats 5] [--threads 2] [--skip-small]
 
 Not a test: machines are noisy, so read the medians and the ratio; ``uptime`` is printed
-with each figure because the machine may be shared.
+with each figure because the machine may be shared. Everything runs in one worker thread,
+as quillmate's generation does (see bench/int8_speed.py for why that matters on a busy machine).
 """
 
 from __future__ import annotations
@@ -129,15 +130,20 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
+    from int8_speed import in_worker_thread
 
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), greedy, {args.new_tokens} new tokens\n")
-    measure("bundled", "bundled", args.corpus, 400, args.repeats, args.new_tokens)
-    if not args.skip_small:
-        from gpt2_streaming_overhead import build_gpt2_small
 
-        small = build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)
-        measure("gpt2-small (random weights)", str(small), args.corpus, 840, args.repeats, args.new_tokens)
+    def work() -> None:
+        measure("bundled", "bundled", args.corpus, 400, args.repeats, args.new_tokens)
+        if not args.skip_small:
+            from gpt2_streaming_overhead import build_gpt2_small
+
+            small = build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)
+            measure("gpt2-small (random weights)", str(small), args.corpus, 840, args.repeats, args.new_tokens)
+
+    in_worker_thread(work)
 
 
 if __name__ == "__main__":

@@ -231,7 +231,8 @@ async def main(args: argparse.Namespace) -> int:
         )
     by_count = {n: served for n, _, served in rows}
     if 1 in by_count and 4 in by_count:
-        print(f"\nserve aggregate tokens/s, 4 clients / 1 client: {by_count[4].rate / by_count[1].rate:.2f} (goal >= 1.5)")
+        gain = by_count[4].rate / by_count[1].rate
+        print(f"\nserve aggregate tokens/s, 4 clients / 1 client: {gain:.2f} (goal >= 1.5)")
     print(f"uptime before: {before}; after: {load_average()}")
     return 0
 

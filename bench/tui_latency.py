@@ -148,10 +148,11 @@ async def _type_and_time(
     return delays
 
 
-def _child_loading(started: float, home: str, keys: int, load: bool) -> None:
+def _child_loading(started: float, home: str, keys: int, mode: str) -> None:
     """Run in a fresh process: start as ``quillmate write`` does and type until the model is ready.
 
-    With ``load`` false the model is not loaded at all and ``keys`` keys are typed: the baseline.
+    ``mode``: ``paced`` (the app as it is), ``unpaced`` (the loading not held while the writer
+    types: how it was), or ``none`` (no model loaded, ``keys`` keys typed: the baseline).
     """
     import json
 
@@ -160,7 +161,10 @@ def _child_loading(started: float, home: str, keys: int, load: bool) -> None:
 
     story = Path(home) / "story.md"
     story.write_text(DRAFT, encoding="utf-8")
+    load = mode != "none"
     app = make_app(story, load_backend=load)
+    if mode == "unpaced":
+        app.backends.pacer.quiet = 0.0
     result: dict[str, Any] = {}
 
     async def measure() -> None:
@@ -178,7 +182,7 @@ def _child_loading(started: float, home: str, keys: int, load: bool) -> None:
     app.run(headless=True, size=(100, 30))
 
 
-def measure_loading(runs: int, keys: int, load: bool = True) -> list[dict[str, Any]]:
+def measure_loading(runs: int, keys: int, mode: str) -> list[dict[str, Any]]:
     """One dict per fresh process: first frame, key delays while loading (or without a model)."""
     import json
 
@@ -188,7 +192,7 @@ def measure_loading(runs: int, keys: int, load: bool = True) -> list[dict[str, A
         for _ in range(runs):
             started = time.time()
             done = subprocess.run(
-                [sys.executable, __file__, "--child-loading", repr(started), home, str(keys), str(int(load))],
+                [sys.executable, __file__, "--child-loading", repr(started), home, str(keys), mode],
                 capture_output=True, text=True, env=env, timeout=300,
             )
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -304,7 +308,7 @@ def main() -> None:
         _child_startup(float(sys.argv[2]), sys.argv[3])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child-loading":
-        _child_loading(float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1")
+        _child_loading(float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="start-up runs")
@@ -319,9 +323,13 @@ def main() -> None:
     print(f"start-up to a typable first frame: median {statistics.median(startup) * 1000:.0f} ms "
           f"(runs: {', '.join(f'{t * 1000:.0f}' for t in startup)} ms)")
     if args.load_runs > 0:
-        for load in (False, True):  # the baseline first: no model at all
-            runs = measure_loading(args.load_runs, 150, load)
-            what = "while the model loads" if load else "with no model loading (baseline)"
+        whats = {
+            "none": "with no model loading (baseline)",
+            "unpaced": "while the model loads, not held while typing (as before)",
+            "paced": "while the model loads (quillmate as it is)",
+        }
+        for mode, what in whats.items():
+            runs = measure_loading(args.load_runs, 150, mode)
             frames = ", ".join(f"{r['first_frame'] * 1000:.0f}" for r in runs)
             ready = ", ".join(f"{r['ready_after']:.1f}" for r in runs)
             print(f"{what}: first typable frame {frames} ms; typing ended after {ready} s")

@@ -311,3 +311,39 @@ async def test_unknown_backend_is_reported_and_the_old_one_kept(lsp: LspClient) 
     assert caught.value.message.startswith("quillmate: Unknown backend 'nowhere'.")
     info = await lsp.request("quillmate/contextInfo", {})
     assert info["backend"] == "local" and info["sessionId"] is None
+
+
+async def test_word_alternatives_and_regenerating_from_a_chosen_word(lsp: LspClient, tmp_path: Path) -> None:
+    uri = _open_file(lsp, tmp_path, name="alternatives.md")
+    items = (await lsp.request("textDocument/inlineCompletion", _inline_params(uri, _end_of(STORY), n=1)))["items"]
+    ghost = items[0]["insertText"]
+    assert ghost.strip()
+    offset = len(ghost) - len(ghost.lstrip()) + 1  # inside the first word
+    where = {"textDocument": {"uri": uri}, "position": _end_of(STORY), "text": ghost, "offset": offset}
+    here = await lsp.request("quillmate/alternatives", where)
+    assert here["text"] == ghost and here["start"] <= offset < here["end"]
+    assert ghost[here["start"]:here["end"]] == here["word"]
+    options = here["alternatives"]
+    assert len(options) == 5 and all(0 <= o["probability"] <= 1 for o in options)
+    assert [o["probability"] for o in options] == sorted((o["probability"] for o in options), reverse=True)
+    choice = next(o["text"] for o in options if o["text"] != here["word"] and o["text"].strip())
+    again = await lsp.request("quillmate/regenerateFrom", {**where, "choice": choice})
+    assert again["text"].startswith(ghost[:here["start"]] + choice) and again["start"] == here["start"]
+    assert "edit" not in again  # ghost text: the plugin shows the new suggestion itself
+
+    # The writer accepts the new suggestion: its words are found in the document by position.
+    lsp.change(uri, STORY + again["text"], 2)
+    await lsp.execute("quillmate.accept", {"uri": uri, "text": again["text"], "position": _end_of(STORY)})
+    end = _end_of(STORY)
+    inside = {"line": end["line"], "character": end["character"] + here["start"] + 1}
+    at = await lsp.request("quillmate/alternatives", {"textDocument": {"uri": uri}, "position": inside})
+    assert at["word"] == choice and at["range"]["start"]["character"] == end["character"] + here["start"]
+    redo = await lsp.request("quillmate/regenerateFrom",
+                             {"textDocument": {"uri": uri}, "position": inside, "choice": options[0]["text"]})
+    change = redo["edit"]["changes"][uri][0]
+    assert change["range"]["start"] == at["range"]["start"]
+    assert change["newText"] == redo["text"][redo["start"]:] and change["newText"].startswith(options[0]["text"])
+    with pytest.raises(RpcError) as caught:
+        await lsp.request("quillmate/alternatives", {"textDocument": {"uri": uri}, "position": {"line": 0,
+                                                                                                "character": 1}})
+    assert "no text from a suggestion" in str(caught.value)

@@ -42,11 +42,13 @@ from tui.flows.rewrite import RewriteFlow
 from tui.flows.saving import SavingFlow
 from tui.flows.status import StatusFlow
 from tui.flows.templates import TemplateFlow
+from tui.flows.tuning import TuningFlow
 from tui.keys import APP_KEYS, report_alt_digits_as_keys
 from tui.screens.rewrite import RewriteScreen
 from tui.widgets.editor import DraftEditor
 from tui.widgets.panels import BibleView, ChatView, ContextView, ResultsView, SettingsView, SidePanel, StatsView
 from tui.widgets.status import StatusBar
+from tui.widgets.tuning import TuningProgress
 
 if TYPE_CHECKING:
     from assistant.config import Config
@@ -144,6 +146,7 @@ class QuillmateApp(App[None]):
         self.story = BibleFlow(services, self.continuation)
         self.panels = PanelFlow(services, self.indicators, self.conversation, self.story)
         self.backends = BackendFlow(services, self.generation, self.indicators)
+        self.tuning = TuningFlow(services, self.backends)
         self.saving = SavingFlow(
             services,
             self.generation,
@@ -224,6 +227,7 @@ class QuillmateApp(App[None]):
                 read_only=self.session.read_only,
                 id="side",
             )
+        yield TuningProgress(id="tuning-progress")
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
@@ -306,6 +310,7 @@ class QuillmateApp(App[None]):
 
     def finish(self) -> None:
         """Save everything and close the session (safe to call twice). Sets ``exit_message``."""
+        self.tuning.stop()  # a tuning in flight saves what it has learnt
         self.saving.finish()
         crash = self._crash.message(self.session.id, self.return_code)
         self.exit_message = "\n".join(part for part in (crash, self.saving.farewell) if part)

@@ -92,6 +92,18 @@ class AppCommands(_EntryProvider):
             ("Keys", "Every key the app answers to (F1).", app.action_help),
             ("Switch model…", "Choose a backend profile and model (F4).", app.action_switch_backend),
         ]
+        if app.tuning.running is None:
+            entries.append(
+                (
+                    "Tune a model on my writing…",
+                    "Teach the bundled model your style from your own files, here on this machine.",
+                    app.tuning.open,
+                )
+            )
+        else:
+            entries.append(
+                ("Stop tuning", f"Stop tuning '{app.tuning.running}' and keep what it has learnt.", app.tuning.stop)
+            )
         for name, profile in app.config.profiles.items():
             model = profile.options.get("model", "")
             entries.append(

@@ -363,6 +363,11 @@ class _Out:
                     "tokens_per_second": result.tokens_per_second,
                     "notices": [n.message for n in result.notices],
                 }
+                if result.logprobs:
+                    from assistant.alternatives import realign, tokens_json
+
+                    tokens = result.logprobs[index] if index < len(result.logprobs) else ()
+                    record["logprobs"] = tokens_json(realign(tokens, result.texts[index], text))
                 if self.form is not None:
                     record["form"] = _form_report(text, self.form)
                 self._write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -36,6 +36,8 @@ PRESET_REWRITES: dict[str, str] = {
 DEDICATED_TEMPLATES = ("continue", "rewrite")
 
 SETTING_KEYS = ("backend", "model", "params", "sessions")
+EDITOR_LOGPROBS = 5
+"""Alternatives kept at each word of a continuation (``params.logprobs`` in the settings changes it; 0 turns it off)."""
 
 
 def instruction_text(instruction: str) -> str:
@@ -177,7 +179,9 @@ class Engine:
         variables: dict[str, Any] = {"text": before}
         if title:
             variables["title"] = title
-        params = self._params({"num_alternatives": n, "max_new_tokens": max_new_tokens})
+        # Word alternatives come with every suggestion, so quillmate/alternatives can show them later.
+        asked = self._params({"num_alternatives": n, "max_new_tokens": max_new_tokens})
+        params = {"logprobs": EDITOR_LOGPROBS, **asked}
         return helper.prepare("continue", variables, params, bible=bible)
 
     def prepare_rewrite(self, helper: Assistant, passage: str, instruction: str, *, bible: Bible | None = None,

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,7 +23,9 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
+from assistant.alternatives import choices_at, regenerate_from
 from assistant.lsp import actions
+from assistant.lsp.alternatives import Located, in_document, in_suggestion
 from assistant.lsp.documents import Ledger, Offer
 from assistant.lsp.engine import Engine, clean_result, story_title, template_output
 from assistant.lsp.streaming import generate
@@ -284,6 +287,77 @@ async def provenance_request(ls: QuillmateServer, params: dict[str, Any]) -> dic
     uri = _document_uri(params)
     session_id, spans = ls.ledger(uri).provenance(ls.text(uri))
     return {"sessionId": session_id, "spans": spans}
+
+
+# -- word alternatives ----------------------------------------------------------------------------
+
+
+@server.feature("quillmate/alternatives")
+@reporting
+async def alternatives_request(ls: QuillmateServer, params: dict[str, Any]) -> dict[str, Any]:
+    uri = _document_uri(params)
+    found = _locate(ls, uri, params)
+    reply = choices_at(found.tokens, found.at).to_dict()
+    reply["text"] = found.written
+    if found.base is not None:
+        document = ls.workspace.get_text_document(uri)
+        reply["range"] = {"start": _position_dict(document.client_position_at_offset(found.base + reply["start"])),
+                          "end": _position_dict(document.client_position_at_offset(found.base + reply["end"]))}
+    return reply
+
+
+@server.feature("quillmate/regenerateFrom")
+@reporting
+async def regenerate_from_request(ls: QuillmateServer, params: dict[str, Any]) -> dict[str, Any]:
+    uri = _document_uri(params)
+    choice = params.get("choice")
+    if not isinstance(choice, str) or not choice:
+        raise UsageError("quillmate/regenerateFrom needs 'choice': the word to put there.", "See editors/PROTOCOL.md.")
+    found = _locate(ls, uri, params)
+    helper = await ls.engine.assistant()
+    ledger = ls.ledger(uri)
+    made: list[Prepared] = []
+
+    def prepare(text: str) -> Prepared:
+        made.append(ls.engine.prepare_continue(helper, text, title=story_title(ledger.path), n=1,
+                                               bible=ledger.bible()))
+        return made[-1]
+
+    again = await regenerate_from(helper, found.before, found.written, found.tokens, found.at, choice,
+                                  prepare=prepare)
+    result = replace(again.result, texts=(again.text,), finish_reasons=again.result.finish_reasons[:1],
+                     logprobs=(again.tokens,))
+    ledger.remember(Offer(made[-1].template.name, made[-1].variables, made[-1].request.params, helper.backend.name,
+                          result.model, result, prompt=_sent(made[-1], helper)))
+    reply: dict[str, Any] = {"text": again.text, "start": again.start}
+    if found.base is not None:
+        document = ls.workspace.get_text_document(uri)
+        span = {"start": _position_dict(document.client_position_at_offset(found.base + again.start)),
+                "end": _position_dict(document.client_position_at_offset(found.base + len(found.written)))}
+        reply["edit"] = _edit(uri, span, again.text[again.start:])
+    return reply
+
+
+def _locate(ls: QuillmateServer, uri: str, params: dict[str, Any]) -> Located:
+    """The word the request points at: ``text`` + ``offset`` (a suggestion), else ``position`` in the document."""
+    offers = ls.ledger(uri).offers
+    if "text" in params:
+        text, offset = params.get("text"), params.get("offset")
+        if not isinstance(text, str) or not isinstance(offset, int) or isinstance(offset, bool):
+            raise UsageError("A suggestion's word needs 'text' and a whole-number 'offset' in it.",
+                             "See editors/PROTOCOL.md.")
+        position = params.get("position")
+        before = ls.text(uri)[: ls.offset(uri, position)] if isinstance(position, dict) else ""
+        return in_suggestion(offers, text, offset, before)
+    position = params.get("position")
+    if not isinstance(position, dict):
+        raise UsageError("Give the word's 'position' in the document, or a suggestion's 'text' and 'offset'.",
+                         "See editors/PROTOCOL.md.")
+    return in_document(offers, ls.text(uri), ls.offset(uri, position))
+
+
+def _position_dict(position: types.Position) -> dict[str, int]:
+    return {"line": position.line, "character": position.character}
 
 
 # -- code actions and commands -------------------------------------------------------------------

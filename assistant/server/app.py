@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assistant.config import Config, load_config
+from assistant.server.logprobs import choice_starts
 from assistant.server.schemas import (
     ChunkWriter,
     Limits,
@@ -173,7 +174,8 @@ class Job:
         """The result as the client sees it (replicated for greedy n>1)."""
         if self.replicas == 1:
             return result
-        return replace(result, texts=result.texts * self.replicas, finish_reasons=result.finish_reasons * self.replicas)
+        return replace(result, texts=result.texts * self.replicas, finish_reasons=result.finish_reasons * self.replicas,
+                       logprobs=result.logprobs * self.replicas)
 
 
 class ServeState:
@@ -496,7 +498,8 @@ class GenerationStream:
     def __init__(self, state: ServeState, jobs: Sequence[Job], parsed: ParsedRequest) -> None:
         self.state = state
         self.jobs = list(jobs)
-        self.writer = ChunkWriter(self.jobs[0].shape, self.jobs[0].model, parsed.include_usage)
+        self.writer = ChunkWriter(self.jobs[0].shape, self.jobs[0].model, parsed.include_usage,
+                                  logprobs=parsed.logprobs, starts=choice_starts(parsed, self.jobs))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         headers = [
@@ -555,7 +558,8 @@ class GenerationStream:
                 results.append(result)
                 for index, reason in enumerate(result.finish_reasons):
                     if reason in ("stop", "length"):
-                        await event(writer.finish(offset + index, reason, pending))
+                        tokens = result.logprobs[index] if index < len(result.logprobs) else ()
+                        await event(writer.finish(offset + index, reason, pending, tokens))
                         pending = []
                 if result.error or not result.complete:
                     text = public_text(result.error) if result.error else None
@@ -582,6 +586,7 @@ def _merged(results: Sequence[GenerationResult]) -> GenerationResult:
         results[0],
         texts=tuple(text for r in results for text in r.texts),
         finish_reasons=tuple(reason for r in results for reason in r.finish_reasons),
+        logprobs=tuple(tokens for r in results for tokens in (r.logprobs or ((),) * len(r.texts))),
         usage=usage,
         error=next((r.error for r in results if r.error), None),
     )
@@ -606,7 +611,7 @@ async def _collect(state: ServeState, jobs: Sequence[Job]) -> tuple[GenerationRe
     return _merged(results), notices
 
 
-async def _full(request: Request, state: ServeState, jobs: Sequence[Job]) -> Response:
+async def _full(request: Request, state: ServeState, jobs: Sequence[Job], parsed: ParsedRequest) -> Response:
     worker = asyncio.ensure_future(_collect(state, jobs))
     watcher = asyncio.ensure_future(_wait_disconnect(request.receive))
     try:
@@ -634,7 +639,8 @@ async def _full(request: Request, state: ServeState, jobs: Sequence[Job]) -> Res
             502, public_text(result.error or "The text could not be finished."), "backend_error", "server_error"
         ).response()
     state.metrics.completed += 1
-    return JSONResponse(full_response(jobs[0].shape, jobs[0].model, result, notices))
+    return JSONResponse(full_response(jobs[0].shape, jobs[0].model, result, notices, parsed.logprobs,
+                                      choice_starts(parsed, jobs)))
 
 
 async def _completions(request: Request, shape: Shape) -> Any:
@@ -650,7 +656,7 @@ async def _completions(request: Request, shape: Shape) -> Any:
         return Response(status_code=499)
     if parsed.stream:
         return GenerationStream(state, jobs, parsed)
-    return await _full(request, state, jobs)
+    return await _full(request, state, jobs, parsed)
 
 
 async def chat_completions(request: Request) -> Any:

@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from backends.base import NOTICES_FIELD, ChatMessage, FinishReason, GenerationResult, Notice, TextPart
+from assistant.server.logprobs import choice_logprobs
+from assistant.server.logprobs import requested as requested_logprobs
+from backends.base import (
+    NOTICES_FIELD,
+    ChatMessage,
+    FinishReason,
+    GenerationResult,
+    Notice,
+    TextPart,
+    TokenAlternatives,
+)
 from backends.errors import UsageError
 from backends.settings import SETTING, ParamOverrides
 
@@ -31,8 +41,6 @@ UNSUPPORTED_WHEN_SET = {
     "functions": "function calling",
     "tool_choice": "tools",
     "function_call": "function calling",
-    "logprobs": "log probabilities",
-    "top_logprobs": "log probabilities",
     "echo": "echo",
     "best_of": "best_of",
     "suffix": "suffix (fill-in-the-middle)",
@@ -57,7 +65,7 @@ WIRE_SETTINGS = {
     "bias": "bias",  # quillmate's own: {"phrase": weight}
 }
 KNOWN_FIELDS = frozenset(
-    {"model", "messages", "prompt", "stream", "stream_options", "response_format", "bible"}
+    {"model", "messages", "prompt", "stream", "stream_options", "response_format", "bible", "logprobs", "top_logprobs"}
     | set(WIRE_SETTINGS)
     | IGNORED_FIELDS
     | set(UNSUPPORTED_WHEN_SET)
@@ -90,6 +98,7 @@ class ParsedRequest:
     prompts: tuple[str, ...] = ()  # completions: every prompt of the request (``prompt`` is the first)
     notices: list[Notice] = field(default_factory=list)
     bible: Any = None  # quillmate's own: a story bible (``assistant.bible.Bible``) for a template model
+    logprobs: int | None = None  # alternatives to show at each token (see assistant.server.logprobs); None: off
 
     def last_user_text(self) -> str:
         """The text of the last user message (chat) or the prompt (completion)."""
@@ -235,6 +244,12 @@ def parse_request(body: Any, shape: Shape, limits: Limits) -> ParsedRequest:
         parsed.include_usage = bool(options.get("include_usage", False))
 
     parsed.overrides = _overrides(body, limits)
+    try:
+        parsed.logprobs = requested_logprobs(body, shape)
+    except UsageError as error:
+        raise _bad(error.message) from None
+    if parsed.logprobs is not None:
+        parsed.overrides = parsed.overrides | {"logprobs": max(1, parsed.logprobs)}
     if body.get("bible") is not None:
         parsed.bible = _bible(body["bible"])
     for name, what in UNSUPPORTED_WHEN_SET.items():
@@ -291,6 +306,8 @@ class ChunkWriter:
     include_usage: bool
     id: str = ""
     created: int = 0
+    logprobs: int | None = None  # alternatives to show at each token; None: no logprobs
+    starts: Sequence[int] = ()  # completions: each choice's prompt length (text_offset counts from there)
 
     def __post_init__(self) -> None:
         self.id = self.id or new_id(self.shape)
@@ -312,15 +329,20 @@ class ChunkWriter:
             chunk[NOTICES_FIELD] = notices_payload(notices)
         return chunk
 
-    def _choice(self, index: int, text: str | None, finish: str | None, *, role: bool = False) -> dict[str, Any]:
+    def _choice(self, index: int, text: str | None, finish: str | None, *, role: bool = False,
+                tokens: Sequence[TokenAlternatives] | None = None) -> dict[str, Any]:
+        shown = None
+        if tokens is not None and self.logprobs is not None:
+            start = self.starts[index] if index < len(self.starts) else 0
+            shown = choice_logprobs(self.shape, tokens, self.logprobs, start)
         if self.shape == "chat":
             delta: dict[str, Any] = {}
             if role:
                 delta["role"] = "assistant"
             if text is not None:
                 delta["content"] = text
-            return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {"index": index, "text": text or "", "logprobs": None, "finish_reason": finish}
+            return {"index": index, "delta": delta, "logprobs": shown, "finish_reason": finish}
+        return {"index": index, "text": text or "", "logprobs": shown, "finish_reason": finish}
 
     def opening(self, count: int) -> dict[str, Any] | None:
         """Chat streams start with each choice's role; completion streams need no opening."""
@@ -336,8 +358,11 @@ class ChunkWriter:
         """A chunk that only carries notices (no text)."""
         return self._chunk([], notices)
 
-    def finish(self, index: int, reason: FinishReason, notices: list[Notice] | None = None) -> dict[str, Any]:
-        return self._chunk([self._choice(index, None if self.shape == "chat" else "", wire_reason(reason))], notices)
+    def finish(self, index: int, reason: FinishReason, notices: list[Notice] | None = None,
+               tokens: Sequence[TokenAlternatives] | None = None) -> dict[str, Any]:
+        """A choice's end; with logprobs asked for, it carries the choice's ``tokens`` all at once."""
+        text = None if self.shape == "chat" else ""
+        return self._chunk([self._choice(index, text, wire_reason(reason), tokens=tokens)], notices)
 
     def usage(self, result: GenerationResult) -> dict[str, Any]:
         chunk = self._chunk([])
@@ -353,22 +378,27 @@ def usage_payload(result: GenerationResult) -> dict[str, int]:
     }
 
 
-def full_response(shape: Shape, model: str, result: GenerationResult, notices: list[Notice]) -> dict[str, Any]:
-    """The non-streamed answer."""
+def full_response(shape: Shape, model: str, result: GenerationResult, notices: list[Notice],
+                  logprobs: int | None = None, starts: Sequence[int] = ()) -> dict[str, Any]:
+    """The non-streamed answer; with ``logprobs`` (alternatives to show per token), each choice's logprobs."""
     choices: list[dict[str, Any]] = []
     for index, text in enumerate(result.texts):
         reason = wire_reason(result.finish_reasons[index])
+        shown = None
+        if logprobs is not None:
+            tokens = result.logprobs[index] if index < len(result.logprobs) else ()
+            shown = choice_logprobs(shape, tokens, logprobs, starts[index] if index < len(starts) else 0)
         if shape == "chat":
             choices.append(
                 {
                     "index": index,
                     "message": {"role": "assistant", "content": text, "refusal": None},
-                    "logprobs": None,
+                    "logprobs": shown,
                     "finish_reason": reason,
                 }
             )
         else:
-            choices.append({"index": index, "text": text, "logprobs": None, "finish_reason": reason})
+            choices.append({"index": index, "text": text, "logprobs": shown, "finish_reason": reason})
     body: dict[str, Any] = {
         "id": new_id(shape),
         "object": "chat.completion" if shape == "chat" else "text_completion",

@@ -106,6 +106,7 @@ def tune_local(
     on_skip: Callable[[Skipped], None] | None = None,
     on_status: Callable[[str], None] | None = None,
     on_step: Callable[[Any], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     **tuning: Any,
 ) -> LocalOutcome:
     """Tune, save, write the card, register the profile.
@@ -116,6 +117,7 @@ def tune_local(
         steps, minutes: The budget (without either: ten minutes).
         merge: LoRA only: save merged weights rather than the adapter.
         on_skip, on_status, on_step: Progress for the display.
+        should_stop: Asked before every step: True stops early, as Ctrl+C does, keeping a usable model.
         **tuning: More ``TuneSpec`` fields (batch_size, seq_len, lr, eval_tokens, ...).
     """
     from backends.tuning import TuneSpec, train
@@ -137,7 +139,9 @@ def tune_local(
         **tuning,
     )
     previous = read_card(the_plan.folder) if the_plan.resume else None
-    result = train(spec, manuscript.train_documents(), manuscript.heldout_documents(), on_step, on_status)
+    result = train(
+        spec, manuscript.train_documents(), manuscript.heldout_documents(), on_step, on_status, should_stop
+    )
     created = previous.get("created") if previous else None
     sources = [
         {"name": s.path.name, "sha256": s.sha256, "characters": s.characters, "documents": s.documents}

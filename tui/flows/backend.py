@@ -7,8 +7,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from functools import partial
 from importlib.machinery import ModuleSpec
@@ -36,7 +35,7 @@ class LoadPacer:
     load in a background thread made every key wait: p95 about 430 ms on a busy two-core machine,
     and lowering ``sys.setswitchinterval`` did not help (bench/tui_latency.py). An import cannot
     be paused midway, but it can between modules: while installed, this import hook holds every
-    other thread's next import until the writer has not typed for ``quiet`` seconds. The event
+    other thread's next module until the writer has not typed for ``quiet`` seconds. The event
     loop's thread is never held. The model is ready a little later for a writer who keeps typing;
     it is only asked for when they pause.
     """
@@ -59,21 +58,41 @@ class LoadPacer:
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: object = None
     ) -> ModuleSpec | None:
-        """An import hook that finds nothing: it only holds a loader thread's import while the writer types."""
-        if threading.get_ident() != self._app_thread:
-            self.wait_for_rest()
-        return None
+        """Find the module as the other finders do; a loader thread's copy waits for the writer to rest.
+
+        The wait is in ``create_module``, not here: finders run under Python's global import
+        lock, and waiting under it would hold up the app's own imports.
+        """
+        if threading.get_ident() == self._app_thread:
+            return None
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None) if finder is not self else None
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        create = getattr(spec.loader, "create_module", None)
+        if create is not None:
+            with contextlib.suppress(AttributeError):  # a loader with __slots__ is left as it is
+
+                def paced_create(spec: ModuleSpec) -> Any:
+                    self.wait_for_rest()
+                    return create(spec)
+
+                spec.loader.create_module = paced_create
+        return spec
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         """Pace imports made by other threads while the block runs (enter it on the app's thread)."""
         self._app_thread = threading.get_ident()
-        sys.meta_path.insert(0, self)  # type: ignore[arg-type]
+        sys.meta_path.insert(0, self)
         try:
             yield
         finally:
             with contextlib.suppress(ValueError):
-                sys.meta_path.remove(self)  # type: ignore[arg-type]
+                sys.meta_path.remove(self)
 
 
 class BackendFlow(Flow):

@@ -10,12 +10,41 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from assistant import SETTINGS, Setting
 
-SAMPLING_FIELDS: tuple[Setting, ...] = tuple(spec for spec in SETTINGS if not spec.many)
-"""The settings the tab offers, as declared in ``backends.settings`` (stop sequences stay with templates)."""
+TEMPLATE_ONLY = frozenset({"stop"})
+"""Settings the tab leaves to templates: a session's stop sequences would override every template's own."""
+
+SAMPLING_FIELDS: tuple[Setting, ...] = tuple(spec for spec in SETTINGS if spec.name not in TEMPLATE_ONLY)
+"""The settings the tab offers, as declared in ``backends.settings``: a box for each number, and a
+text area for each list (one phrase a line; ``PHRASE=WEIGHT`` a line for phrases with weights)."""
+
+
+def list_text(spec: Setting, value: Any) -> str:
+    """A list setting's value as the text of its box: one item a line."""
+    value = spec.normalise(value)
+    if not isinstance(value, tuple):
+        return ""
+    if spec.mapping:
+        return "\n".join(f"{phrase}={weight:g}" for phrase, weight in value)
+    return "\n".join(str(item) for item in value)
+
+
+def parse_list(spec: Setting, text: str) -> tuple[tuple[Any, ...] | None, str]:
+    """A list setting's box read back: (the value, or None when empty; what is wrong, or "")."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None, ""
+    if spec.mapping:
+        for number, line in enumerate(lines, 1):
+            if not spec.accepts((line,)):
+                return None, f"Line {number} ({line!r}): write {spec.requirement}."
+    value = spec.normalise(lines)
+    if not spec.accepts(value):
+        return None, f"{spec.label} must be {spec.requirement}."
+    return value, ""
 
 
 class SettingsView(VerticalScroll):
@@ -43,6 +72,18 @@ class SettingsView(VerticalScroll):
         yield Static("Leave a box empty for the template's default (greyed). Kept with this session.",
                      classes="hint")
         for spec in SAMPLING_FIELDS:
+            if spec.many:
+                yield Label(spec.label + (" (PHRASE=WEIGHT, one a line)" if spec.mapping else " (one a line)"),
+                            classes="setting-list-label")
+                yield TextArea(
+                    id=f"set-{spec.name}",
+                    classes="setting-list field",
+                    tooltip=spec.explained,
+                    compact=True,
+                    placeholder="none" if not spec.mapping else "e.g. moonlight=5",
+                )
+                yield Static("", classes="setting-error", id=f"err-{spec.name}")
+                continue
             with Horizontal(classes="setting-row"):
                 yield Label(spec.label, classes="setting-label")
                 yield Input(
@@ -67,6 +108,12 @@ class SettingsView(VerticalScroll):
     def load(self, values: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
         """Show the writer's values (``values``) and, greyed, the defaults."""
         for spec in SAMPLING_FIELDS:
+            if spec.many:
+                area = self.query_one(f"#set-{spec.name}", TextArea)
+                with area.prevent(TextArea.Changed):
+                    area.text = list_text(spec, values.get(spec.name))
+                self.show_error(spec.name, "")
+                continue
             box = self.query_one(f"#set-{spec.name}", Input)
             value = values.get(spec.name)
             with box.prevent(Input.Changed):
@@ -90,6 +137,13 @@ class SettingsView(VerticalScroll):
         out: dict[str, Any] = {}
         problems: dict[str, str] = {}
         for spec in SAMPLING_FIELDS:
+            if spec.many:
+                items, problem = parse_list(spec, self.query_one(f"#set-{spec.name}", TextArea).text)
+                if problem:
+                    problems[spec.name] = problem
+                elif items is not None:
+                    out[spec.name] = items
+                continue
             raw = self.query_one(f"#set-{spec.name}", Input).value.strip()
             if not raw:
                 continue
@@ -111,7 +165,8 @@ class SettingsView(VerticalScroll):
         error.display = bool(message)
 
     @on(Input.Changed, ".setting-input")
-    def _changed(self, event: Input.Changed) -> None:
+    @on(TextArea.Changed, ".setting-list")
+    def _changed(self, event: Input.Changed | TextArea.Changed) -> None:
         event.stop()
         values, problems = self.values()
         for spec in SAMPLING_FIELDS:

@@ -36,6 +36,7 @@ def sessions() -> None:
     \b
     Examples:
       quillmate sessions list
+      quillmate sessions drafts 3f2a --compare 1 4
       quillmate sessions export 3f2a --format md-attributed -o chapter1.md
       quillmate sessions search lighthouse
     """
@@ -132,6 +133,46 @@ def show_cmd(session_id: str, prompt_number: int | None = None, as_json: bool = 
     if session.notes.strip():
         lines += ["", "Notes:", *("  " + line for line in session.notes.strip().splitlines())]
     click.echo("\n".join(lines))
+
+
+@sessions.command("drafts")
+@click.argument("session_id")
+@click.option("--compare", "pair", nargs=2, metavar="N M",
+              help="Show how draft M differs from draft N (numbers, or generation.alternative like 2.1).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def drafts_cmd(session_id: str, pair: tuple[str, str] | None, as_json: bool) -> None:
+    """List every draft the model wrote in a session, taken or not, and compare any two (also across models)."""
+    from assistant.sessions.drafts import compare, drafts_of, find_draft, preview
+
+    with _store() as store:
+        session = store.open(session_id, read_only=True)
+        try:
+            drafts = drafts_of(session.events)
+        finally:
+            session.close()
+    if pair:
+        first, second = find_draft(drafts, pair[0]), find_draft(drafts, pair[1])
+        diff = compare(first, second)
+        if as_json:
+            click.echo(json.dumps({"from": first.to_dict(), "to": second.to_dict(), "diff": diff},
+                                  indent=2, ensure_ascii=False))
+        elif diff:
+            click.echo(diff, nl=False)
+        else:
+            echo_err(f"{first.label} and {second.label} are the same text.")
+        return
+    if as_json:
+        click.echo(json.dumps([d.to_dict() for d in drafts], indent=2, ensure_ascii=False))
+        return
+    if not drafts:
+        echo_err(f"Session {session.id} has no drafts yet.")
+        return
+    click.echo(f"{'N':>4}  {'GEN':<6}  {'WRITTEN':<16}  {'MODEL':<24}  {'STATUS':<9}  TEXT")
+    for d in drafts:
+        who = f"{d.model or '?'} via {d.backend}" if d.backend and d.backend != d.model else (d.model or "?")
+        status = "taken" if d.accepted else d.status
+        click.echo(f"{d.number:>4}  #{d.ref:<5}  {_when(d.created):<16}  {who[:24]:<24}  {status:<9}  "
+                   f"{preview(d.text)}")
 
 
 @sessions.command("export")

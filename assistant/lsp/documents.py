@@ -26,6 +26,7 @@ from typing import Any
 from assistant.bible import Bible
 from assistant.sessions import Document, Session, SessionLocked, SessionNotFound, SessionStore
 from backends.base import GenerationParams, GenerationResult
+from backends.errors import QuillmateError
 
 KEPT_OFFERS = 20
 _memory_ids = itertools.count(1)
@@ -91,8 +92,38 @@ class Ledger:
     # -- offers ----------------------------------------------------------------------------
 
     def remember(self, offer: Offer) -> None:
-        """Keep an offer so a later accept can name the generation it came from."""
+        """Keep an offer so a later accept can name the generation it came from.
+
+        Every offer is a draft the session keeps, taken or not: it is recorded at once when
+        the document's session exists (and no other quillmate holds it), else at the first accept.
+        """
         self.offers.append(offer)
+        if self.store is None or self.path is None:
+            return
+        try:
+            session = self._open_existing()
+            if session is None:
+                return
+            try:
+                self._record_drafts(session)
+            finally:
+                session.close()
+        except QuillmateError:
+            # Held by the writing app, or the database is busy: the next accept records it (and
+            # reports a failure then); the writer's suggestion must not fail over bookkeeping.
+            return
+
+    def _record_drafts(self, session: Session) -> None:
+        """Record in ``session`` every kept offer it does not have yet."""
+        for offer in self.offers:
+            if session.id in offer.event_ids or not offer.backend:
+                continue  # already there, or text the server never offered (no model to name)
+            event_id = session.record_generation(
+                offer.template, offer.variables, asdict(offer.params), offer.backend, offer.model,
+                prompt_tokens=offer.result.usage.prompt_tokens, notices=offer.result.notices, source="lsp",
+                prompt=offer.prompt)
+            session.record_result(event_id, offer.result)
+            offer.event_ids[session.id] = event_id
 
     def _find(self, text: str) -> tuple[Offer, int]:
         for offer in reversed(self.offers):
@@ -181,6 +212,7 @@ class Ledger:
             if session.read_only:
                 return Accepted(False, session.id, f"{self._locked_message(session)} "
                                 "What you accept here is not being recorded until you close it there.")
+            self._record_drafts(session)
             known = offer.event_ids.get(session.id)
             if known is not None:
                 event_id = known

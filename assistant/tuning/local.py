@@ -139,9 +139,7 @@ def tune_local(
         **tuning,
     )
     previous = read_card(the_plan.folder) if the_plan.resume else None
-    result = train(
-        spec, manuscript.train_documents(), manuscript.heldout_documents(), on_step, on_status, should_stop
-    )
+    result = train(spec, manuscript.train_documents(), manuscript.heldout_documents(), on_step, on_status, should_stop)
     created = previous.get("created") if previous else None
     sources = [
         {"name": s.path.name, "sha256": s.sha256, "characters": s.characters, "documents": s.documents}

@@ -51,7 +51,11 @@ class TuningFlow(Flow):
             return
         name = f"{self.session.file.stem}-voice" if self.session.file is not None else "my-voice"
         screen = TuneScreen(writing_near(self.session.file), name)
-        self.services.push_screen(screen, callback=lambda request: request and self.start(request))
+        self.services.push_screen(screen, callback=self._chosen)
+
+    def _chosen(self, request: TuneRequest | None) -> None:
+        if request is not None:
+            self.start(request)
 
     def start(self, request: TuneRequest) -> None:
         """Tune in the background as ``request`` says."""
@@ -75,7 +79,10 @@ class TuningFlow(Flow):
         loop = asyncio.get_running_loop()
 
         def on_loop(show: Callable[..., None]) -> Callable[..., None]:
-            return lambda *args: loop.call_soon_threadsafe(show, *args)
+            def later(*args: Any) -> None:
+                loop.call_soon_threadsafe(show, *args)
+
+            return later
 
         skipped: list[Skipped] = []
         options = dict(self.options)
@@ -134,9 +141,12 @@ class TuningFlow(Flow):
                 severity="warning",
                 timeout=10,
             )
-        self.services.push_screen(
-            TunedScreen(name, summary(outcome)), callback=lambda switch: switch and self.backends.switch(name, None)
-        )
+
+        def answered(switch: bool | None) -> None:
+            if switch:
+                self.backends.switch(name, None)
+
+        self.services.push_screen(TunedScreen(name, summary(outcome)), callback=answered)
 
 
 def summary(outcome: LocalOutcome) -> str:

@@ -99,7 +99,9 @@ class TuneScreen(ModalScreen[TuneRequest | None]):
 
     def chosen_files(self) -> list[Path]:
         """The ticked files, and the typed one."""
-        files = [path for number, path in enumerate(self.files) if self.query_one(f"#tune-file-{number}", Checkbox).value]
+        files = [
+            path for number, path in enumerate(self.files) if self.query_one(f"#tune-file-{number}", Checkbox).value
+        ]
         extra = self.query_one("#tune-extra", Input).value.strip()
         if extra:
             files.append(Path(extra).expanduser())

@@ -69,12 +69,13 @@ class SettingsView(VerticalScroll):
         self._current = current
 
     def compose(self) -> ComposeResult:
-        yield Static("Leave a box empty for the template's default (greyed). Kept with this session.",
-                     classes="hint")
+        yield Static("Leave a box empty for the template's default (greyed). Kept with this session.", classes="hint")
         for spec in SAMPLING_FIELDS:
             if spec.many:
-                yield Label(spec.label + (" (PHRASE=WEIGHT, one a line)" if spec.mapping else " (one a line)"),
-                            classes="setting-list-label")
+                yield Label(
+                    spec.label + (" (PHRASE=WEIGHT, one a line)" if spec.mapping else " (one a line)"),
+                    classes="setting-list-label",
+                )
                 yield TextArea(
                     id=f"set-{spec.name}",
                     classes="setting-list field",

@@ -104,6 +104,11 @@ class GenerationParams:
         None, label="Max lines", flags=("--max-lines",), minimum=1, unset="no limit",
         help="End each alternative after this many lines (blank lines don't count).",
     )
+    logprobs: int = setting(
+        0, label="Word alternatives", flags=("--logprobs",), minimum=0, maximum=20, off=0,
+        called="logprobs (word alternatives)",
+        help="Also report, at each word written, this many words the model almost chose, with their chances.",
+    )
     stop: tuple[str, ...] = setting(
         (), label="Stop at", flags=("--stop",), called="stop sequences",
         help="Stop writing where this text would appear; the text itself is left out.",
@@ -115,12 +120,6 @@ class GenerationParams:
     bias: tuple[tuple[str, float], ...] = setting(
         (), label="Phrase bias", flags=("--bias",), minimum=-100, maximum=100, called="phrase bias",
         help="Make a phrase likelier (positive weight) or rarer (negative), as PHRASE=WEIGHT.",
-    )
-
-    logprobs: int = setting(
-        0, label="Word alternatives", flags=("--logprobs",), minimum=0, maximum=20, off=0,
-        called="logprobs (word alternatives)",
-        help="Also report, at each word written, this many words the model almost chose, with their chances.",
     )
 
     def __post_init__(self) -> None:

@@ -130,7 +130,10 @@ def find_draft(drafts: Sequence[Draft], ref: str) -> Draft:
 
 
 def sentences(text: str) -> list[str]:
-    """``text`` cut after each sentence and line break, so a diff of prose shows which sentences changed."""
+    """``text`` cut after each sentence and line break, so a diff of prose shows which sentences changed.
+
+    The spaces between sentences are left out: drafts are compared by their words, not their spacing.
+    """
     pieces = [piece for piece in _SENTENCE_END.split(text) if piece]
     return [piece if piece.endswith("\n") else piece + "\n" for piece in pieces]
 

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual.worker import Worker
 
-from assistant import Delta, GenerationRequest, GenerationResult, Notice
+from assistant import Delta, GenerationRequest, GenerationResult, Notice, Prepared
 from assistant.sessions import GenerationRecorder
 from tui.flows.base import Flow, Services
 from tui.flows.status import StatusFlow
 
 if TYPE_CHECKING:
     from assistant.bible import Bible
-    from assistant.core import Prepared
     from tui.suggestion import Suggestion
 
 
@@ -88,8 +87,13 @@ class GenerationFlow(Flow):
             self.tell.report(error)
             return GenerationRecorder()
 
-    async def consume(self, request: GenerationRequest, on_delta: Callable[[Delta], None]) -> GenerationResult | None:
-        """Stream ``request``, handing each delta to ``on_delta``; returns the result."""
+    async def consume(
+        self, request: GenerationRequest | Prepared, on_delta: Callable[[Delta], None]
+    ) -> GenerationResult | None:
+        """Stream ``request``, handing each delta to ``on_delta``; returns the result.
+
+        A prepared template goes through the core's form-aware path (a haiku keeps 5-7-5).
+        """
         status = self.views.status
         self.generating = True
         self.streamed_tokens = 0
@@ -97,7 +101,12 @@ class GenerationFlow(Flow):
         result: GenerationResult | None = None
         ended = "ready"
         try:
-            async for event in self.assistant.astream_request(request):
+            events = (
+                self.assistant.astream_prepared(request)
+                if isinstance(request, Prepared)
+                else self.assistant.astream_request(request)
+            )
+            async for event in events:
                 if isinstance(event, Delta):
                     self.streamed_tokens += 1
                     on_delta(event)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from assistant import Delta, GenerationRequest
+from assistant import Delta, Prepared
 from assistant.sessions import GenerationRecorder
 from tui.flows.base import Flow, Services
 from tui.flows.continuation import ContinuationFlow
@@ -93,10 +93,10 @@ class TemplateFlow(Flow):
         self.views.side.display = True
         self.views.side.show_tab("results")
         heading = _result_heading(template, prepared.variables)
-        self.generation.run(partial(self._list_worker, prepared.request, heading, recorder))
+        self.generation.run(partial(self._list_worker, prepared, heading, recorder))
 
-    async def _list_worker(self, request: GenerationRequest, name: str, recorder: GenerationRecorder) -> None:
-        items = await self.views.results.add(name, request.params.num_alternatives, event_id=recorder.event_id)
+    async def _list_worker(self, prepared: Prepared, name: str, recorder: GenerationRecorder) -> None:
+        items = await self.views.results.add(name, prepared.request.params.num_alternatives, event_id=recorder.event_id)
 
         def stream(delta: Delta) -> None:
             if delta.index < len(items):
@@ -104,7 +104,7 @@ class TemplateFlow(Flow):
                 item.set_text((item.text + delta.text).lstrip("\n") if not item.text else item.text + delta.text)
 
         try:
-            result = await self.generation.consume(request, stream)
+            result = await self.generation.consume(prepared, stream)  # a poem in a fixed form keeps it
         except asyncio.CancelledError:
             for item in items:
                 item.set_text(item.text.strip(), finished=True)

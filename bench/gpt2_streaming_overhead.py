@@ -12,9 +12,9 @@ It then measures alternatives: n (default 3) sampled alternatives in one call ag
 separate calls, both through GPT2Backend.stream(), with HF's own batched generation
 (``num_return_sequences=n``) for reference (goal: one call at most 0.6x the n calls).
 
-Not a test: machines are noisy, so read the medians and the ratio. Everything runs in one
-worker thread, as quillmate's generation does: on a busy machine torch in the main thread
-was measured many times slower than in a worker thread, which would skew the baseline.
+Not a test: machines are noisy, so read the medians and the ratio. The baseline's
+``generate`` runs in a fresh thread, as quillmate runs each request (bench/int8_speed.py
+says why that matters on a busy machine).
 """
 
 from __future__ import annotations
@@ -76,19 +76,17 @@ async def ours(backend: object, new_tokens: int) -> tuple[float, float, int]:
 
 
 def baseline(loaded: object, new_tokens: int) -> tuple[float, float, int]:
-    import torch
+    from int8_speed import timed_generate
 
-    model, tokenizer = loaded.model, loaded.tokenizer  # type: ignore[attr-defined]
+    tokenizer = loaded.tokenizer  # type: ignore[attr-defined]
     ids = tokenizer(PROMPT, return_tensors="pt")
     eos = tokenizer.eos_token_id
-    with torch.inference_mode():
-        started = time.perf_counter()
-        model.generate(**ids, max_new_tokens=1, do_sample=False, pad_token_id=eos)
-        first = time.perf_counter() - started
-        started = time.perf_counter()
-        out = model.generate(**ids, max_new_tokens=new_tokens, do_sample=False, pad_token_id=eos)
-        total = time.perf_counter() - started
-    return total, first, out.shape[1] - ids["input_ids"].shape[1]
+    first = timed_generate(loaded, **ids, max_new_tokens=1, do_sample=False, pad_token_id=eos)
+    # As many tokens as quillmate's stream writes (it may stop at an end-of-text first).
+    total = timed_generate(
+        loaded, **ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=eos
+    )
+    return total, first, new_tokens
 
 
 def measure(name: str, model_dir: Path, new_tokens: int, repeats: int) -> None:
@@ -127,18 +125,14 @@ async def alternatives_call(backend: object, n: int, new_tokens: int, calls: int
 
 
 def hf_alternatives(loaded: object, n: int, new_tokens: int) -> float:
-    import torch
+    from int8_speed import timed_generate
 
-    model, tokenizer = loaded.model, loaded.tokenizer  # type: ignore[attr-defined]
+    tokenizer = loaded.tokenizer  # type: ignore[attr-defined]
     ids = tokenizer(PROMPT, return_tensors="pt")
-    eos = tokenizer.eos_token_id
-    with torch.inference_mode():
-        started = time.perf_counter()
-        model.generate(
-            **ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, temperature=0.8,
-            num_return_sequences=n, pad_token_id=eos,
-        )
-        return time.perf_counter() - started
+    return timed_generate(
+        loaded, **ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, temperature=0.8,
+        num_return_sequences=n, pad_token_id=tokenizer.eos_token_id,
+    )
 
 
 def measure_alternatives(name: str, model_dir: Path, n: int, new_tokens: int, repeats: int) -> None:

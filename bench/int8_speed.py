@@ -18,10 +18,10 @@ Quality: held-out perplexity in float32 and int8 (goal: within 2 %) of
     python bench/int8_speed.py [--new-tokens 64] [--repeats 5] [--threads 2] [--train-steps 30]
 
 Not a test: machines are noisy, so read the medians and the ratio; ``uptime`` is printed
-with each figure because the machine may be shared. Everything runs in one worker thread,
-as quillmate's generation does: on a busy machine, torch in the main thread was measured
-many times slower than in a worker thread (OpenMP's threads spinning for cores), which
-would make any comparison between the two meaningless.
+with each figure because the machine may be shared. Each ``generate`` runs in a fresh
+thread, as quillmate runs each request: on this busy machine, torch in a thread that had
+already run many ops (the main thread, or a long-lived worker) was measured up to ten times
+slower than in a fresh thread, which would make any comparison across the two meaningless.
 """
 
 from __future__ import annotations
@@ -66,19 +66,28 @@ async def ours(backend: Any, new_tokens: int) -> float:
     return (tokens - 1) / (ended - (first or started))
 
 
-def plain(loaded: Any, new_tokens: int) -> float:
-    """Decode tokens per second of ``model.generate`` (the first token's time taken off)."""
+def timed_generate(loaded: Any, **kwargs: Any) -> float:
+    """Seconds of one ``model.generate`` call, run in a fresh thread as quillmate runs each request."""
     import torch
 
+    took: list[float] = []
+
+    def run() -> None:
+        with torch.inference_mode():
+            started = time.perf_counter()
+            loaded.model.generate(**kwargs)
+            took.append(time.perf_counter() - started)
+
+    in_worker_thread(run)
+    return took[0]
+
+
+def plain(loaded: Any, new_tokens: int) -> float:
+    """Decode tokens per second of ``model.generate`` (the first token's time taken off)."""
     ids = loaded.tokenizer(PROMPT, return_tensors="pt")
-    common = {"do_sample": False, "pad_token_id": loaded.eos_token_id}
-    with torch.inference_mode():
-        started = time.perf_counter()
-        loaded.model.generate(**ids, max_new_tokens=1, min_new_tokens=1, **common)
-        first = time.perf_counter() - started
-        started = time.perf_counter()
-        loaded.model.generate(**ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **common)
-        total = time.perf_counter() - started
+    common = {"do_sample": False, "pad_token_id": loaded.eos_token_id, **ids}
+    first = timed_generate(loaded, max_new_tokens=1, min_new_tokens=1, **common)
+    total = timed_generate(loaded, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **common)
     return (new_tokens - 1) / max(total - first, 1e-9)
 
 
@@ -189,6 +198,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-steps", type=int, default=30)
+    parser.add_argument("--only", choices=["speed", "quality"], help="Measure only speed or only perplexity.")
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "quillmate-bench")
     args = parser.parse_args()
@@ -201,7 +211,10 @@ def main() -> None:
 
     def work() -> None:
         small = build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)
-        speed(small, args.new_tokens, args.repeats)
+        if args.only != "quality":
+            speed(small, args.new_tokens, args.repeats)
+        if args.only == "speed":
+            return
         heldout = (ROOT / "backends" / "bundled_model" / "heldout_passage.txt").read_text(encoding="utf-8")
         quality("bundled model, heldout_passage.txt", "bundled", heldout, 512)
         books = sorted(args.corpus.glob("prose_*.txt"))

@@ -18,8 +18,8 @@ context is 512 tokens, so a ~400-token draft).
     python bench/prefix_cache.py [--repeats 5] [--threads 2] [--skip-small]
 
 Not a test: machines are noisy, so read the medians and the ratio; ``uptime`` is printed
-with each figure because the machine may be shared. Everything runs in one worker thread,
-as quillmate's generation does (see bench/int8_speed.py for why that matters on a busy machine).
+with each figure because the machine may be shared. ``generate`` runs in a fresh thread on
+both sides, as quillmate runs each request (bench/int8_speed.py says why that matters here).
 """
 
 from __future__ import annotations
@@ -79,13 +79,10 @@ async def time_to_first_text(backend: Any, text: str, new_tokens: int) -> tuple[
 
 
 def plain_first_token(loaded: Any, text: str) -> float:
-    import torch
+    from int8_speed import timed_generate
 
     ids = loaded.tokenizer(text, return_tensors="pt")
-    with torch.inference_mode():
-        started = time.perf_counter()
-        loaded.model.generate(**ids, max_new_tokens=1, do_sample=False, pad_token_id=loaded.eos_token_id)
-        return time.perf_counter() - started
+    return timed_generate(loaded, **ids, max_new_tokens=1, do_sample=False, pad_token_id=loaded.eos_token_id)
 
 
 def measure(name: str, model: str, corpus: Path, draft_tokens: int, repeats: int, new_tokens: int) -> None:

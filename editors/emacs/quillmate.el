@@ -123,10 +123,12 @@ For example (:max_new_tokens 60 :temperature 0.8)."
              (handler (gethash (plist-get params :streamId) quillmate--streams)))
         (when handler (funcall handler params))))
      ((equal method "window/showMessage")
-      (let ((params (plist-get message :params)))
+      ;; The server's lines already start with "quillmate: ".
+      (let* ((params (plist-get message :params))
+             (text (string-remove-prefix "quillmate: " (or (plist-get params :message) ""))))
         (if (eql (plist-get params :type) 1)
-            (message "quillmate: %s" (plist-get params :message))
-          (message "quillmate: %s" (plist-get params :message)))))
+            (message "quillmate: %s" (propertize text 'face 'error))
+          (message "quillmate: %s" text))))
      ((and id (equal method "workspace/applyEdit"))
       (let ((applied (quillmate--apply-workspace-edit (plist-get (plist-get message :params) :edit))))
         (quillmate--send (list :id id :result (list :applied (if applied t :false))))))
@@ -152,6 +154,15 @@ For example (:max_new_tokens 60 :temperature 0.8)."
   (append (and quillmate-backend (list :backend quillmate-backend))
           (and quillmate-model (list :model quillmate-model))
           (and quillmate-params (list :params quillmate-params))))
+
+(defun quillmate-update-settings ()
+  "Send `quillmate-params' to the running server, so a change applies at once."
+  (interactive)
+  (quillmate--when-ready
+   (lambda ()
+     (quillmate--send (list :method "workspace/didChangeConfiguration"
+                            :params (list :settings (list :quillmate (list :params (or quillmate-params
+                                                                                        (make-hash-table))))))))))
 
 (defun quillmate-start ()
   "Start the language server unless it is running; return non-nil on success."
@@ -639,7 +650,8 @@ the alternative shown first."
                   (when current (quillmate--close-preview))
                   (when (buffer-live-p buffer)
                     (with-current-buffer buffer
-                      (funcall on-insert (or (plist-get result :text) (plist-get result :newText) "")))))
+                      (funcall on-insert (or (plist-get result :text) (plist-get result :newText) "")
+                               (plist-get result :edit)))))
                  (t
                   (plist-put p :new (or (plist-get result :newText) (plist-get result :text) ""))
                   (when current (quillmate--refresh-preview)))))))))
@@ -672,10 +684,20 @@ the alternative shown first."
       (while (eq names :none) (accept-process-output quillmate--process 0.05)))
     (if (eq names :none) nil names)))
 
+(defun quillmate--single-insertion (edit)
+  "The one insertion EDIT (a WorkspaceEdit) makes in this buffer: (POINT . TEXT), or nil."
+  (let ((edits (plist-get (plist-get edit :changes) (intern (concat ":" (quillmate--uri))))))
+    (when (= (length edits) 1)
+      (let* ((range (plist-get (car edits) :range))
+             (start (plist-get range :start)))
+        (when (equal start (plist-get range :end))
+          (cons (quillmate--point start) (plist-get (car edits) :newText)))))))
+
 (defun quillmate-template (name &optional variables beg end)
   "Run the template NAME with VARIABLES (a plist) on BEG..END if given.
-Text the template inserts becomes ghost text at point; an edit of the region
-becomes a preview.  Interactively, variables are read as name=value pairs."
+Text the template inserts becomes ghost text (after the region, as a new
+paragraph, when there is one; else at point); an edit of the region becomes a
+preview.  Interactively, variables are read as name=value pairs."
   (interactive
    (let ((name (completing-read "Template: " (quillmate--template-names)))
          (pairs (split-string (read-string "Variables (name=value ...): "))))
@@ -695,9 +717,11 @@ becomes a preview.  Interactively, variables are read as name=value pairs."
                    :textDocument (list :uri (quillmate--uri)))
              (and beg (list :range (quillmate--range beg end))))
      (concat "template " name) beg end
-     (lambda (text)
+     (lambda (text edit)
        (unless (string-empty-p text)
          (quillmate-dismiss)
+         (when-let ((insertion (quillmate--single-insertion edit)))
+           (setq point (copy-marker (car insertion)) text (cdr insertion)))
          (let ((ghost (quillmate--make-ghost :marker point :items (list text) :pending nil :done t
                                              :tick (buffer-chars-modified-tick))))
            (setq quillmate--current ghost)
@@ -720,7 +744,8 @@ The provenance is a plist (:sessionId ID :spans SPANS)."
        (with-current-buffer (get-buffer-create "*quillmate provenance*")
          (let ((inhibit-read-only t))
            (erase-buffer)
-           (insert (format "quillmate provenance — session %s\n\n" (plist-get result :sessionId)))
+           (insert (format "quillmate provenance — session %s\n\n"
+                           (or (plist-get result :sessionId) "none (not kept: no file)")))
            (dolist (span (plist-get result :spans))
              (let ((model (equal (plist-get span :author) "model")))
                (insert (propertize (if model "[model ] " "[writer] ") 'face 'bold)
@@ -729,26 +754,32 @@ The provenance is a plist (:sessionId ID :spans SPANS)."
          (special-mode)
          (display-buffer (current-buffer)))))))
 
+(defun quillmate-info-fetch (callback)
+  "Call CALLBACK with the server's context info, or nil on failure.
+The info is a plist (:backend :model :contextWindow :sessionId :loading)."
+  (quillmate--request "quillmate/contextInfo" (list :textDocument (list :uri (quillmate--uri)))
+                      (lambda (result error) (funcall callback (and (not error) result)))))
+
 (defun quillmate-info ()
   "Show the backend, model, context window and session."
   (interactive)
-  (quillmate--request "quillmate/contextInfo" (list :textDocument (list :uri (quillmate--uri)))
-                      (lambda (r _error)
-                        (when r
-                          (message "quillmate: backend %s · model %s · context %s tokens · session %s"
-                                   (plist-get r :backend) (plist-get r :model)
-                                   (plist-get r :contextWindow) (plist-get r :sessionId))))))
+  (quillmate-info-fetch
+   (lambda (r)
+     (when r
+       (message "quillmate: backend %s · model %s · context %s · session %s"
+                (plist-get r :backend) (plist-get r :model)
+                (if (plist-get r :loading) "loading" (format "%s tokens" (plist-get r :contextWindow)))
+                (or (plist-get r :sessionId) "none"))))))
 
 (defun quillmate-switch-backend (profile &optional model)
-  "Write with the backend PROFILE (and MODEL) from now on."
+  "Write with the backend PROFILE (and MODEL) from now on.
+The server says how it went; if the new backend fails, the old one stays."
   (interactive (list (read-string "Backend profile: ")
                      (let ((m (read-string "Model (empty: the profile's): "))) (and (not (string-empty-p m)) m))))
   (quillmate--request "workspace/executeCommand"
                       (list :command "quillmate.switchBackend"
                             :arguments (if model (vector profile model) (vector profile)))
-                      (lambda (_r error)
-                        (unless error
-                          (message "quillmate: now writing with %s%s" profile (if model (format " (%s)" model) ""))))))
+                      #'ignore))
 
 (defun quillmate--apply-workspace-edit (edit)
   "Apply EDIT, a WorkspaceEdit from a code action, to open buffers.

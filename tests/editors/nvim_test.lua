@@ -40,6 +40,35 @@ local function provenance()
   return got
 end
 
+local function ghost_marks()
+  return vim.api.nvim_buf_get_extmarks(0, require("quillmate").namespace, 0, -1, { details = true })
+end
+
+local function wait_for_suggestion(what)
+  local qm = require("quillmate")
+  wait_for(what, function()
+    local s = qm.suggestion()
+    return s and not s.pending and (s.done or s.error or s.cancelled)
+  end)
+  local s = qm.suggestion()
+  check(not s.error, what .. " failed: " .. tostring(s.error))
+  return s
+end
+
+-- Messages the server shows (window/showMessage), in order.
+local shown = {}
+local show_message = vim.lsp.handlers["window/showMessage"]
+vim.lsp.handlers["window/showMessage"] = function(err, res, ctx, config)
+  table.insert(shown, res.message)
+  return show_message(err, res, ctx, config)
+end
+
+-- What the plugin itself says (vim.notify).
+local notes = {}
+vim.notify = function(msg)
+  table.insert(notes, msg)
+end
+
 local function model_text(prov)
   local parts = {}
   for _, span in ipairs(prov.spans or {}) do
@@ -58,6 +87,7 @@ local function run()
   qm.setup({
     cmd = vim.fn.json_decode(vim.env.QM_CMD),
     init_options = { params = { max_new_tokens = 12, temperature = 0, seed = 7 } },
+    alternatives = 2,
   })
   vim.cmd("edit " .. vim.fn.fnameescape(vim.env.QM_FILE))
   check(vim.bo.filetype == "markdown", "the buffer is not markdown: " .. vim.bo.filetype)
@@ -111,6 +141,127 @@ local function run()
   result.provenance = prov
   check(by_model:find(vim.trim(suggestion), 1, true), "the session does not credit the model with: " .. suggestion)
   step("provenance")
+
+  -- Alternatives: from one suggestion, next asks for two and shows the second;
+  -- prev and next cycle through them, wrapping around.
+  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), #vim.fn.getline("$") - 1 })
+  local before_alternatives = buffer_text()
+  -- Sampled (seeded), so the two alternatives differ.
+  local client = vim.lsp.get_client_by_id(qm.client_id())
+  local function set_params(params)
+    client.notify("workspace/didChangeConfiguration", { settings = { quillmate = { params = params } } })
+  end
+  set_params({ max_new_tokens = 12, temperature = 0.9, seed = 7 })
+  qm.suggest()
+  check(wait_for_suggestion("the first suggestion").count == 1, "one suggestion was asked for")
+  vim.cmd([[execute "normal \<Plug>(quillmate-next)"]])
+  local alt = wait_for_suggestion("the alternatives")
+  check(alt.count == 2 and alt.index == 2, "next did not show the second of two: " .. vim.inspect(alt))
+  local texts = {}
+  for i, step_key in ipairs({ "prev", "prev", "next" }) do
+    local shown_before = qm.suggestion().index
+    vim.cmd("execute \"normal \\<Plug>(quillmate-" .. step_key .. ")\"")
+    local cur = qm.suggestion()
+    local expected = shown_before % 2 + 1 -- with two, either way is the other one
+    check(cur.index == expected, step_key .. " " .. i .. " showed " .. cur.index .. ", not " .. expected)
+    local marks = ghost_marks()
+    check(#marks == 1, "expected one extmark while cycling, found " .. #marks)
+    local virt = marks[1][4].virt_lines or { marks[1][4].virt_text }
+    local label = virt[#virt][#virt[#virt]][1]
+    check(label == string.format("  (%d/2)", cur.index), "the ghost text is not labelled " .. cur.index .. "/2: " .. label)
+    check(marks[1][4].virt_text[1][1] == vim.split(cur.text, "\n", { plain = true })[1], "the shown text is not alternative " .. cur.index)
+    texts[cur.index] = cur.text
+  end
+  result.alternatives = texts
+  check(texts[1] ~= texts[2], "the two alternatives are the same: " .. texts[1])
+  set_params({ max_new_tokens = 12, temperature = 0, seed = 7 })
+  vim.cmd([[execute "normal \<Plug>(quillmate-accept)"]])
+  check(buffer_text() == before_alternatives .. texts[1], "accepting the alternative shown gave: " .. buffer_text())
+  step("alternatives")
+
+  -- A template on a selection: the poem comes as ghost text after it, as a new
+  -- paragraph; accepting line by line inserts it.
+  local before_template = buffer_text()
+  vim.cmd("3Quillmate template poem")
+  wait_for("the poem", function()
+    local s = qm.suggestion()
+    return (s and s.done) or (qm.preview() and qm.preview().error)
+  end)
+  check(qm.preview() == nil, "the preview stayed open for a template that inserts")
+  local poem = qm.suggestion()
+  check(poem and poem.text:sub(1, 2) == "\n\n" and poem.text:match("%S"), "the poem is not a new paragraph: " .. vim.inspect(poem))
+  local mark = ghost_marks()[1]
+  check(mark[2] == 2 and mark[3] == #vim.fn.getline(3), "the poem is not shown after the selection: " .. vim.inspect(mark))
+  result.poem = poem.text
+  -- The first line of the ghost text is empty (the paragraph break), then the poem's lines.
+  local inserted = ""
+  for _ = 1, 2 do
+    local rest = qm.suggestion().text
+    local line = rest:match("^\n?[^\n]*")
+    vim.cmd([[execute "normal \<Plug>(quillmate-accept-line)"]])
+    inserted = inserted .. line
+    check(qm.suggestion() == nil or qm.suggestion().text == rest:sub(#line + 1), "the ghost text did not lose its first line")
+  end
+  local lines_before = vim.split(before_template, "\n", { plain = true })
+  local expected_lines = vim.list_extend(vim.list_slice(lines_before, 1, 3), vim.list_slice(vim.split(inserted, "\n", { plain = true }), 2))
+  vim.list_extend(expected_lines, vim.list_slice(lines_before, 4))
+  check(buffer_text() == table.concat(expected_lines, "\n"), "accepting two lines of the poem gave: " .. buffer_text())
+  check(vim.trim(inserted) ~= "", "accept-line inserted no words of the poem")
+  vim.cmd([[execute "normal \<Plug>(quillmate-dismiss)"]])
+  local by_model_now = model_text(provenance())
+  check(by_model_now:find(vim.trim(inserted), 1, true), "the session does not credit the model with the poem's line: " .. inserted)
+  step("template, accept line")
+
+  -- :Quillmate info and the provenance window.
+  vim.cmd("Quillmate info")
+  wait_for("the info message", function()
+    return notes[#notes] and notes[#notes]:find("^quillmate: backend ") ~= nil
+  end)
+  result.info = notes[#notes]
+  check(notes[#notes]:find("backend local · model ", 1, true) and notes[#notes]:find(" tokens · session ", 1, true),
+    "the info is not backend, model, context and session: " .. notes[#notes])
+  local windows = #vim.api.nvim_list_wins()
+  vim.cmd("Quillmate provenance")
+  wait_for("the provenance window", function()
+    return #vim.api.nvim_list_wins() > windows
+  end)
+  local shown_lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  check(shown_lines[1]:find("^quillmate provenance — session %x"), "the provenance window has no session: " .. shown_lines[1])
+  local joined = table.concat(shown_lines, "\n")
+  check(joined:find("\n[model ] " .. word, 1, true), "the provenance window does not show the model's words: " .. joined)
+  check(joined:find("[writer] # The lighthouse", 1, true), "the provenance window does not show the writer's words: " .. joined)
+  vim.cmd("normal q")
+  check(#vim.api.nvim_list_wins() == windows, "q did not close the provenance window")
+  step("info, provenance window")
+
+  -- Switching backend: a profile works; an unknown one is one line and keeps the old one.
+  local switched
+  qm.switch_backend("local", nil, function(r, err)
+    switched = r or err or false
+  end)
+  wait_for("the switch to local", function()
+    return switched ~= nil
+  end)
+  check(type(switched) == "table" and switched.backend == "local", "switching to local failed: " .. vim.inspect(switched))
+  check(shown[#shown]:find("now writing with local", 1, true), "the switch was not announced: " .. vim.inspect(shown))
+  local count = #shown
+  vim.cmd("Quillmate backend no-such-profile")
+  wait_for("the failed switch", function()
+    return #shown > count
+  end)
+  local failure = shown[#shown]
+  result.switch_error = failure
+  check(failure:find("no-such-profile", 1, true) and not failure:find("\n") and not failure:find("Traceback"),
+    "the failed switch is not one line naming the profile: " .. failure)
+  local info
+  qm.info(function(r)
+    info = r or false
+  end)
+  wait_for("the info", function()
+    return info ~= nil
+  end)
+  check(info and info.backend == "local" and not info.loading, "the old backend was not kept: " .. vim.inspect(info))
+  step("switch backend")
 
   -- Rewrite the first line: reject leaves it, accept replaces it.
   local before = buffer_text()

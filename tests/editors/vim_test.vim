@@ -32,6 +32,40 @@ function! s:got_provenance(r) abort
   let s:prov = a:r
 endfunction
 
+function! s:got_info(r) abort
+  let s:info = a:r
+endfunction
+
+function! s:provenance() abort
+  let s:prov = v:null
+  call quillmate#provenance(function('s:got_provenance'))
+  call s:wait_for('provenance', 's:prov isnot v:null')
+  call s:check(!empty(s:prov), 'provenance failed')
+  return s:prov
+endfunction
+
+function! s:model_text(prov) abort
+  return join(map(filter(copy(a:prov.spans), 'v:val.author ==# "model"'), 'v:val.text'), '')
+endfunction
+
+function! s:wait_suggestion(what) abort
+  call s:wait_for(a:what, '!empty(quillmate#suggestion()) && !quillmate#suggestion().pending'
+        \ . ' && (quillmate#suggestion().done || quillmate#suggestion().error !=# "")')
+  let s = quillmate#suggestion()
+  call s:check(s.error ==# '', a:what . ' failed: ' . s.error)
+  return s
+endfunction
+
+" What the plugin says it placed for a suggestion's text (see s:render).
+function! s:expected_shown(text) abort
+  let lines = split(a:text, "\n", 1)
+  return (lines[0] ==# '' ? [] : [lines[0]]) + map(lines[1:], 'empty(v:val) ? " " : v:val')
+endfunction
+
+function! s:last_message() abort
+  return get(split(execute('messages'), "\n"), -1, '')
+endfunction
+
 function! s:run() abort
   execute 'set runtimepath^=' . fnameescape($QM_PLUGIN)
   filetype on
@@ -76,7 +110,7 @@ function! s:run() abort
   call add(s:result.steps, 'ghost text')
 
   " Accept one word, then the rest.
-  let word = matchstr(suggestion, '^\_s*\S\+')
+  let word = matchstr(suggestion, "^\\_s*[^ \t\n]\\+")
   execute "normal \<Plug>(quillmate-accept-word)"
   call s:check(s:text() ==# original . word, 'accepting a word gave: ' . s:text())
   call s:check(quillmate#suggestion().text ==# strpart(suggestion, len(word)), 'the ghost text did not shrink by the word')
@@ -94,6 +128,100 @@ function! s:run() abort
   call s:check(stridx(by_model, trim(suggestion)) >= 0, 'the session does not credit the model with: ' . suggestion)
   let s:result.provenance = s:prov
   call add(s:result.steps, 'provenance')
+
+  " Alternatives: from one suggestion, next asks for two and shows the second;
+  " prev and next cycle through them, wrapping around. Sampled (seeded), so they differ.
+  let g:quillmate_alternatives = 2
+  call quillmate#configure({'params': {'max_new_tokens': 12, 'temperature': 0.9, 'seed': 7}})
+  call cursor(line('$'), col([line('$'), '$']) - 1)
+  let before_alternatives = s:text()
+  call quillmate#suggest()
+  call s:check(s:wait_suggestion('the first suggestion').count == 1, 'one suggestion was asked for')
+  execute "normal \<Plug>(quillmate-next)"
+  let alt = s:wait_suggestion('the alternatives')
+  call s:check(alt.count == 2 && alt.index == 1, 'next did not show the second of two: ' . string(alt))
+  let texts = ['', '']
+  for key in ['prev', 'prev', 'next']
+    let before_index = quillmate#suggestion().index
+    execute "normal \<Plug>(quillmate-" . key . ")"
+    let cur = quillmate#suggestion()
+    " With two, either way is the other one.
+    call s:check(cur.index == 1 - before_index, key . ' showed ' . cur.index . ' after ' . before_index)
+    call s:check(map(copy(cur.shown), 'v:val[1]') == s:expected_shown(cur.text),
+          \ 'the virtual text is not alternative ' . cur.index . ': ' . string(cur.shown))
+    " One more prop than pieces of text: the (i/2) label.
+    call s:check(len(s:ghost_props()) == len(cur.shown) + 1, 'no (i/2) label while cycling')
+    let texts[cur.index] = cur.text
+  endfor
+  let s:result.alternatives = texts
+  call s:check(texts[0] !=# texts[1], 'the two alternatives are the same: ' . texts[0])
+  execute "normal \<Plug>(quillmate-accept)"
+  call s:check(s:text() ==# before_alternatives . texts[0], 'accepting the alternative shown gave: ' . s:text())
+  call quillmate#configure({'params': {'max_new_tokens': 12, 'temperature': 0, 'seed': 7}})
+  call add(s:result.steps, 'alternatives')
+
+  " A template on a selection: the poem comes as ghost text after it, as a new
+  " paragraph; accepting line by line inserts it.
+  let before_template = s:text()
+  3Quillmate template poem
+  call s:wait_for('the poem', '(!empty(quillmate#suggestion()) && quillmate#suggestion().done) || quillmate#last_error() =~# "."')
+  call s:check(empty(quillmate#preview()), 'the preview stayed open for a template that inserts')
+  let poem = quillmate#suggestion()
+  call s:check(!empty(poem) && poem.text[:1] ==# "\n\n" && poem.text =~# '\S', 'the poem is not a new paragraph: ' . string(poem))
+  call s:check(empty(filter(s:ghost_props(), 'v:val.lnum != 3')), 'the poem is not shown after the selection: ' . string(s:ghost_props()))
+  let s:result.poem = poem.text
+  let inserted = ''
+  for i in range(2)
+    let rest = quillmate#suggestion().text
+    let part = matchstr(rest, "^\n\\?[^\n]*")
+    execute "normal \<Plug>(quillmate-accept-line)"
+    let inserted .= part
+    call s:check(empty(quillmate#suggestion()) || quillmate#suggestion().text ==# strpart(rest, len(part)),
+          \ 'the ghost text did not lose its first line')
+  endfor
+  let lines_before = split(before_template, "\n", 1)
+  let expected = lines_before[:2] + split(inserted, "\n", 1)[1:] + lines_before[3:]
+  call s:check(s:text() ==# join(expected, "\n"), 'accepting two lines of the poem gave: ' . s:text())
+  call s:check(trim(inserted) !=# '', 'accept-line inserted no words of the poem')
+  execute "normal \<Plug>(quillmate-dismiss)"
+  call s:check(stridx(s:model_text(s:provenance()), trim(inserted)) >= 0,
+        \ 'the session does not credit the model with the poem line: ' . inserted)
+  call add(s:result.steps, 'template, accept line')
+
+  " :Quillmate info and the provenance window.
+  Quillmate info
+  call s:wait_for('the info message', 's:last_message() =~# "^quillmate: backend "')
+  let s:result.info = s:last_message()
+  call s:check(s:last_message() =~# '^quillmate: backend local · model .* · context \d\+ tokens · session \x\+$',
+        \ 'the info is not backend, model, context and session: ' . s:last_message())
+  let windows = winnr('$')
+  Quillmate provenance
+  call s:wait_for('the provenance window', 'winnr("$") > ' . windows)
+  let shown_lines = getline(1, '$')
+  call s:check(shown_lines[0] =~# '^quillmate provenance — session \x\+$',
+        \ 'the provenance window has no session: ' . shown_lines[0])
+  call s:check(index(shown_lines, '[model ] ' . word) >= 0, 'the provenance window does not show the model''s words ' . string(word) . ': ' . string(shown_lines))
+  call s:check(index(shown_lines, '[writer] # The lighthouse') >= 0, 'the provenance window does not show the writer''s words: ' . string(shown_lines))
+  normal q
+  call s:check(winnr('$') == windows, 'q did not close the provenance window')
+  call add(s:result.steps, 'info, provenance window')
+
+  " Switching backend: a profile works; an unknown one is one line and keeps the old one.
+  call quillmate#switch_backend('local')
+  call s:wait_for('the switch to local', 's:last_message() =~# "now writing with local"')
+  call s:check(s:last_message() =~# '^quillmate: now writing with local', 'the switch was announced as: ' . s:last_message())
+  Quillmate backend no-such-profile
+  call s:wait_for('the failed switch', 'quillmate#last_error() =~# "no-such-profile"')
+  let failure = quillmate#last_error()
+  let s:result.switch_error = failure
+  call s:check(failure !~# "\n" && failure !~# '^quillmate: ' && failure !~# 'Traceback',
+        \ 'the failed switch is not one line: ' . failure)
+  let s:info = v:null
+  call quillmate#info(function('s:got_info'))
+  call s:wait_for('the info', 's:info isnot v:null')
+  call s:check(get(s:info, 'backend', '') ==# 'local' && !get(s:info, 'loading', v:true),
+        \ 'the old backend was not kept: ' . string(s:info))
+  call add(s:result.steps, 'switch backend')
 
   " Rewrite the first line: reject leaves it, accept replaces it.
   let before = s:text()

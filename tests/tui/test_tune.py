@@ -6,7 +6,9 @@ The runs are real: the bundled model is tuned a few steps on prose in an invente
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,31 @@ async def test_stopping_keeps_a_usable_model_and_not_now_keeps_the_backend(chapt
             assert "halfway" in dict(app.backends.profiles())  # known to the app all the same
     finally:
         app.finish()
+
+
+@pytest.mark.slow
+async def test_quitting_while_tuning_saves_what_was_learnt(chapter: Path, store) -> None:
+    app = app_on(chapter, store)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.tuning.options = {"steps": 10_000, **FAST}
+            lines = recorded(app)
+            screen = await open_dialog(pilot)
+            await name_it(pilot, screen, "quitter")
+            await pilot.press("enter")
+            await until(pilot, lambda: any(" step 1/" in line for line in lines), timeout=120, what="a step")
+            await pilot.press("ctrl+q")
+    finally:
+        app.finish()
+    # The training thread stops at its next step, saves, and registers the model.
+    deadline = time.monotonic() + 120
+    while "quitter" not in load_config().profiles:
+        assert time.monotonic() < deadline, "the interrupted model was not saved"
+        await asyncio.sleep(0.1)
+    folder = Path(load_config().profile("quitter").options["model"])
+    saved = json.loads((folder / "quillmate_model.json").read_text(encoding="utf-8"))
+    assert saved["figures"]["interrupted"] is True and 1 <= saved["steps"] < 10_000
+    assert (folder / "model.safetensors").is_file()
 
 
 async def test_the_dialog_says_what_is_wrong_and_starts_nothing(chapter: Path, store) -> None:

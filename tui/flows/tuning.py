@@ -15,7 +15,6 @@ from tui.widgets.tuning import TuningProgress, duration
 if TYPE_CHECKING:
     from assistant.tuning.local import LocalOutcome
     from assistant.tuning.sources import Skipped
-    from backends.tuning import StepReport
     from tui.flows.backend import BackendFlow
 
 
@@ -108,14 +107,15 @@ class TuningFlow(Flow):
             return
         finally:
             self.running = None
-            self.progress.show("")
+            if self.progress.is_attached:
+                self.progress.show("")
         self.finished(outcome, skipped)
 
     def _show_status(self, line: str) -> None:
         if self.running is not None and not self._stop.is_set():
             self.progress.show(f"Tuning '{self.running}': {line}")
 
-    def _show_step(self, report: StepReport) -> None:
+    def _show_step(self, report: Any) -> None:  # backends.tuning.StepReport
         if self.running is None or self._stop.is_set():
             return
         step = f"step {report.step}" + (f"/{report.total_steps}" if report.total_steps else "")

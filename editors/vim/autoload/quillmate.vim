@@ -170,10 +170,12 @@ function! s:on_message(channel, msg) abort
       call Handler(a:msg.params)
     endif
   elseif method ==# 'window/showMessage'
+    " The server's lines already start with "quillmate: ".
+    let text = substitute(a:msg.params.message, '^quillmate: ', '', '')
     if get(a:msg.params, 'type', 3) == 1
-      call s:error(a:msg.params.message)
+      call s:error(text)
     else
-      echomsg 'quillmate: ' . a:msg.params.message
+      echomsg 'quillmate: ' . text
     endif
   elseif method ==# 'workspace/applyEdit' && has_key(a:msg, 'id')
     let applied = s:apply_workspace_edit(a:msg.params.edit)
@@ -482,7 +484,8 @@ function! s:accept_part(kind) abort
     silent! call remove(s:streams, g.stream)
   endif
   if a:kind ==# 'word'
-    let part = matchstr(text, '^\_s*\S\+')
+    " Not \S: in a String it matches a line break too.
+    let part = matchstr(text, "^\\_s*[^ \t\n]\\+")
   elseif a:kind ==# 'line'
     let part = matchstr(text, "^\n\\?[^\n]*")
   else
@@ -703,7 +706,11 @@ function! s:on_edit_done(p, stream, OnInsert, msg) abort
   endif
   let result = a:msg.result
   if get(result, 'output', 'edit') ==# 'insert' || empty(a:p.range)
-    call a:OnInsert(get(result, 'text', get(result, 'newText', '')))
+    " Nothing to preview: the text comes as ghost text to accept or dismiss.
+    if s:preview is a:p
+      call s:close_preview()
+    endif
+    call a:OnInsert(get(result, 'text', get(result, 'newText', '')), get(result, 'edit', {}))
     return
   endif
   let a:p.new = get(result, 'newText', get(result, 'text', ''))
@@ -723,8 +730,9 @@ function! quillmate#rewrite(instruction, range) abort
   call s:request_edit('quillmate/rewrite', params, 'rewrite (' . a:instruction . ')', a:range, {t -> 0})
 endfunction
 
-" Run a template: `insert` output becomes ghost text at the cursor; `edit`
-" output on a range becomes a preview.
+" Run a template: `insert` output becomes ghost text (after the selection, as a
+" new paragraph, when run on a range; else at the cursor); `edit` output on a
+" range becomes a preview.
 function! quillmate#template(name, variables, range) abort
   let buf = bufnr('%')
   let params = {'template': a:name, 'variables': a:variables, 'textDocument': {'uri': s:uri(buf)}}
@@ -736,11 +744,17 @@ function! quillmate#template(name, variables, range) abort
         \ function('s:show_inserted', [buf, lnum, col]))
 endfunction
 
-function! s:show_inserted(buf, lnum, col, text) abort
+function! s:show_inserted(buf, lnum, col, text, edit) abort
   if a:text ==# ''
     return
   endif
-  let s:ghosts[a:buf] = {'buf': a:buf, 'lnum': a:lnum, 'col': a:col, 'items': [a:text], 'index': 0, 'stream': '',
+  let [lnum, col, text] = [a:lnum, a:col, a:text]
+  " Where the server would insert it: the edit's one insertion in this buffer.
+  let edits = get(get(a:edit, 'changes', {}), s:uri(a:buf), [])
+  if len(edits) == 1 && edits[0].range.start == edits[0].range.end
+    let [lnum, col, text] = [edits[0].range.start.line + 1, s:byte_col(a:buf, edits[0].range.start), edits[0].newText]
+  endif
+  let s:ghosts[a:buf] = {'buf': a:buf, 'lnum': lnum, 'col': col, 'items': [text], 'index': 0, 'stream': '',
         \ 'pending': 0, 'done': 1, 'cancelled': 0, 'error': '', 'renders': [],
         \ 'tick': getbufvar(a:buf, 'changedtick'), 'request': {'id': -1}}
   call s:render(a:buf)
@@ -759,7 +773,8 @@ function! s:show_provenance(result) abort
   if empty(a:result)
     return
   endif
-  let lines = ['quillmate provenance — session ' . string(get(a:result, 'sessionId', '')), '']
+  let session = get(a:result, 'sessionId', v:null)
+  let lines = ['quillmate provenance — session ' . (session is v:null ? 'none (not kept: no file)' : session), '']
   for span in get(a:result, 'spans', [])
     let who = span.author ==# 'model' ? '[model ] ' : '[writer] '
     let first = 1
@@ -775,25 +790,32 @@ function! s:show_provenance(result) abort
   nnoremap <buffer> <silent> q :close<CR>
 endfunction
 
-function! quillmate#info() abort
+" Backend, model, context window and session, echoed (or given to Callback(result), {} on failure).
+function! quillmate#info(...) abort
   call quillmate#attach()
+  let Callback = a:0 ? a:1 : {r -> empty(r) ? 0 : s:echo_info(r)}
   call s:request('quillmate/contextInfo', {'textDocument': {'uri': s:uri(bufnr('%'))}},
-        \ {msg -> has_key(msg, 'result') ? s:echo_info(msg.result) : 0})
+        \ {msg -> Callback(get(msg, 'result', {}))})
+endfunction
+
+" Change the server's settings while it runs (the keys of g:quillmate_init_options).
+function! quillmate#configure(settings) abort
+  call s:when_ready({-> ch_sendexpr(s:job, {'method': 'workspace/didChangeConfiguration',
+        \ 'params': {'settings': {'quillmate': a:settings}}})})
 endfunction
 
 function! s:echo_info(r) abort
-  echomsg printf('quillmate: backend %s · model %s · context %s tokens · session %s',
-        \ get(a:r, 'backend', ''), get(a:r, 'model', ''), get(a:r, 'contextWindow', ''), get(a:r, 'sessionId', ''))
+  let context = get(a:r, 'loading', v:false) ? 'loading' : get(a:r, 'contextWindow', '') . ' tokens'
+  let session = get(a:r, 'sessionId', v:null)
+  echomsg printf('quillmate: backend %s · model %s · context %s · session %s',
+        \ get(a:r, 'backend', ''), get(a:r, 'model', ''), context, session is v:null ? 'none' : session)
 endfunction
 
 function! quillmate#switch_backend(profile, ...) abort
   let args = [a:profile] + a:000
+  " The server says how it went (window/showMessage); a failed switch keeps the old backend.
   call s:request('workspace/executeCommand', {'command': 'quillmate.switchBackend', 'arguments': args},
-        \ {msg -> has_key(msg, 'error') ? 0 : s:echo_backend(args)})
-endfunction
-
-function! s:echo_backend(args) abort
-  echomsg 'quillmate: now writing with ' . join(a:args, ' ')
+        \ {msg -> 0})
 endfunction
 
 " Apply a WorkspaceEdit from the server (code actions): TextEdits on loaded buffers.

@@ -703,7 +703,11 @@ local function request_edit(bufnr, method, params, title, range, on_insert)
         return
       end
       if result.output == "insert" or not range then
-        on_insert(result.text or result.newText or "")
+        -- Nothing to preview: the text comes as ghost text to accept or dismiss.
+        if pending_edit == edit then
+          close_preview()
+        end
+        on_insert(result.text or result.newText or "", result.edit)
         return
       end
       edit.new = result.newText or result.text or ""
@@ -729,7 +733,22 @@ function M.rewrite(instruction, range)
   request_edit(bufnr, "quillmate/rewrite", params, "rewrite (" .. instruction .. ")", range, function() end)
 end
 
---- Run a template; `insert` results become ghost text at the cursor, `edit`
+--- The one insertion of a WorkspaceEdit for this buffer: row, col, text (or nil).
+local function single_insert(bufnr, edit)
+  local edits = edit and edit.changes and edit.changes[uri(bufnr)]
+  if not edits or #edits ~= 1 then
+    return nil
+  end
+  local e = edits[1]
+  if e.range.start.line ~= e.range["end"].line or e.range.start.character ~= e.range["end"].character then
+    return nil
+  end
+  local row, col = from_lsp_position(bufnr, e.range.start)
+  return row, col, e.newText
+end
+
+--- Run a template; `insert` results become ghost text (after the selection,
+--- as a new paragraph, when run on a range; else at the cursor), `edit`
 --- results on a range become a preview.
 function M.template(name, variables, range)
   local bufnr = api.nvim_get_current_buf()
@@ -738,9 +757,13 @@ function M.template(name, variables, range)
     params.range = lsp_range(bufnr, range)
   end
   local row, col = cursor_insert_point()
-  request_edit(bufnr, "quillmate/runTemplate", params, "template " .. name, range, function(text)
+  request_edit(bufnr, "quillmate/runTemplate", params, "template " .. name, range, function(text, edit)
     if text == "" then
       return
+    end
+    local erow, ecol, etext = single_insert(bufnr, edit)
+    if erow then
+      row, col, text = erow, ecol, etext
     end
     states[bufnr] = {
       row = row, col = col, items = { text }, index = 1, done = true, render_log = {},
@@ -775,7 +798,8 @@ local function show_provenance(result, err)
   if not result then
     return
   end
-  local lines = { "quillmate provenance — session " .. tostring(result.sessionId), "" }
+  local session = result.sessionId == vim.NIL and "none (not kept: no file)" or tostring(result.sessionId)
+  local lines = { "quillmate provenance — session " .. session, "" }
   for _, span in ipairs(result.spans or {}) do
     local who = span.author == "model" and "model " or "writer"
     local text_lines = vim.split(span.text or "", "\n", { plain = true })
@@ -799,24 +823,22 @@ function M.info(callback)
   local bufnr = api.nvim_get_current_buf()
   request("quillmate/contextInfo", { textDocument = { uri = uri(bufnr) } }, callback or function(r)
     if r then
-      notify(string.format("backend %s · model %s · context %s tokens · session %s",
-        tostring(r.backend), tostring(r.model), tostring(r.contextWindow), tostring(r.sessionId)))
+      local context = r.loading and "loading" or (tostring(r.contextWindow) .. " tokens")
+      notify(string.format("backend %s · model %s · context %s · session %s",
+        tostring(r.backend), tostring(r.model), context, r.sessionId == vim.NIL and "none" or tostring(r.sessionId)))
     end
   end)
 end
 
---- Switch the server's backend profile (and model).
-function M.switch_backend(profile, model)
+--- Switch the server's backend profile (and model); a failed switch keeps the old one.
+--- @param callback function|nil callback(contextInfo) or callback(nil, error)
+function M.switch_backend(profile, model, callback)
   local args = { profile }
   if model then
     table.insert(args, model)
   end
-  request("workspace/executeCommand", { command = "quillmate.switchBackend", arguments = args }, function(r, err)
-    if not err then
-      notify("now writing with " .. profile .. (model and (" (" .. model .. ")") or ""))
-    end
-    local _ = r
-  end)
+  -- The server says how it went (window/showMessage), success or failure.
+  request("workspace/executeCommand", { command = "quillmate.switchBackend", arguments = args }, callback or function() end)
 end
 
 -- :Quillmate ----------------------------------------------------------------

@@ -930,10 +930,10 @@ class OpenAIBackend(Backend):
         if params.logprobs:
             logprobs = tuple(fit_to_text(alternatives[i], texts[i]) for i in range(rows))
             if any(texts) and not any(logprobs):
-                notice = no_alternatives_notice(f"The server at {host_of(self._shown_base_url())}")
-                if notice not in notices:
-                    notices.append(notice)
-                    yield notice
+                none_given = no_alternatives_notice(f"The server at {host_of(self._shown_base_url())}")
+                if none_given not in notices:
+                    notices.append(none_given)
+                    yield none_given
         elapsed = time.perf_counter() - started
         span = (last_at - first_at) if first_at and last_at and last_at > first_at else elapsed
         yield GenerationResult(

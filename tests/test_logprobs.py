@@ -318,3 +318,19 @@ def test_serve_returns_openai_shaped_logprobs(request: pytest.FixtureRequest, bu
         )
         assert bad.status_code == 400 and "needs 'logprobs'" in bad.json()["error"]["message"]
         assert bad.json()["error"]["param"] == "top_logprobs"
+
+
+def test_tidied_text_keeps_its_tokens_in_line() -> None:
+    from assistant.core import tidy_result
+
+    tokens = (
+        TokenAlternatives("\n", -0.5),
+        TokenAlternatives(" Gulls", -1.0),
+        TokenAlternatives(" cry", -2.0),
+        TokenAlternatives("\n", -0.1),
+    )
+    raw = GenerationResult(texts=("\n Gulls cry\n",), finish_reasons=("stop",), logprobs=(tokens,))
+    tidied = tidy_result("selection", raw)
+    assert tidied.text == "Gulls cry"
+    assert [t.token for t in tidied.logprobs[0]] == ["Gulls", " cry"]
+    assert tidied.logprobs[0][0].logprob == -1.0

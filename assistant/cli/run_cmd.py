@@ -25,7 +25,7 @@ from assistant.cli.common import (
 )
 from assistant.cli.setting_options import overrides_from_options, setting_options
 from assistant.textjoin import ContinuationStream, StandaloneStream, tidy_output
-from backends.base import Delta, GenerationResult, Notice
+from backends.base import Delta, FinishReason, GenerationResult, Notice
 from backends.errors import BackendError, UsageError
 from backends.gpt2 import DTYPES
 
@@ -249,7 +249,8 @@ class _Progress:
 
     def cancelled_result(self) -> GenerationResult:
         texts = tuple("".join(parts) for parts in self.texts)
-        return GenerationResult(texts=texts, finish_reasons=("cancelled",) * len(texts), model=self.model)
+        cancelled: tuple[FinishReason, ...] = tuple("cancelled" for _ in texts)
+        return GenerationResult(texts=texts, finish_reasons=cancelled, model=self.model)
 
 
 async def _stream_to_stdout(

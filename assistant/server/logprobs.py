@@ -8,6 +8,9 @@ alternatives at each token, in the shape of the endpoint:
 - chat: ``{"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}``;
 - completions: ``{"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}``,
   the offsets counted from the start of the prompt, as OpenAI counts them.
+
+A streamed answer carries each choice's logprobs whole in its finishing chunk (the text
+chunks have ``"logprobs": null``): clients that join the chunks' logprobs get them all.
 """
 
 from __future__ import annotations

@@ -447,9 +447,11 @@ class ChunkLayout:
         if left is None and right is None:
             left, right = 0, ORD_GAP * (count + 1)
         elif left is None:
+            assert right is not None
             left = right - ORD_GAP * (count + 1)
         elif right is None:
             right = left + ORD_GAP * (count + 1)
+        assert left is not None and right is not None
         step = (right - left) // (count + 1)
         old_ids = self.ids[first:last]
         if old_ids:

@@ -136,7 +136,7 @@ class GenerationRecorder:
                 session.record_result(event_id, partial)
             elif partial is not None:
                 texts = tuple(partial)
-                reasons: tuple[FinishReason, ...] = ("cancelled",) * len(texts)
+                reasons: tuple[FinishReason, ...] = tuple("cancelled" for _ in texts)
                 session.record_result(event_id, GenerationResult(texts=texts, finish_reasons=reasons))
             if decision is None:
                 session.mark_cancelled(event_id)

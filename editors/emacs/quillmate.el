@@ -685,7 +685,7 @@ the alternative shown first."
     (if (eq names :none) nil names)))
 
 (defun quillmate--single-insertion (edit)
-  "The one insertion EDIT (a WorkspaceEdit) makes in this buffer: (POINT . TEXT), or nil."
+  "The one insertion EDIT, a WorkspaceEdit, makes here: (POINT . TEXT) or nil."
   (let ((edits (plist-get (plist-get edit :changes) (intern (concat ":" (quillmate--uri))))))
     (when (= (length edits) 1)
       (let* ((range (plist-get (car edits) :range))

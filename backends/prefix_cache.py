@@ -7,7 +7,7 @@ the caches of its last few prompts (with what it wrote after them) and hands the
 longest matching one to ``generate``, which then computes only the new tokens.
 
 The caches are transformers' own :class:`~transformers.DynamicCache` objects; an entry
-that matches only in part is copied and cut back with ``crop()``. Memory is bounded:
+that matches only in part is cut back with ``crop()``, on a copy when much of it would be lost. Memory is bounded:
 the least recently used entries go first when the total passes ``max_bytes``.
 
 Nothing here imports torch or transformers at import time.
@@ -98,13 +98,18 @@ class PrefixCache:
             if best is None:
                 return DynamicCache(), 0
             self._hits += 1
-            if reused == len(best.tokens):
-                # The new prompt extends this entry: the entry after this request will hold all of it.
+            lost = len(best.tokens) - reused
+            if lost * 4 <= reused:
+                # The new prompt extends this entry, or leaves out only its last few tokens (most often
+                # what the model wrote after it and the writer did not keep): use it in place rather
+                # than copy it; the entry this request leaves behind takes its place.
                 self._entries.remove(best)
-                return best.cache, reused
-            self._touch(best)
-            cache = copy.deepcopy(best.cache)
-        cache.crop(reused - len(best.tokens))
+                cache = best.cache
+            else:
+                self._touch(best)
+                cache = copy.deepcopy(best.cache)
+        if lost:
+            cache.crop(-lost)
         return cache, reused
 
     def store(self, tokens: Sequence[int], cache: Any) -> None:

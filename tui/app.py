@@ -31,6 +31,7 @@ from textual.widgets import Footer, TabbedContent
 from assistant import UsageError
 from tui.commands import AppCommands, TemplateCommands
 from tui.crash import CrashReport
+from tui.flows.alternatives import AlternativesFlow
 from tui.flows.backend import BackendFlow
 from tui.flows.base import BackendFactory, BackendHolder, Messenger, Services, Views
 from tui.flows.bible import BibleFlow
@@ -140,6 +141,7 @@ class QuillmateApp(App[None]):
         self.indicators = StatusFlow(services)
         self.generation = GenerationFlow(services, self.indicators)
         self.continuation = ContinuationFlow(services, self.generation, self.indicators)
+        self.alternatives = AlternativesFlow(services, self.generation, self.continuation)
         self.rewriting = RewriteFlow(services, self.generation, self.continuation, self.indicators)
         self.conversation = ChatFlow(services, self.generation, self.continuation)
         self.templates = TemplateFlow(services, self.generation, self.continuation, self.rewriting)
@@ -359,6 +361,10 @@ class QuillmateApp(App[None]):
     def action_regenerate(self) -> None:
         """Throw the suggestion away and ask for another at the same place."""
         self.continuation.regenerate()
+
+    def action_alternatives(self) -> None:
+        """Show the words the model almost wrote at the cursor; the one picked is written on from."""
+        self.alternatives.show()
 
     def action_rewrite(self, template: Any = "rewrite", variables: Mapping[str, Any] | None = None) -> None:
         """Rewrite the selected passage, with a preview beside the original."""

@@ -62,6 +62,11 @@ class AppCommands(_EntryProvider):
         entries: list[tuple[str, str, Any]] = [
             ("Continue at the cursor", "The model carries your story on (F5).", app.action_continue),
             (
+                "Other words here",
+                "The words the model almost wrote at the cursor; pick one to write on from it (Alt+A / F8).",
+                app.action_alternatives,
+            ),
+            (
                 "Rewrite the selection",
                 "More vivid, shorter, another tense… with a preview (Ctrl+R).",
                 app.action_rewrite,

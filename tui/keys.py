@@ -93,6 +93,13 @@ APP_KEYS: tuple[Key, ...] = (
         WRITING,
     ),
     Key("ctrl+g", "regenerate", "Try again", "Throw the suggestion away and write another one.", WRITING),
+    Key(
+        "alt+a,f8",
+        "alternatives",
+        "Other words",
+        "The words the model almost wrote at the cursor, with their chances; pick one to write on from it.",
+        WRITING,
+    ),
     Key("ctrl+r", "rewrite", "Rewrite", "Rewrite the selected passage (more vivid, shorter…); preview first.", WRITING),
     Key(
         "ctrl+p",

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
 import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import FrameType
 
 import click
 
+from assistant import interrupts
 from backends.errors import QuillmateError, UsageError
 
 EXIT_OK = 0
@@ -125,26 +124,13 @@ class ReaderGone(Exception):
     which click would turn into exit status 1."""
 
 
-def _pending_interrupt(signum: int, frame: FrameType | None) -> None:
-    _PENDING.append(signum)
-
-
-_PENDING: list[int] = []
-
-
 def defer_interrupts() -> None:
     """Hold Ctrl+C until :func:`report_errors` can answer it (by restoring the selection)."""
-    with contextlib.suppress(ValueError):  # not the main thread: nothing to do
-        signal.signal(signal.SIGINT, _pending_interrupt)
+    interrupts.defer()
 
 
 def _resume_interrupts() -> None:
-    with contextlib.suppress(ValueError):
-        if signal.getsignal(signal.SIGINT) is _pending_interrupt:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-    if _PENDING:
-        _PENDING.clear()
-        raise KeyboardInterrupt
+    interrupts.resume()
 
 
 def _print_error(error: QuillmateError) -> None:

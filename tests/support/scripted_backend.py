@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -31,6 +32,7 @@ from backends.base import (
     GenerationResult,
     Notice,
     StreamEvent,
+    TokenAlternatives,
     Usage,
 )
 
@@ -53,6 +55,8 @@ class Script:
         finish_reason: How each alternative ends when it runs to completion.
         prompt_tokens: Reported prompt tokens (default: the backend's count of the prompt).
         tokens_per_second: Reported speed (default: measured), e.g. for stable screenshots.
+        logprobs: Word alternatives reported for each alternative when the request asks for them
+            (the ``logprobs`` setting); by default each chunk is one token, the only one considered.
     """
 
     alternatives: list[list[str]] = field(default_factory=lambda: [list(DEFAULT_CHUNKS)])
@@ -65,6 +69,7 @@ class Script:
     finish_reason: FinishReason = "stop"
     prompt_tokens: int | None = None
     tokens_per_second: float | None = None
+    logprobs: list[list[TokenAlternatives]] | None = None
 
 
 class ScriptedBackend(Backend):
@@ -247,6 +252,9 @@ class ScriptedBackend(Backend):
         else:
             prompt_tokens = self.count_tokens("".join(m.text for m in request.messages or ()))
         reason: FinishReason = "error" if error else script.finish_reason
+        logprobs: tuple[tuple[TokenAlternatives, ...], ...] = ()
+        if request.params.logprobs and not error:
+            logprobs = tuple(_tokens(script, index, text) for index, text in enumerate(texts))
         return GenerationResult(
             texts=tuple(texts),
             finish_reasons=tuple(reason for _ in texts),
@@ -258,4 +266,19 @@ class ScriptedBackend(Backend):
             notices=tuple(script.notices),
             model=self.model,
             error=script.error_message if error else None,
+            logprobs=logprobs,
         )
+
+
+def _tokens(script: Script, index: int, text: str) -> tuple[TokenAlternatives, ...]:
+    """The scripted word alternatives of alternative ``index`` (each chunk a sure token by default)."""
+    if script.logprobs is not None and index < len(script.logprobs):
+        return tuple(script.logprobs[index])
+    chunks = script.alternatives[index] if index < len(script.alternatives) else [text]
+    return tuple(TokenAlternatives(chunk, 0.0, ((chunk, 0.0),)) for chunk in chunks)
+
+
+def token(text: str, probability: float, *others: tuple[str, float]) -> TokenAlternatives:
+    """A scripted token with its alternatives, by probabilities: ``token(" cat", 0.5, (" dog", 0.3))``."""
+    top = sorted(((text, probability), *others), key=lambda item: -item[1])
+    return TokenAlternatives(text, math.log(probability), tuple((t, math.log(p)) for t, p in top))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual.widgets.text_area import Selection
 
 from assistant import GenerationRequest, GenerationResult
+from assistant.alternatives import REGENERATE_LOGPROBS, realign
 from assistant.sessions import GenerationRecorder
 from tui.flows.base import Flow, Services
 from tui.flows.generation import GenerationFlow
@@ -20,6 +22,12 @@ from tui.suggestion import SUGGESTION_TOKENS, Suggestion, end_at_sentence
 if TYPE_CHECKING:
     from assistant.bible import PromptReport
     from assistant.core import Prepared
+    from assistant import TokenAlternatives
+
+CONTINUATION_LOGPROBS = REGENERATE_LOGPROBS
+"""Word alternatives a continuation asks for (unless the writer set ``logprobs``), so Alt+A can show them."""
+KEPT_RESULTS = 200
+"""How many finished continuations keep their word alternatives in memory (for text accepted from them)."""
 
 
 class ContinuationFlow(Flow):
@@ -29,6 +37,10 @@ class ContinuationFlow(Flow):
         super().__init__(services)
         self.generation = generation
         self.indicators = indicators
+        self.finished: dict[int, GenerationResult] = {}
+        """This run's finished continuations by generation id, with their texts as shown and their
+        word alternatives. The session's events keep the texts but not the alternatives, so
+        alternatives of accepted text last only while the app runs."""
 
     def start(self, template: Any = "continue", variables: Mapping[str, Any] | None = None) -> None:
         """Continue the draft from the cursor; the continuation streams in as ghost text."""
@@ -43,6 +55,33 @@ class ContinuationFlow(Flow):
         if not text.strip():
             self.notify("Write a line or two first; the model carries on from your cursor.", timeout=4)
             return
+        self._begin(template, variables, pos, text)
+
+    def resume(self, pos: int, prefix: str, lead: Sequence[TokenAlternatives] = ()) -> None:
+        """Show ``prefix`` as ghost text at ``pos`` and let the model write on after it.
+
+        This is writing again from a chosen word: ``prefix`` ends with that word, ``lead`` is its
+        tokens with their alternatives (kept with the new suggestion's own).
+        """
+        if self.session.read_only:
+            self.notify("This session is open read-only, so nothing can be added to it.", severity="warning")
+            return
+        if self.views.editor.ghost is not None:
+            self.clear_ghost("replaced")
+        text = self.session.document.text[:pos] + prefix
+        self._begin("continue", None, pos, text, prefix=prefix, lead=tuple(lead))
+
+    def _begin(
+        self,
+        template: Any,
+        variables: Mapping[str, Any] | None,
+        pos: int,
+        text: str,
+        *,
+        prefix: str = "",
+        lead: tuple[TokenAlternatives, ...] = (),
+    ) -> None:
+        editor = self.views.editor
         try:
             chosen = self.assistant.template(template)
         except Exception as error:
@@ -59,13 +98,13 @@ class ContinuationFlow(Flow):
             return
         count = prepared.request.params.num_alternatives
         suggestion = Suggestion(
-            start=pos, alternatives=[""] * count, generation_id=recorder.event_id, template=chosen.name
+            start=pos, alternatives=[prefix] * count, generation_id=recorder.event_id, template=chosen.name
         )
         editor.break_undo_group()
         editor.show_suggestion(suggestion)
         self.generation.streaming = suggestion
         self.indicators.update_suggestion_status()
-        self.generation.run(partial(self._continue_worker, prepared.request, suggestion, recorder))
+        self.generation.run(partial(self._continue_worker, prepared.request, suggestion, recorder, prefix, lead))
 
     def request_values(
         self, template: Any, text: str, variables: Mapping[str, Any] | None = None
@@ -76,6 +115,8 @@ class ContinuationFlow(Flow):
         overrides: dict[str, Any] = {}
         if template.name == "continue" and "max_new_tokens" not in self.session_params:
             overrides["max_new_tokens"] = SUGGESTION_TOKENS  # about a paragraph, trimmed to a sentence end
+        if "logprobs" not in self.session_params:
+            overrides["logprobs"] = CONTINUATION_LOGPROBS
         return values, overrides
 
     def _prompt_report(self, prepared: Prepared) -> PromptReport | None:
@@ -113,7 +154,12 @@ class ContinuationFlow(Flow):
         return "" if title in ("Untitled", first_line_title(text)) else title
 
     async def _continue_worker(
-        self, request: GenerationRequest, suggestion: Suggestion, recorder: GenerationRecorder
+        self,
+        request: GenerationRequest,
+        suggestion: Suggestion,
+        recorder: GenerationRecorder,
+        prefix: str = "",
+        lead: tuple[TokenAlternatives, ...] = (),
     ) -> None:
         editor = self.views.editor
         try:
@@ -124,6 +170,8 @@ class ContinuationFlow(Flow):
         except Exception as error:
             self._suggestion_failed(suggestion, error, recorder)
             return
+        if result is not None and (prefix or lead):
+            result = _prefixed(result, prefix, lead)
         self._settle(suggestion, result, recorder)
 
     def _settle(
@@ -140,8 +188,10 @@ class ContinuationFlow(Flow):
             self.generation.streaming = None
         editor = self.views.editor
         if result is not None:
-            editor.set_alternatives(suggestion, _ended(result, suggestion))
+            ended = _ended(result, suggestion)
+            editor.set_alternatives(suggestion, ended)
             recorder.finished(result)
+            self._keep(suggestion, result, ended)
             if result.error:
                 self.notify(
                     f"The model stopped early: {result.error}\nWhat it wrote is shown; Tab keeps it.",
@@ -158,6 +208,18 @@ class ContinuationFlow(Flow):
                     timeout=6,
                 )
         self.indicators.update_suggestion_status()
+
+    def _keep(self, suggestion: Suggestion, result: GenerationResult, texts: list[str]) -> None:
+        """Remember the texts as shown, with their word alternatives, for Alt+A on them later."""
+        if suggestion.generation_id is None:
+            return
+        logprobs = tuple(
+            realign(tokens, "".join(t.token for t in tokens), text)  # cut to the text as shown
+            for tokens, text in zip(result.logprobs, texts, strict=False)
+        )
+        self.finished[suggestion.generation_id] = replace(result, texts=tuple(texts), logprobs=logprobs)
+        while len(self.finished) > KEPT_RESULTS:
+            del self.finished[next(iter(self.finished))]
 
     def _suggestion_failed(self, suggestion: Suggestion, error: BaseException, recorder: GenerationRecorder) -> None:
         self.views.editor.flush_stream()
@@ -247,6 +309,12 @@ class ContinuationFlow(Flow):
         editor.focus()
         self.indicators.draft_changed()
         self.notify("Inserted at the cursor. Ctrl+Z takes it out again.", timeout=3)
+
+
+def _prefixed(result: GenerationResult, prefix: str, lead: tuple[TokenAlternatives, ...]) -> GenerationResult:
+    """``result`` as if the model had written ``prefix`` (whose tokens are ``lead``) before each text."""
+    logprobs = tuple((*lead, *tokens) for tokens in result.logprobs)
+    return replace(result, texts=tuple(prefix + text for text in result.texts), logprobs=logprobs)
 
 
 def _ended(result: GenerationResult, suggestion: Suggestion) -> list[str]:

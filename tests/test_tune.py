@@ -265,6 +265,43 @@ def test_docx_is_read_when_the_extra_is_installed(tmp_path: Path) -> None:
     )
 
 
+def test_odt_is_read_when_the_extra_is_installed(tmp_path: Path) -> None:
+    pytest.importorskip("odf")
+    from odf.opendocument import OpenDocumentText
+    from odf.text import P
+
+    from assistant.tuning.sources import read_source
+
+    document = OpenDocumentText()
+    for line in ("Oriveth snarfed past the zorblat.", "The quimmet glimmered at dusk."):
+        document.text.addElement(P(text=line))
+    document.save(str(tmp_path / "chapter.odt"))
+    text = read_source(tmp_path / "chapter.odt")
+    assert "Oriveth snarfed past the zorblat." in text and "The quimmet glimmered at dusk." in text
+
+
+def test_epub_is_read_when_the_extra_is_installed(tmp_path: Path) -> None:
+    pytest.importorskip("ebooklib")
+    from ebooklib import epub
+
+    from assistant.tuning.sources import read_source
+
+    book = epub.EpubBook()
+    book.set_identifier("quimmet-1")
+    book.set_title("The Quimmet")
+    book.set_language("en")
+    chapter = epub.EpubHtml(title="One", file_name="one.xhtml", lang="en")
+    chapter.content = "<h1>One</h1><p>Oriveth snarfed past the zorblat.</p><p>The quimmet glimmered at dusk.</p>"
+    book.add_item(chapter)
+    book.toc = (chapter,)
+    book.spine = ["nav", chapter]
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    epub.write_epub(str(tmp_path / "book.epub"), book)
+    text = read_source(tmp_path / "book.epub")
+    assert "Oriveth snarfed past the zorblat." in text and "The quimmet glimmered at dusk." in text
+
+
 def test_tuning_modules_import_nothing_heavy() -> None:
     code = (
         "import sys\n"

@@ -20,9 +20,9 @@ from tui.flows.status import StatusFlow
 from tui.suggestion import SUGGESTION_TOKENS, Suggestion, end_at_sentence
 
 if TYPE_CHECKING:
+    from assistant import TokenAlternatives
     from assistant.bible import PromptReport
     from assistant.core import Prepared
-    from assistant import TokenAlternatives
 
 CONTINUATION_LOGPROBS = REGENERATE_LOGPROBS
 """Word alternatives a continuation asks for (unless the writer set ``logprobs``), so Alt+A can show them."""

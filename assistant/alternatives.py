@@ -18,11 +18,11 @@ piece of a longer word.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from backends.base import GenerationResult, TokenAlternatives
+from backends.base import GenerationRequest, GenerationResult, TokenAlternatives
 from backends.errors import UsageError
 
 if TYPE_CHECKING:
@@ -163,6 +163,7 @@ async def regenerate_from(
     *,
     params: Mapping[str, Any] | None = None,
     prepare: Callable[[str], Prepared] | None = None,
+    run: Callable[[GenerationRequest], Awaitable[GenerationResult]] | None = None,
 ) -> Regenerated:
     """Keep ``written`` up to the token at ``offset``, put ``choice`` there, and write the rest again.
 
@@ -176,6 +177,7 @@ async def regenerate_from(
         params: Generation settings for the default request (the ones ``written`` was made with,
             usually); word alternatives are asked for again unless they say otherwise.
         prepare: Builds the request that continues a text, instead of the ``continue`` template.
+        run: Runs that request (to stream it, say); by default its stream is drained quietly.
 
     Returns:
         The new text and its tokens; the generation is in ``result``.
@@ -196,7 +198,7 @@ async def regenerate_from(
         prepared = helper.prepare("continue", {"text": prompt}, wanted)
     else:
         prepared = prepare(prompt)
-    result = await collect(helper.astream_request(prepared.request))
+    result = await (run(prepared.request) if run else collect(helper.astream_request(prepared.request)))
     if result.error:
         from backends.errors import BackendError
 

@@ -323,8 +323,18 @@ async def regenerate_from_request(ls: QuillmateServer, params: dict[str, Any]) -
                                                bible=ledger.bible()))
         return made[-1]
 
+    send = ls.progress_sender(params.get("streamId"))
+    on_progress = None
+    if send is not None:
+        # Progress carries the whole new suggestion: the kept words and the choice, then the rest.
+        lead = found.written[: choices_at(found.tokens, found.at).start] + choice
+
+        def on_progress(index: int, text: str, done: bool) -> None:
+            send(index, lead + text, done)
+
     again = await regenerate_from(helper, found.before, found.written, found.tokens, found.at, choice,
-                                  prepare=prepare)
+                                  prepare=prepare,
+                                  run=lambda request: generate(helper, request, on_progress, ls.note))
     result = replace(again.result, texts=(again.text,), finish_reasons=again.result.finish_reasons[:1],
                      logprobs=(again.tokens,))
     ledger.remember(Offer(made[-1].template.name, made[-1].variables, made[-1].request.params, helper.backend.name,

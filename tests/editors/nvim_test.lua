@@ -179,6 +179,52 @@ local function run()
   check(buffer_text() == before_alternatives .. texts[1], "accepting the alternative shown gave: " .. buffer_text())
   step("alternatives")
 
+  -- Word alternatives: at the second word of the ghost text, the words the model
+  -- weighed there with their probabilities; choosing the second one writes again
+  -- from that word (streaming), keeping the words before it.
+  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), #vim.fn.getline("$") - 1 })
+  local before_words = buffer_text()
+  qm.suggest()
+  local ghost = wait_for_suggestion("the suggestion to choose a word in").text
+  local prefix = ghost:match("^%s*%S+")
+  check(prefix and ghost:sub(#prefix + 1):match("%S"), "the suggestion has fewer than two words: " .. ghost)
+  local offered, chosen
+  local real_select = vim.ui.select
+  vim.ui.select = function(items, opts, on_choice)
+    offered = {}
+    for i, item in ipairs(items) do
+      offered[i] = opts.format_item(item)
+    end
+    chosen = items[2]
+    on_choice(items[2], 2)
+  end
+  vim.cmd("Quillmate alternatives 2")
+  wait_for("the alternatives", function()
+    return offered ~= nil
+  end)
+  vim.ui.select = real_select
+  result.word_alternatives = offered
+  check(#offered >= 3, "fewer than three alternatives: " .. vim.inspect(offered))
+  for _, line in ipairs(offered) do
+    check(line:match("^%s*%d+%.%d%%  "), "an alternative without its probability: " .. line)
+  end
+  check(offered[1]:find("(written)", 1, true), "the written word is not the likeliest at temperature 0: " .. vim.inspect(offered))
+  local again = wait_for_suggestion("the suggestion written again")
+  result.regenerated = again.text
+  check(#again.renders >= 2, "the new suggestion was drawn only " .. #again.renders .. " time(s): no streaming")
+  check(again.text:sub(1, #prefix) == prefix, "the words before the chosen one changed: " .. again.text)
+  local space = ghost:sub(#prefix + 1):match("^%s*")
+  local at = again.text:sub(#prefix + 1)
+  check(vim.startswith(at, chosen.text) or vim.startswith(at, space .. chosen.text),
+    "the chosen word " .. vim.inspect(chosen.text) .. " does not follow the kept words: " .. again.text)
+  check(again.text ~= ghost, "the suggestion did not change: " .. ghost)
+  check(ghost_marks()[1][4].virt_text[1][1] == vim.split(again.text, "\n", { plain = true })[1],
+    "the ghost text does not show the new suggestion")
+  check(buffer_text() == before_words, "choosing a word changed the buffer")
+  vim.cmd([[execute "normal \<Plug>(quillmate-accept)"]])
+  check(buffer_text() == before_words .. again.text, "accepting the new suggestion gave: " .. buffer_text())
+  step("word alternatives")
+
   -- A template on a selection: the poem comes as ghost text after it, as a new
   -- paragraph; accepting line by line inserts it.
   local before_template = buffer_text()

@@ -32,6 +32,8 @@ local plugs = {
   { "i", "<Plug>(quillmate-dismiss)", function() qm().dismiss() end },
   { "n", "<Plug>(quillmate-cancel)", function() qm().cancel() end },
   { "i", "<Plug>(quillmate-cancel)", function() qm().cancel() end },
+  { "n", "<Plug>(quillmate-alternatives)", function() qm().alternatives() end },
+  { "i", "<Plug>(quillmate-alternatives)", function() qm().alternatives() end },
 }
 for _, p in ipairs(plugs) do
   vim.keymap.set(p[1], p[2], p[3], { silent = true })
@@ -46,7 +48,7 @@ end, {
   complete = function(arglead, cmdline)
     return qm().complete(arglead, cmdline)
   end,
-  desc = "quillmate: continue, rewrite, template, backend, provenance, info",
+  desc = "quillmate: continue, alternatives, rewrite, template, backend, provenance, info",
 })
 
 vim.api.nvim_create_autocmd("VimEnter", {

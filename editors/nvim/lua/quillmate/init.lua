@@ -32,6 +32,7 @@ local defaults = {
     prev = "<M-[>",
     dismiss = "<M-e>",
     cancel = "<M-c>",
+    alternatives = "<M-o>",
     rewrite = "<Leader>qr",
   },
 }
@@ -152,6 +153,7 @@ local function set_keymaps(bufnr)
     prev = "<Plug>(quillmate-prev)",
     dismiss = "<Plug>(quillmate-dismiss)",
     cancel = "<Plug>(quillmate-cancel)",
+    alternatives = "<Plug>(quillmate-alternatives)",
   }
   for name, plug in pairs(plugs) do
     local lhs = keys[name]
@@ -671,7 +673,7 @@ local function command_range(bufnr, line1, line2)
   return { line1 - 1, 0, line2 - 1, #line_text(bufnr, line2 - 1) }
 end
 
-local function request_edit(bufnr, method, params, title, range, on_insert)
+local function request_edit(bufnr, method, params, title, range, on_insert, new_text)
   local stream_id = next_stream_id()
   params.streamId = stream_id
   local edit = {
@@ -710,7 +712,7 @@ local function request_edit(bufnr, method, params, title, range, on_insert)
         on_insert(result.text or result.newText or "", result.edit)
         return
       end
-      edit.new = result.newText or result.text or ""
+      edit.new = new_text and new_text(result) or result.newText or result.text or ""
       if pending_edit == edit then
         refresh_preview()
       end
@@ -841,9 +843,152 @@ function M.switch_backend(profile, model, callback)
   request("workspace/executeCommand", { command = "quillmate.switchBackend", arguments = args }, callback or function() end)
 end
 
+-- Word alternatives ---------------------------------------------------------
+
+--- The words of a suggestion: {label, offset} with offset a character offset
+--- inside the word (its first letter), as quillmate/alternatives wants.
+local function words_of(text)
+  local words = {}
+  for at, word in text:gmatch("()(%S+)") do
+    local chars = vim.str_utfindex(text, at - 1)
+    table.insert(words, { word = word, offset = chars })
+  end
+  return words
+end
+
+local function shown_word(text)
+  local word = text:gsub("\n", "\\n")
+  return vim.trim(word) == word and word or ('"' .. word .. '"')
+end
+
+--- Show the new suggestion from quillmate/regenerateFrom as ghost text at (row, col), streaming.
+local function regenerate_ghost(bufnr, params, row, col, lead)
+  M.dismiss(bufnr)
+  local stream_id = next_stream_id()
+  params.streamId = stream_id
+  local s = {
+    row = row, col = col, items = { lead }, index = 1, stream_id = stream_id, pending = true,
+    render_log = {}, tick = api.nvim_buf_get_changedtick(bufnr),
+  }
+  states[bufnr] = s
+  render(bufnr)
+  streams[stream_id] = function(p)
+    if states[bufnr] == s and (p.index or 0) == 0 then
+      s.items[1] = p.text or lead
+      render(bufnr)
+    end
+  end
+  with_client(bufnr, function(client)
+    local ok, request_id = client.request("quillmate/regenerateFrom", params, function(err, result)
+      streams[stream_id] = nil
+      if states[bufnr] ~= s then
+        return
+      end
+      s.pending, s.request_id = false, nil
+      if err then
+        if err.code == -32800 then
+          s.cancelled = true
+        else
+          s.error = error_text(err)
+          notify(s.error, vim.log.levels.ERROR)
+        end
+        return
+      end
+      s.items, s.done = { result.text or lead }, true
+      render(bufnr)
+    end, bufnr)
+    s.request_id = ok and request_id or nil
+  end)
+end
+
+--- Ask the server for the alternatives at `params`, let the writer choose one
+--- (vim.ui.select), and write again from there.
+local function choose_alternative(bufnr, params, on_choice)
+  request("quillmate/alternatives", params, function(reply, err)
+    if not reply then
+      notify(err, vim.log.levels.ERROR)
+      return
+    end
+    local options = reply.alternatives or {}
+    if #options == 0 then
+      notify("the model weighed no other words here")
+      return
+    end
+    vim.ui.select(options, {
+      prompt = "quillmate: instead of " .. shown_word(reply.word) .. ":",
+      format_item = function(o)
+        local mark = o.text == reply.word and "  (written)" or ""
+        return string.format("%5.1f%%  %s%s", (o.probability or 0) * 100, shown_word(o.text), mark)
+      end,
+    }, function(choice)
+      if choice then
+        on_choice(reply, choice.text)
+      end
+    end)
+  end)
+end
+
+--- Show the words the model almost wrote at a word, and write again from the one chosen.
+--- With ghost text shown the word is one of the suggestion's (`opts.word`, its
+--- number, or chosen from a list); without, the word under the cursor in model
+--- text accepted in this document. The new suggestion streams in as ghost text
+--- (for accepted text, as a preview that replaces it from the word on).
+--- @param opts table|nil {word = n}
+function M.alternatives(opts)
+  opts = opts or {}
+  local bufnr = api.nvim_get_current_buf()
+  local s = states[bufnr]
+  local text = s and s.items[s.index] or ""
+  if text ~= "" then
+    local row, col = s.row, math.min(s.col, #line_text(bufnr, s.row))
+    local base = { textDocument = { uri = uri(bufnr) }, position = to_lsp_position(bufnr, row, col), text = text }
+    local function at_word(w)
+      local params = vim.tbl_extend("force", base, { offset = w.offset })
+      choose_alternative(bufnr, params, function(reply, choice)
+        local lead = text:sub(1, vim.str_byteindex(text, reply.start)) .. choice
+        regenerate_ghost(bufnr, vim.tbl_extend("force", params, { choice = choice }), row, col, lead)
+      end)
+    end
+    local words = words_of(text)
+    if opts.word then
+      if not words[opts.word] then
+        notify("the suggestion has " .. #words .. " words; there is no word " .. opts.word, vim.log.levels.ERROR)
+        return
+      end
+      at_word(words[opts.word])
+      return
+    end
+    vim.ui.select(words, {
+      prompt = "quillmate: which word?",
+      format_item = function(w)
+        return w.word
+      end,
+    }, function(w)
+      if w then
+        at_word(w)
+      end
+    end)
+    return
+  end
+  local cursor = api.nvim_win_get_cursor(0)
+  local row, col = cursor[1] - 1, cursor[2]
+  local params = { textDocument = { uri = uri(bufnr) }, position = to_lsp_position(bufnr, row, col) }
+  choose_alternative(bufnr, params, function(reply, choice)
+    local srow, scol = from_lsp_position(bufnr, reply.range.start)
+    local old = reply.text:sub(vim.str_byteindex(reply.text, reply.start) + 1)
+    local erow, ecol = end_of(srow, scol, old)
+    local range = { srow, scol, erow, ecol }
+    local shown = "words from " .. shown_word(reply.word) .. " with " .. shown_word(choice)
+    request_edit(bufnr, "quillmate/regenerateFrom", vim.tbl_extend("force", params, { choice = choice }), shown,
+      range, function() end, function(result)
+        return result.text:sub(vim.str_byteindex(result.text, result.start) + 1)
+      end)
+  end)
+end
+
 -- :Quillmate ----------------------------------------------------------------
 
-local subcommands = { "continue", "rewrite", "template", "backend", "provenance", "info", "attach", "stop" }
+local subcommands = { "continue", "alternatives", "rewrite", "template", "backend", "provenance", "info", "attach", "stop" }
 local presets = { "vivid", "shorter", "longer", "simpler", "past-tense", "present-tense", "first-person", "third-person" }
 
 function M.command(args)
@@ -853,6 +998,13 @@ function M.command(args)
   local range = args.range > 0 and command_range(bufnr, args.line1, args.line2) or nil
   if sub == nil or sub == "continue" then
     M.suggest()
+  elseif sub == "alternatives" then
+    local word = rest[1] and tonumber(rest[1])
+    if rest[1] and not word then
+      notify("give the word's number in the suggestion, e.g. :Quillmate alternatives 3", vim.log.levels.ERROR)
+      return
+    end
+    M.alternatives({ word = word })
   elseif sub == "rewrite" then
     M.rewrite(table.concat(rest, " "), range)
   elseif sub == "template" then

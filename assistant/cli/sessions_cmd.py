@@ -131,7 +131,7 @@ def show_cmd(session_id: str, prompt_number: int | None = None, as_json: bool = 
             extra = f" alternative {event.accepted_alternative + 1}" if event.accepted_alternative is not None else ""
             lines.append(f"  #{event.id:<4} {_when(event.created)}  {event.label()}: {event.status}{extra}")
     if session.notes.strip():
-        lines += ["", "Notes:", *("  " + line for line in session.notes.strip().splitlines())]
+        lines += ["", "Memory:", *("  " + line for line in session.notes.strip().splitlines())]
     click.echo("\n".join(lines))
 
 

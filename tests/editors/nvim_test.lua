@@ -211,7 +211,8 @@ local function run()
   check(offered[1]:find("(written)", 1, true), "the written word is not the likeliest at temperature 0: " .. vim.inspect(offered))
   local again = wait_for_suggestion("the suggestion written again")
   result.regenerated = again.text
-  check(#again.renders >= 2, "the new suggestion was drawn only " .. #again.renders .. " time(s): no streaming")
+  -- Drawn once with the kept words and the choice, once at the end: more means it streamed.
+  check(#again.renders >= 4, "the new suggestion was drawn only " .. #again.renders .. " time(s): no streaming")
   check(again.text:sub(1, #prefix) == prefix, "the words before the chosen one changed: " .. again.text)
   local space = ghost:sub(#prefix + 1):match("^%s*")
   local at = again.text:sub(#prefix + 1)
@@ -223,6 +224,38 @@ local function run()
   check(buffer_text() == before_words, "choosing a word changed the buffer")
   vim.cmd([[execute "normal \<Plug>(quillmate-accept)"]])
   check(buffer_text() == before_words .. again.text, "accepting the new suggestion gave: " .. buffer_text())
+
+  -- The same word, now accepted text: the cursor on it, choose another; the new
+  -- words replace the old from there, through the preview.
+  local upto = vim.split(before_words .. again.text:sub(1, #prefix + #space), "\n", { plain = true })
+  vim.api.nvim_win_set_cursor(0, { #upto, #upto[#upto] })
+  offered = nil
+  vim.ui.select = function(items, opts, on_choice)
+    offered = {}
+    for i, item in ipairs(items) do
+      offered[i] = opts.format_item(item)
+    end
+    chosen = items[1]
+    on_choice(items[1], 1)
+  end
+  vim.cmd("Quillmate alternatives")
+  wait_for("the alternatives at the cursor", function()
+    return offered ~= nil
+  end)
+  vim.ui.select = real_select
+  check(#offered >= 3 and offered[1]:match("^%s*%d+%.%d%%  "), "no alternatives at the cursor: " .. vim.inspect(offered))
+  wait_for("the preview", function()
+    local p = qm.preview()
+    return p and (p.new ~= nil or p.error)
+  end)
+  local redo = qm.preview()
+  check(not redo.error, "writing again from accepted text failed: " .. tostring(redo.error))
+  local kept = again.text:sub(1, #prefix + #space - #(chosen.text:match("^%s*")))
+  check(redo.old == again.text:sub(#kept + 1), "the preview does not replace from the word on: " .. redo.old)
+  check(vim.startswith(redo.new, chosen.text), "the preview does not start with the chosen word: " .. redo.new)
+  check(qm.preview_accept(), "accepting the new words failed")
+  check(buffer_text() == before_words .. kept .. redo.new,
+    "the new words did not replace the old from the word on: " .. buffer_text())
   step("word alternatives")
 
   -- A template on a selection: the poem comes as ghost text after it, as a new

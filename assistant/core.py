@@ -144,14 +144,18 @@ class Assistant:
         """
         if isinstance(params, GenerationParams):
             return params.validated()
-        settings = {} if template is None else (
-            template.settings_for(resolved) if resolved is not None else template.params
+        settings = (
+            {} if template is None else (template.settings_for(resolved) if resolved is not None else template.params)
         )
         return (ParamOverrides(settings) | params).apply(self.config.generation_defaults())
 
     def prepare(
-        self, template: str | Template, variables: Mapping[str, Any] | None = None, params: ParamsLike = None,
-        *, bible: Bible | None = None,
+        self,
+        template: str | Template,
+        variables: Mapping[str, Any] | None = None,
+        params: ParamsLike = None,
+        *,
+        bible: Bible | None = None,
     ) -> Prepared:
         """Render ``template`` in the form this backend takes and build the request.
 
@@ -202,9 +206,7 @@ class Assistant:
         from assistant.forms.steer import form_of, steer
 
         spec = form_of(prepared.variables)
-        events = self.astream_request(prepared.request) if spec is None else steer(
-            self.backend, prepared.request, spec
-        )
+        events = self.astream_request(prepared.request) if spec is None else steer(self.backend, prepared.request, spec)
         try:
             async for event in events:
                 yield event
@@ -300,8 +302,10 @@ def tidy_result(output: str, result: GenerationResult) -> GenerationResult:
     if result.logprobs:  # the word alternatives follow the text they belong to
         from assistant.alternatives import realign
 
-        logprobs = tuple(realign(tokens, raw, tidied)
-                         for tokens, raw, tidied in zip(result.logprobs, result.texts, texts, strict=False))
+        logprobs = tuple(
+            realign(tokens, raw, tidied)
+            for tokens, raw, tidied in zip(result.logprobs, result.texts, texts, strict=False)
+        )
         return replace(result, texts=texts, logprobs=logprobs)
     return replace(result, texts=texts)
 

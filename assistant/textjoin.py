@@ -31,7 +31,7 @@ STANDALONE_OUTPUTS = frozenset({"selection", "list"})
 
 def _split_trailing_space(text: str) -> tuple[str, str]:
     body = text.rstrip()
-    return body, text[len(body):]
+    return body, text[len(body) :]
 
 
 def _split_leading_space(text: str) -> tuple[str, str]:

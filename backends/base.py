@@ -331,11 +331,13 @@ class Backend(ABC):
             notes.append("bias")
         result = [Notice("unsupported", f"{self.name} cannot honour {name}; it was not applied.") for name in notes]
         if params.ban and caps.phrase_ban == "cut":
-            result.append(Notice(
-                "unsupported",
-                f"{self.name} cannot keep banned phrases from being written; quillmate ends the text "
-                "just before one instead.",
-            ))
+            result.append(
+                Notice(
+                    "unsupported",
+                    f"{self.name} cannot keep banned phrases from being written; quillmate ends the text "
+                    "just before one instead.",
+                )
+            )
         if params.num_alternatives > caps.max_alternatives:
             result.append(
                 Notice(

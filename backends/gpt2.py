@@ -805,8 +805,9 @@ def _alternatives(recorder: Any, streamer: _AlternativeStreamer) -> tuple[tuple[
     """Each alternative's word alternatives, when the ``logprobs`` setting asked for them."""
     if recorder is None:
         return ()
-    return tuple(recorder.alternatives(row, streamer.tokens[row], streamer.texts[row])
-                 for row in range(len(streamer.tokens)))
+    return tuple(
+        recorder.alternatives(row, streamer.tokens[row], streamer.texts[row]) for row in range(len(streamer.tokens))
+    )
 
 
 def _score_texts(loaded: LoadedModel, texts: list[str], context: str, batch: int = 16) -> list[tuple[float, int]]:

@@ -69,56 +69,110 @@ class GenerationParams:
     """
 
     temperature: float = setting(
-        0.8, label="Temperature", flags=("--temperature", "-t"), minimum=0, maximum=2,
+        0.8,
+        label="Temperature",
+        flags=("--temperature", "-t"),
+        minimum=0,
+        maximum=2,
         help="0 = always the most likely words; higher = more surprising.",
     )
     top_p: float = setting(
-        1.0, label="Top-p", flags=("--top-p",), minimum=0, above=True, maximum=1, off=1,
+        1.0,
+        label="Top-p",
+        flags=("--top-p",),
+        minimum=0,
+        above=True,
+        maximum=1,
+        off=1,
         help="Sample from the likeliest words whose chances add up to this share.",
     )
     top_k: int = setting(
-        0, label="Top-k", flags=("--top-k",), minimum=0, off=0,
+        0,
+        label="Top-k",
+        flags=("--top-k",),
+        minimum=0,
+        off=0,
         help="Sample only from the k likeliest words.",
     )
     num_alternatives: int = setting(
-        1, label="Alternatives (n)", flags=("-n", "--alternatives"), minimum=1, called="n (num_alternatives)",
+        1,
+        label="Alternatives (n)",
+        flags=("-n", "--alternatives"),
+        minimum=1,
+        called="n (num_alternatives)",
         help="How many alternatives to write.",
     )
     max_new_tokens: int = setting(
-        200, label="Max tokens", flags=("--max-tokens",), minimum=1,
+        200,
+        label="Max tokens",
+        flags=("--max-tokens",),
+        minimum=1,
         help="The longest each alternative may be, in tokens.",
     )
     num_beams: int = setting(
-        1, label="Beams", flags=("--num-beams",), minimum=1, off=1,
+        1,
+        label="Beams",
+        flags=("--num-beams",),
+        minimum=1,
+        off=1,
         help="Beam search: keep this many most likely drafts at each step.",
     )
     repetition_penalty: float = setting(
-        1.0, label="Repetition penalty", flags=("--repetition-penalty",), minimum=0, above=True, off=1,
+        1.0,
+        label="Repetition penalty",
+        flags=("--repetition-penalty",),
+        minimum=0,
+        above=True,
+        off=1,
         help="Above 1 discourages repeating words.",
     )
     seed: int | None = setting(
-        None, label="Seed", flags=("--seed",), minimum=0, unset="random",
+        None,
+        label="Seed",
+        flags=("--seed",),
+        minimum=0,
+        unset="random",
         help="Makes sampling reproducible on the same backend and machine.",
     )
     max_lines: int | None = setting(
-        None, label="Max lines", flags=("--max-lines",), minimum=1, unset="no limit",
+        None,
+        label="Max lines",
+        flags=("--max-lines",),
+        minimum=1,
+        unset="no limit",
         help="End each alternative after this many lines (blank lines don't count).",
     )
     logprobs: int = setting(
-        0, label="Word alternatives", flags=("--logprobs",), minimum=0, maximum=20, off=0,
+        0,
+        label="Word alternatives",
+        flags=("--logprobs",),
+        minimum=0,
+        maximum=20,
+        off=0,
         called="logprobs (word alternatives)",
         help="Also report, at each word written, this many words the model almost chose, with their chances.",
     )
     stop: tuple[str, ...] = setting(
-        (), label="Stop at", flags=("--stop",), called="stop sequences",
+        (),
+        label="Stop at",
+        flags=("--stop",),
+        called="stop sequences",
         help="Stop writing where this text would appear; the text itself is left out.",
     )
     ban: tuple[str, ...] = setting(
-        (), label="Banned phrases", flags=("--ban",), called="banned phrases",
+        (),
+        label="Banned phrases",
+        flags=("--ban",),
+        called="banned phrases",
         help="Never write this phrase, in any capitalisation, as whole words.",
     )
     bias: tuple[tuple[str, float], ...] = setting(
-        (), label="Phrase bias", flags=("--bias",), minimum=-100, maximum=100, called="phrase bias",
+        (),
+        label="Phrase bias",
+        flags=("--bias",),
+        minimum=-100,
+        maximum=100,
+        called="phrase bias",
         help="Make a phrase likelier (positive weight) or rarer (negative), as PHRASE=WEIGHT.",
     )
 
@@ -249,8 +303,12 @@ class Setting:
             return self.optional
         if self.mapping:
             return isinstance(value, tuple) and all(
-                isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) and pair[0].strip()
-                and self._number_ok(pair[1]) for pair in value
+                isinstance(pair, tuple)
+                and len(pair) == 2
+                and isinstance(pair[0], str)
+                and pair[0].strip()
+                and self._number_ok(pair[1])
+                for pair in value
             )
         if self.many:
             return isinstance(value, tuple) and all(isinstance(item, str) and item for item in value)
@@ -325,8 +383,11 @@ def _declared() -> tuple[Setting, ...]:
         mapping = get_origin(kind) is tuple  # tuple[tuple[str, float], ...]: phrases with numbers
         if mapping:
             kind = get_args(kind)[1]
-        result.append(Setting(item.name, kind, item.default, optional=optional, many=many, mapping=mapping,
-                              **item.metadata["setting"]))
+        result.append(
+            Setting(
+                item.name, kind, item.default, optional=optional, many=many, mapping=mapping, **item.metadata["setting"]
+            )
+        )
     return tuple(result)
 
 
@@ -421,8 +482,11 @@ class ParamOverrides(Mapping[str, Any]):
             return self
         top = later if isinstance(later, ParamOverrides) else ParamOverrides(later)
         merged = ParamOverrides()
-        merged._values = {name: value for name in SETTING_NAMES
-                          if (value := top._values.get(name, self._values.get(name))) is not None}
+        merged._values = {
+            name: value
+            for name in SETTING_NAMES
+            if (value := top._values.get(name, self._values.get(name))) is not None
+        }
         return merged
 
     def apply(self, params: GenerationParams) -> GenerationParams:

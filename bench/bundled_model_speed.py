@@ -33,6 +33,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     import torch
+
     for lazy in ("transformers.models.gpt2.modeling_gpt2", "transformers.models.gpt2.tokenization_gpt2"):
         importlib.import_module(lazy)  # transformers imports these lazily: count them as import time
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -63,9 +64,15 @@ def main() -> None:
         for seed in range(args.runs):
             torch.manual_seed(seed)
             t0 = time.perf_counter()
-            out = model.generate(**x, max_new_tokens=args.tokens, min_new_tokens=args.tokens,
-                                 do_sample=True, top_k=50, temperature=0.8,
-                                 pad_token_id=tok.eos_token_id)
+            out = model.generate(
+                **x,
+                max_new_tokens=args.tokens,
+                min_new_tokens=args.tokens,
+                do_sample=True,
+                top_k=50,
+                temperature=0.8,
+                pad_token_id=tok.eos_token_id,
+            )
             dt = time.perf_counter() - t0
             rates.append((out.shape[1] - n_prompt) / dt)
             t0 = time.perf_counter()
@@ -78,11 +85,14 @@ def main() -> None:
     print(f"threads             : {torch.get_num_threads()}")
     print(f"import torch+hf     : {import_s:.2f} s (once per process)")
     print(f"first load          : {first_load_s:.3f} s")
-    print(f"load (median of {args.runs}) : {statistics.median(loads):.3f} s  "
-          f"(min {min(loads):.3f}, max {max(loads):.3f})")
+    print(
+        f"load (median of {args.runs}) : {statistics.median(loads):.3f} s  (min {min(loads):.3f}, max {max(loads):.3f})"
+    )
     print(f"first token latency : {statistics.median(firsts) * 1000:.1f} ms (prompt of {n_prompt} tokens)")
-    print(f"generation          : {statistics.median(rates):.0f} tokens/s median of {args.runs} "
-          f"x {args.tokens} tokens (min {min(rates):.0f}, max {max(rates):.0f})")
+    print(
+        f"generation          : {statistics.median(rates):.0f} tokens/s median of {args.runs} "
+        f"x {args.tokens} tokens (min {min(rates):.0f}, max {max(rates):.0f})"
+    )
 
 
 if __name__ == "__main__":

@@ -130,8 +130,14 @@ def hf_alternatives(loaded: object, n: int, new_tokens: int) -> float:
     tokenizer = loaded.tokenizer  # type: ignore[attr-defined]
     ids = tokenizer(PROMPT, return_tensors="pt")
     return timed_generate(
-        loaded, **ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, temperature=0.8,
-        num_return_sequences=n, pad_token_id=tokenizer.eos_token_id,
+        loaded,
+        **ids,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=True,
+        temperature=0.8,
+        num_return_sequences=n,
+        pad_token_id=tokenizer.eos_token_id,
     )
 
 
@@ -152,8 +158,10 @@ def measure_alternatives(name: str, model_dir: Path, n: int, new_tokens: int, re
         separate.append(asyncio.run(alternatives_call(backend, 1, new_tokens, n)))
         hf.append(hf_alternatives(loaded, n, new_tokens))
     one, apart, lib = (statistics.median(v) for v in (together, separate, hf))
-    print(f"{name:<12} {n} alternatives of {new_tokens} tokens: one call {one:.2f} s, {n} calls {apart:.2f} s, "
-          f"ratio {one / apart:.2f} (goal <= 0.6); HF batched generate {lib:.2f} s, ratio {lib / apart:.2f}")
+    print(
+        f"{name:<12} {n} alternatives of {new_tokens} tokens: one call {one:.2f} s, {n} calls {apart:.2f} s, "
+        f"ratio {one / apart:.2f} (goal <= 0.6); HF batched generate {lib:.2f} s, ratio {lib / apart:.2f}"
+    )
     print(f"{'':<12} load average before {before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
 
 

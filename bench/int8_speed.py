@@ -111,8 +111,10 @@ def speed(model_dir: Path, new_tokens: int, repeats: int) -> None:
     print(f"decode speed, gpt2-small shape (random weights), {new_tokens} new tokens, median of {repeats}")
     for key, value in median.items():
         print(f"  {key:<20} {value:8.1f} tok/s")
-    print(f"  ratio int8 / float32: quillmate {median['quillmate int8'] / median['quillmate float32']:.2f}, "
-          f"plain {median['plain int8'] / median['plain float32']:.2f}   (goal >= 2.5)")
+    print(
+        f"  ratio int8 / float32: quillmate {median['quillmate int8'] / median['quillmate float32']:.2f}, "
+        f"plain {median['plain int8'] / median['plain float32']:.2f}   (goal >= 2.5)"
+    )
     print(f"  uptime before: {before}; after: {load_average()}\n")
 
 

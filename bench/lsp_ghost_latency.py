@@ -48,11 +48,19 @@ async def warm_lsp(model: str, new_tokens: int, repeats: int) -> tuple[list[floa
         for run in range(repeats + 1):  # the first run waits for the model to load: not counted
             stream = f"bench-{run}"
             started = time.perf_counter()
-            _, answer = client.send_request("textDocument/inlineCompletion", {
-                "textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 2},
-                "quillmate": {"streamId": stream}})
-            await client.wait_for(lambda s=stream: [p for p in client.notes("quillmate/progress")
-                                                    if p["streamId"] == s and p["text"]], 600)
+            _, answer = client.send_request(
+                "textDocument/inlineCompletion",
+                {
+                    "textDocument": {"uri": uri},
+                    "position": position,
+                    "context": {"triggerKind": 2},
+                    "quillmate": {"streamId": stream},
+                },
+            )
+            await client.wait_for(
+                lambda s=stream: [p for p in client.notes("quillmate/progress") if p["streamId"] == s and p["text"]],
+                600,
+            )
             first = time.perf_counter() - started
             await answer
             whole = time.perf_counter() - started
@@ -72,9 +80,25 @@ def cold_run(model: str, new_tokens: int, repeats: int) -> tuple[list[float], li
     for _ in range(repeats):
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "run", "continue", "--model", model, "--max-tokens",
-             str(new_tokens), "--seed", "1"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "assistant",
+                "run",
+                "continue",
+                "--model",
+                model,
+                "--max-tokens",
+                str(new_tokens),
+                "--seed",
+                "1",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+        )
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(TEXT.encode())
         process.stdin.close()
@@ -91,12 +115,18 @@ def report(name: str, model: str, new_tokens: int, repeats: int) -> None:
     cold_first, cold_total = cold_run(model, new_tokens, repeats)
     med = statistics.median
     print(f"{name}: {new_tokens} new tokens, median of {repeats}")
-    print(f"  warm lsp      first ghost {med(ghost) * 1000:8.1f} ms   whole suggestion {med(whole) * 1000:8.1f} ms"
-          f"   (initialize answered in {init * 1000:.0f} ms)")
-    print(f"  cold `run`    first byte  {med(cold_first) * 1000:8.1f} ms   whole run        "
-          f"{med(cold_total) * 1000:8.1f} ms")
-    print(f"  cold / warm   first text  {med(cold_first) / med(ghost):8.1f}x     whole            "
-          f"{med(cold_total) / med(whole):8.1f}x")
+    print(
+        f"  warm lsp      first ghost {med(ghost) * 1000:8.1f} ms   whole suggestion {med(whole) * 1000:8.1f} ms"
+        f"   (initialize answered in {init * 1000:.0f} ms)"
+    )
+    print(
+        f"  cold `run`    first byte  {med(cold_first) * 1000:8.1f} ms   whole run        "
+        f"{med(cold_total) * 1000:8.1f} ms"
+    )
+    print(
+        f"  cold / warm   first text  {med(cold_first) / med(ghost):8.1f}x     whole            "
+        f"{med(cold_total) / med(whole):8.1f}x"
+    )
     verdict = "met" if med(ghost) <= 0.150 else "missed"
     print(f"  goal: first ghost text within 150 ms: {verdict}\n")
 

@@ -126,8 +126,14 @@ async def short_behind_long(url: str, long_tokens: int = 400) -> float:
         writing = asyncio.Event()
 
         async def long() -> None:
-            body = {"model": "local", "prompt": PROMPT, "max_tokens": long_tokens, "temperature": 0.8, "seed": 1,
-                    "stream": True}
+            body = {
+                "model": "local",
+                "prompt": PROMPT,
+                "max_tokens": long_tokens,
+                "temperature": 0.8,
+                "seed": 1,
+                "stream": True,
+            }
             async with client.stream("POST", f"{url}/completions", json=body) as response:
                 count = 0
                 async for line in response.aiter_lines():

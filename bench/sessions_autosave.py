@@ -46,12 +46,25 @@ def build(path: Path, total_words: int, events: int, seed: int = 1) -> str:
     params = GenerationParams(temperature=0.8, max_new_tokens=60, num_alternatives=2)
     for _ in range(events):
         doc.insert(len(doc), words(rng, writer_words))
-        eid = session.record_generation("continue", {"text": doc.text[-6000:], "notes": "A storm is coming."},
-                                        params, "local", "gpt2", prompt_tokens=900)
+        eid = session.record_generation(
+            "continue",
+            {"text": doc.text[-6000:], "notes": "A storm is coming."},
+            params,
+            "local",
+            "gpt2",
+            prompt_tokens=900,
+        )
         alt = words(rng, model_words)
-        session.record_result(eid, GenerationResult(
-            texts=(alt, words(rng, model_words)), finish_reasons=("stop", "length"), usage=Usage(900, 40),
-            notices=(Notice("truncated", "The oldest 4,000 words were left out."),), model="gpt2"))
+        session.record_result(
+            eid,
+            GenerationResult(
+                texts=(alt, words(rng, model_words)),
+                finish_reasons=("stop", "length"),
+                usage=Usage(900, 40),
+                notices=(Notice("truncated", "The oldest 4,000 words were left out."),),
+                model="gpt2",
+            ),
+        )
         session.accept(eid, 0, pos=len(doc), text=alt)
     del session._schedule
     session.flush()

@@ -76,7 +76,11 @@ def measure_startup(runs: int) -> list[float]:
             started = time.time()
             out = subprocess.run(
                 [sys.executable, __file__, "--child-startup", repr(started), home],
-                capture_output=True, text=True, env=env, timeout=120, check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                check=True,
             ).stdout.split()
             if out[1] != "1":
                 raise SystemExit("The editor did not have focus at the first frame.")
@@ -193,7 +197,10 @@ def measure_loading(runs: int, keys: int, mode: str) -> list[dict[str, Any]]:
             started = time.time()
             done = subprocess.run(
                 [sys.executable, __file__, "--child-loading", repr(started), home, str(keys), mode],
-                capture_output=True, text=True, env=env, timeout=300,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=300,
             )
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             if done.returncode != 0 or not lines:
@@ -290,8 +297,7 @@ def _summary(values: list[float]) -> str:
     p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
     p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
     return (
-        f"median {statistics.median(ms):.1f} ms, p90 {p90:.1f} ms, p95 {p95:.1f} ms, "
-        f"max {ms[-1]:.1f} ms (n={len(ms)})"
+        f"median {statistics.median(ms):.1f} ms, p90 {p90:.1f} ms, p95 {p95:.1f} ms, max {ms[-1]:.1f} ms (n={len(ms)})"
     )
 
 
@@ -320,8 +326,10 @@ def main() -> None:
 
     print(f"load: {_load_average()}")
     startup = measure_startup(args.runs)
-    print(f"start-up to a typable first frame: median {statistics.median(startup) * 1000:.0f} ms "
-          f"(runs: {', '.join(f'{t * 1000:.0f}' for t in startup)} ms)")
+    print(
+        f"start-up to a typable first frame: median {statistics.median(startup) * 1000:.0f} ms "
+        f"(runs: {', '.join(f'{t * 1000:.0f}' for t in startup)} ms)"
+    )
     if args.load_runs > 0:
         whats = {
             "none": "with no model loading (baseline)",

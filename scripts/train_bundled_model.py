@@ -114,15 +114,14 @@ SKIP_HEADINGS = re.compile(
     re.I,
 )
 FRONT_MATTER_WORDS = re.compile(
-    r"\b(preface|introduction|bibliographical|transcriber|editor'?s note|glossary|index)\b", re.I)
+    r"\b(preface|introduction|bibliographical|transcriber|editor'?s note|glossary|index)\b", re.I
+)
 BACK_MATTER = re.compile(
     r"^(index|general index|glossary|glossarial index|notes|notes and references|footnotes|"
     r"endnotes|appendix|bibliography|list of authorities|the end|finis)\.?$",
     re.I,
 )
-GENERIC_HEADING = re.compile(
-    r"^(chapter|book|canto|rune|part|section|fitt?|stave)\b[\s\w.:-]*$|^[ivxlc]+\.?$", re.I
-)
+GENERIC_HEADING = re.compile(r"^(chapter|book|canto|rune|part|section|fitt?|stave)\b[\s\w.:-]*$|^[ivxlc]+\.?$", re.I)
 AUTHOR_HEADING = re.compile(r"^(by\b|charles g\. d\. roberts|walt whitman|in divers tones)", re.I)
 CREDIT_LINE = re.compile(
     r"produced by|e-text prepared|ebook was produced|proofreading team|pgdp\.net|"
@@ -164,8 +163,32 @@ def is_heading(block: str) -> bool:
     if GENERIC_HEADING.match(line) or line.isupper():
         return True
     words = [w for w in re.findall(r"[A-Za-z][\w'\u2019-]*", line)]
-    small = {"a", "an", "and", "the", "of", "in", "on", "to", "for", "or", "with", "at", "by",
-             "from", "who", "was", "is", "his", "her", "their", "into", "out", "as", "that"}
+    small = {
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "in",
+        "on",
+        "to",
+        "for",
+        "or",
+        "with",
+        "at",
+        "by",
+        "from",
+        "who",
+        "was",
+        "is",
+        "his",
+        "her",
+        "their",
+        "into",
+        "out",
+        "as",
+        "that",
+    }
     big = [w for w in words if w.lower() not in small]
     return bool(big) and len(words) <= 12 and all(w[0].isupper() for w in big) and line[-1] != "."
 
@@ -177,8 +200,7 @@ def is_list_block(block: str) -> bool:
         return False
     mean = sum(len(ln) for ln in lines) / len(lines)
     bare = sum(1 for ln in lines if not re.search(r"[.,;:!?\u2014\"'\u201d)]$", ln))
-    numbered = sum(1 for ln in lines
-                   if re.search(r"\d+$|^\d+\.?\s", ln) or re.match(r"^[ivxlc]+\.\s", ln, re.I))
+    numbered = sum(1 for ln in lines if re.search(r"\d+$|^\d+\.?\s", ln) or re.match(r"^[ivxlc]+\.\s", ln, re.I))
     return (mean < 50 and bare >= 0.8 * len(lines)) or numbered >= 0.6 * len(lines)
 
 
@@ -325,11 +347,9 @@ def markdown_poems(path: Path, sonnets: bool) -> list[Doc]:
             continue
         body = "\n\n".join(blocks)
         if sonnets:
-            docs.append(poem_doc(f"Sonnet {roman_to_int(heading)}", "sonnet", body, path.name,
-                                 LYRIC_WEIGHT))
+            docs.append(poem_doc(f"Sonnet {roman_to_int(heading)}", "sonnet", body, path.name, LYRIC_WEIGHT))
         else:
-            docs += split_long_poem(smart_title(heading), guess_form(body), body, path.name,
-                                    LYRIC_WEIGHT)
+            docs += split_long_poem(smart_title(heading), guess_form(body), body, path.name, LYRIC_WEIGHT)
     return docs
 
 
@@ -367,8 +387,7 @@ def headed_poems(path: Path, form: str, weight: float) -> list[Doc]:
 
     def flush() -> None:
         text = "\n\n".join(b for b in body if b)
-        if (title and text.count("\n") >= 1 and not SKIP_HEADINGS.match(title)
-                and not AUTHOR_HEADING.match(title)):
+        if title and text.count("\n") >= 1 and not SKIP_HEADINGS.match(title) and not AUTHOR_HEADING.match(title):
             f = guess_form(text, form) if form != "free verse" else form
             docs.extend(split_long_poem(smart_title(title), f, text, path.name, weight))
 
@@ -403,8 +422,7 @@ def epic_passages(path: Path, work: str, weight: float) -> list[Doc]:
                 stanzas = []
                 section = smart_title(re.sub(r"[.:].*$", "", line))
             continue
-        if (not looks_like_prose(block) and not is_list_block(block)
-                and not CREDIT_LINE.search(block)):
+        if not looks_like_prose(block) and not is_list_block(block) and not CREDIT_LINE.search(block):
             stanzas.append(clean_block(block))
     flush()
     return docs
@@ -414,8 +432,7 @@ def shakespeare_dialogue(path: Path) -> list[Doc]:
     """Tiny Shakespeare: speeches grouped into ~24-line passages (heavily downweighted)."""
     speeches = paragraphs(normalise(path.read_text(encoding="utf-8")))
     return [
-        poem_doc("Scenes from Shakespeare", "dramatic verse", p, path.name,
-                 SHAKESPEARE_DIALOGUE_WEIGHT)
+        poem_doc("Scenes from Shakespeare", "dramatic verse", p, path.name, SHAKESPEARE_DIALOGUE_WEIGHT)
         for p in chunk_lines(speeches, 16, 32)
     ]
 
@@ -442,8 +459,7 @@ def prose_stories(path: Path, work: str, weight: float, morals: list[str]) -> li
         for para in section:
             chunk.append(para)
             if sum(len(p) for p in chunk) > 2000:
-                docs.append(Doc(f"Story: {name}\n\n" + "\n\n".join(chunk), path.name, "prose",
-                                weight))
+                docs.append(Doc(f"Story: {name}\n\n" + "\n\n".join(chunk), path.name, "prose", weight))
                 chunk = []
         if sum(len(p) for p in chunk) > 200 or (chunk and not docs):
             docs.append(Doc(f"Story: {name}\n\n" + "\n\n".join(chunk), path.name, "prose", weight))
@@ -483,8 +499,7 @@ def devils_definitions(path: Path) -> list[str]:
 
 def proverbs(path: Path) -> list[str]:
     """One proverb per line."""
-    return [ln.strip() for ln in normalise(path.read_text(encoding="utf-8")).split("\n")
-            if len(ln.strip()) > 5]
+    return [ln.strip() for ln in normalise(path.read_text(encoding="utf-8")).split("\n") if len(ln.strip()) > 5]
 
 
 def sayings_docs(items: list[tuple[str, str]], rng: random.Random) -> list[Doc]:
@@ -495,7 +510,7 @@ def sayings_docs(items: list[tuple[str, str]], rng: random.Random) -> list[Doc]:
     i = 0
     while i < len(items):
         n = rng.randint(5, 10)
-        group = items[i:i + n]
+        group = items[i : i + n]
         i += n
         text = "Sayings:\n" + "\n".join(f"- {s}" for s, _ in group)
         src = Counter(s for _, s in group).most_common(1)[0][0]
@@ -511,17 +526,14 @@ def build_documents(corpus: Path, seed: int) -> list[Doc]:
     docs += markdown_poems(corpus / "verse_lyric_palgrave_golden_treasury.md", sonnets=False)
     docs += markdown_poems(corpus / "verse_lyric_shakespeare_sonnets.md", sonnets=True)
     docs += dickinson_poems(corpus / "verse_lyric_dickinson_poems_three_series.txt")
-    docs += headed_poems(corpus / "verse_lyric_whitman_leaves_of_grass_pg1322.txt", "free verse",
-                         WHITMAN_WEIGHT)
-    docs += headed_poems(corpus / "verse_lyric_roberts_in_divers_tones_pg6956.txt", "lyric",
-                         LYRIC_WEIGHT)
+    docs += headed_poems(corpus / "verse_lyric_whitman_leaves_of_grass_pg1322.txt", "free verse", WHITMAN_WEIGHT)
+    docs += headed_poems(corpus / "verse_lyric_roberts_in_divers_tones_pg6956.txt", "lyric", LYRIC_WEIGHT)
     for name, (work, weight) in EPICS.items():
         docs += epic_passages(corpus / name, work, weight)
     docs += shakespeare_dialogue(corpus / "verse_drama_tinyshakespeare.txt")
     for name, (work, weight) in PROSE.items():
         docs += prose_stories(corpus / name, work, weight, morals)
-    sayings = [(s, "proverbs_common_english.txt")
-               for s in proverbs(corpus / "proverbs_common_english.txt")]
+    sayings = [(s, "proverbs_common_english.txt") for s in proverbs(corpus / "proverbs_common_english.txt")]
     devil = "prose_humor_bierce_devils_dictionary_pg972.txt"
     sayings += [(s, devil) for s in devils_definitions(corpus / devil)]
     sayings += [(m, "aesop morals") for m in dict.fromkeys(morals)]
@@ -556,15 +568,18 @@ def train_tokenizer(texts: list[str], vocab_size: int, out: Path):
     from transformers import GPT2TokenizerFast
 
     bpe = ByteLevelBPETokenizer(add_prefix_space=False)
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2,
-                            special_tokens=[EOS], show_progress=False)
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS], show_progress=False)
     out.mkdir(parents=True, exist_ok=True)
     bpe.save_model(str(out))  # vocab.json + merges.txt
     bpe.save(str(out / "tokenizer.json"))
     tok = GPT2TokenizerFast(
-        vocab_file=str(out / "vocab.json"), merges_file=str(out / "merges.txt"),
+        vocab_file=str(out / "vocab.json"),
+        merges_file=str(out / "merges.txt"),
         tokenizer_file=str(out / "tokenizer.json"),
-        eos_token=EOS, bos_token=EOS, unk_token=EOS, add_prefix_space=False,
+        eos_token=EOS,
+        bos_token=EOS,
+        unk_token=EOS,
+        add_prefix_space=False,
         model_max_length=1024,
     )
     tok.save_pretrained(str(out))
@@ -638,7 +653,7 @@ def get_batch(data: Data, batch: int, seq: int, gen):
     aligned = data.doc_starts[pick].clamp(max=n - 1)
     use_aligned = torch.rand(batch, generator=gen) < 0.5
     offs = torch.where(use_aligned, aligned, rand)
-    x = torch.stack([data.train[o:o + seq + 1] for o in offs.tolist()])
+    x = torch.stack([data.train[o : o + seq + 1] for o in offs.tolist()])
     return x
 
 
@@ -679,14 +694,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--n-positions", type=int, default=1024)
     p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--long-seq-len", type=int, default=512,
-                   help="sequence length for the final phase (trains later positions)")
-    p.add_argument("--long-frac", type=float, default=0.15,
-                   help="fraction of the run trained at --long-seq-len (0 disables)")
+    p.add_argument(
+        "--long-seq-len", type=int, default=512, help="sequence length for the final phase (trains later positions)"
+    )
+    p.add_argument(
+        "--long-frac", type=float, default=0.15, help="fraction of the run trained at --long-seq-len (0 disables)"
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-steps", type=int, default=0, help="0 = limited by time budget only")
-    p.add_argument("--time-budget-minutes", type=float, default=0.0,
-                   help="wall-clock budget of the training loop (0 = limited by steps only)")
+    p.add_argument(
+        "--time-budget-minutes",
+        type=float,
+        default=0.0,
+        help="wall-clock budget of the training loop (0 = limited by steps only)",
+    )
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup-frac", type=float, default=0.05)
     p.add_argument("--weight-decay", type=float, default=0.1)
@@ -706,8 +727,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def pick_heldout_passage(heldout: list[Doc], rng: random.Random) -> str:
     """A ~1–2k character passage from a held-out story, cut at paragraph boundaries."""
-    stories = sorted((d for d in heldout if d.genre == "prose" and len(d.text) > 1500),
-                     key=lambda d: d.text)
+    stories = sorted((d for d in heldout if d.genre == "prose" and len(d.text) > 1500), key=lambda d: d.text)
     doc = rng.choice(stories) if stories else max(heldout, key=lambda d: len(d.text))
     out = ""
     for para in doc.text.split("\n\n"):
@@ -737,8 +757,10 @@ def main(argv: list[str] | None = None) -> int:
     train_docs = [d for d in docs if not is_heldout(d, args.heldout_frac, args.seed)]
     heldout_docs = [d for d in docs if is_heldout(d, args.heldout_frac, args.seed)]
     stream = weighted_stream(train_docs, random.Random(args.seed))
-    print(f"documents: {len(docs)} ({len(heldout_docs)} held out); "
-          f"weighted training stream: {len(stream)} docs", flush=True)
+    print(
+        f"documents: {len(docs)} ({len(heldout_docs)} held out); weighted training stream: {len(stream)} docs",
+        flush=True,
+    )
 
     tok_dir = Path(tempfile.mkdtemp(prefix="quillmate_tok_"))
     tok = train_tokenizer([d.text for d in train_docs], args.vocab_size, tok_dir)
@@ -747,13 +769,15 @@ def main(argv: list[str] | None = None) -> int:
     data = Data(train_ids, starts, heldout_ids)
     mix_weighted = genre_mix(stream)
     for genre, g in mix_weighted.items():
-        g["tokens"] = int(sum(len(tok._tokenizer.encode(d.text).ids)
-                              for d in stream if d.genre == genre))
+        g["tokens"] = int(sum(len(tok._tokenizer.encode(d.text).ids) for d in stream if d.genre == genre))
     src_bytes = Counter()
     for d in stream:
         src_bytes[d.source] += len(d.text.encode())
-    print(f"train tokens (one pass of the weighted stream): {train_ids.numel():,}; "
-          f"held-out tokens: {heldout_ids.numel():,}", flush=True)
+    print(
+        f"train tokens (one pass of the weighted stream): {train_ids.numel():,}; "
+        f"held-out tokens: {heldout_ids.numel():,}",
+        flush=True,
+    )
     print("genre mix:", json.dumps(mix_weighted), flush=True)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -766,9 +790,17 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     eos_id = tok.eos_token_id
     config = GPT2Config(
-        vocab_size=len(tok), n_positions=args.n_positions, n_embd=args.n_embd,
-        n_layer=args.n_layer, n_head=args.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id,
+        vocab_size=len(tok),
+        n_positions=args.n_positions,
+        n_embd=args.n_embd,
+        n_layer=args.n_layer,
+        n_head=args.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
         tie_word_embeddings=True,
         # Positions beyond the longest training window were never trained; quillmate's
         # backend keeps prompt + new text within this many tokens.
@@ -776,18 +808,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     model = GPT2LMHeadModel(config).to(device)
     model.generation_config = GenerationConfig(
-        bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id, do_sample=True,
-        temperature=0.8, top_k=50, top_p=0.95, repetition_penalty=1.1, max_new_tokens=200,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
+        do_sample=True,
+        temperature=0.8,
+        top_k=50,
+        top_p=0.95,
+        repetition_penalty=1.1,
+        max_new_tokens=200,
     )
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: {args.n_layer} layers, d={args.n_embd}, heads={args.n_head}, "
-          f"vocab={len(tok)}, params={n_params:,}", flush=True)
+    print(
+        f"model: {args.n_layer} layers, d={args.n_embd}, heads={args.n_head}, vocab={len(tok)}, params={n_params:,}",
+        flush=True,
+    )
 
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "wpe" not in n]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "wpe" in n]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(0.9, 0.95),
+        eps=1e-8,
+    )
     gen = torch.Generator().manual_seed(args.seed)
     state = TrainState()
     budget_s = args.time_budget_minutes * 60
@@ -805,17 +849,35 @@ def main(argv: list[str] | None = None) -> int:
             "heldout_loss": heldout_loss,
             "heldout_perplexity": math.exp(heldout_loss),
             "heldout_passage_perplexity": text_perplexity(model, tok, passage),
-            "params": n_params, "train_tokens": state.tokens, "train_steps": state.step,
-            "train_seconds": round(train_seconds, 1), "vocab_size": len(tok),
-            "final": final, "threads": args.threads, "device": args.device,
-            "config": {k: getattr(args, k) for k in (
-                "n_layer", "n_embd", "n_head", "n_positions", "seq_len", "long_seq_len",
-                "long_frac", "batch_size", "lr", "warmup_frac", "weight_decay", "seed",
-                "heldout_frac")},
+            "params": n_params,
+            "train_tokens": state.tokens,
+            "train_steps": state.step,
+            "train_seconds": round(train_seconds, 1),
+            "vocab_size": len(tok),
+            "final": final,
+            "threads": args.threads,
+            "device": args.device,
+            "config": {
+                k: getattr(args, k)
+                for k in (
+                    "n_layer",
+                    "n_embd",
+                    "n_head",
+                    "n_positions",
+                    "seq_len",
+                    "long_seq_len",
+                    "long_frac",
+                    "batch_size",
+                    "lr",
+                    "warmup_frac",
+                    "weight_decay",
+                    "seed",
+                    "heldout_frac",
+                )
+            },
             "genre_mix_weighted": mix_weighted,
             "source_bytes_weighted": dict(src_bytes.most_common()),
-            "documents": {"total": len(docs), "heldout": len(heldout_docs),
-                          "train_weighted": len(stream)},
+            "documents": {"total": len(docs), "heldout": len(heldout_docs), "train_weighted": len(stream)},
             "heldout_tokens_total": int(heldout_ids.numel()),
             "train_stream_tokens": int(train_ids.numel()),
         }
@@ -828,8 +890,10 @@ def main(argv: list[str] | None = None) -> int:
         with (out / "training_log.csv").open("w", encoding="utf-8") as fh:
             fh.write("step,tokens,seconds,lr,train_loss,heldout_loss\n")
             for r in state.log:
-                fh.write(f"{r['step']},{r['tokens']},{r['seconds']},{r['lr']:.6g},"
-                         f"{r['train_loss']:.4f},{r.get('heldout_loss', '')}\n")
+                fh.write(
+                    f"{r['step']},{r['tokens']},{r['seconds']},{r['lr']:.6g},"
+                    f"{r['train_loss']:.4f},{r.get('heldout_loss', '')}\n"
+                )
 
     # ---- loop ------------------------------------------------------------------------
     model.train()
@@ -837,10 +901,23 @@ def main(argv: list[str] | None = None) -> int:
     last_eval = last_ckpt = t_loop
     ema: float | None = None
     last_heldout = evaluate(model, heldout_ids, args.seq_len, args.eval_tokens)
-    state.log.append({"step": 0, "tokens": 0, "seconds": 0.0, "lr": 0.0,
-                      "train_loss": last_heldout, "heldout_loss": round(last_heldout, 4)})
-    bar = tqdm(total=1000, unit="‰", desc="training", mininterval=5 if sys.stderr.isatty() else 30,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}‰ [{elapsed}<{remaining}{postfix}]")
+    state.log.append(
+        {
+            "step": 0,
+            "tokens": 0,
+            "seconds": 0.0,
+            "lr": 0.0,
+            "train_loss": last_heldout,
+            "heldout_loss": round(last_heldout, 4),
+        }
+    )
+    bar = tqdm(
+        total=1000,
+        unit="‰",
+        desc="training",
+        mininterval=5 if sys.stderr.isatty() else 30,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}‰ [{elapsed}<{remaining}{postfix}]",
+    )
     window_tokens, window_t = 0, time.time()
     tok_s = 0.0
     while True:
@@ -856,8 +933,7 @@ def main(argv: list[str] | None = None) -> int:
             g["lr"] = lr
         x = get_batch(data, bsz, seq, gen).to(device)
         logits = model(input_ids=x[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)).float(), x[:, 1:].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), x[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -871,40 +947,55 @@ def main(argv: list[str] | None = None) -> int:
         if now - window_t > 10:
             tok_s = window_tokens / (now - window_t)
             window_tokens, window_t = 0, now
-        row: dict = {"step": state.step, "tokens": state.tokens,
-                     "seconds": round(now - t_loop, 1), "lr": lr, "train_loss": round(ema, 4)}
+        row: dict = {
+            "step": state.step,
+            "tokens": state.tokens,
+            "seconds": round(now - t_loop, 1),
+            "lr": lr,
+            "train_loss": round(ema, 4),
+        }
         if now - last_eval >= args.eval_every_minutes * 60:
             last_heldout = evaluate(model, heldout_ids, args.seq_len, args.eval_tokens)
             row["heldout_loss"] = round(last_heldout, 4)
             last_eval = time.time()
-            tqdm.write(f"step {state.step} tokens {state.tokens:,} train {ema:.3f} "
-                       f"heldout {last_heldout:.3f} (ppl {math.exp(last_heldout):.1f})")
+            tqdm.write(
+                f"step {state.step} tokens {state.tokens:,} train {ema:.3f} "
+                f"heldout {last_heldout:.3f} (ppl {math.exp(last_heldout):.1f})"
+            )
         if state.step % 10 == 0 or "heldout_loss" in row:
             state.log.append(row)
         if time.time() - last_ckpt >= args.checkpoint_minutes * 60:
             checkpoint(False, last_heldout)
             last_ckpt = time.time()
         bar.n = int(progress(time.time()) * 1000)
-        bar.set_postfix_str(f"step={state.step} loss={ema:.3f} tok/s={tok_s:.0f} "
-                            f"seq={seq} lr={lr:.2e}", refresh=False)
+        bar.set_postfix_str(f"step={state.step} loss={ema:.3f} tok/s={tok_s:.0f} seq={seq} lr={lr:.2e}", refresh=False)
         bar.update(0)
     bar.close()
 
     train_seconds = time.time() - t_loop
     final_loss = evaluate(model, heldout_ids, args.seq_len, args.final_eval_tokens)
-    state.log.append({"step": state.step, "tokens": state.tokens,
-                      "seconds": round(train_seconds, 1), "lr": 0.0,
-                      "train_loss": round(ema or float("nan"), 4),
-                      "heldout_loss": round(final_loss, 4)})
+    state.log.append(
+        {
+            "step": state.step,
+            "tokens": state.tokens,
+            "seconds": round(train_seconds, 1),
+            "lr": 0.0,
+            "train_loss": round(ema or float("nan"), 4),
+            "heldout_loss": round(final_loss, 4),
+        }
+    )
     checkpoint(True, final_loss)
     m = json.loads((out / "metrics.json").read_text())
     m["train_seconds"] = round(train_seconds, 1)
     m["total_seconds"] = round(time.time() - t_start, 1)
     (out / "metrics.json").write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(tok_dir, ignore_errors=True)
-    print(f"done: {state.step} steps, {state.tokens:,} tokens in {train_seconds / 60:.1f} min; "
-          f"held-out ppl {math.exp(final_loss):.2f}, passage ppl "
-          f"{m['heldout_passage_perplexity']:.2f} -> {out}", flush=True)
+    print(
+        f"done: {state.step} steps, {state.tokens:,} tokens in {train_seconds / 60:.1f} min; "
+        f"held-out ppl {math.exp(final_loss):.2f}, passage ppl "
+        f"{m['heldout_passage_perplexity']:.2f} -> {out}",
+        flush=True,
+    )
     return 0
 
 

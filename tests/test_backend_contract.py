@@ -72,7 +72,6 @@ def completion(prompt: str | tuple[TextPart, ...] = PROMPT, **params: object) ->
     return GenerationRequest.completion(prompt, base.with_overrides(**params))
 
 
-
 async def gather(events: AsyncIterator[StreamEvent]) -> tuple[list[StreamEvent], GenerationResult]:
     seen = [event async for event in events]
     assert isinstance(seen[-1], GenerationResult), "a stream must end with a GenerationResult"
@@ -163,9 +162,9 @@ async def test_line_limit_ends_after_that_many_lines(under_test: BackendUnderTes
     else:
         pytest.fail(f"no seed gave two lines: {free.text!r}")
     limit = len(lines) - 1
-    events, limited = await gather(under_test.backend.stream(completion(
-        prompt, max_new_tokens=300, temperature=1.0, seed=seed, max_lines=limit
-    )))
+    events, limited = await gather(
+        under_test.backend.stream(completion(prompt, max_new_tokens=300, temperature=1.0, seed=seed, max_lines=limit))
+    )
     assert [line for line in limited.text.split("\n") if line.strip()] == lines[:limit]
     assert free.text.startswith(limited.text) and not limited.text.endswith("\n")
     assert limited.finish_reason == "stop"

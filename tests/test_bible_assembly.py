@@ -14,15 +14,28 @@ def words(text: str) -> int:
 
 
 def entry(name: str, size: int, priority: int = 0, order: int = 100, key: str | None = None) -> dict:
-    return {"name": name, "keys": [key or name.lower()], "content": " ".join([name] * size),
-            "priority": priority, "order": order}
+    return {
+        "name": name,
+        "keys": [key or name.lower()],
+        "content": " ".join([name] * size),
+        "priority": priority,
+        "order": order,
+    }
 
 
 def test_lower_priority_entries_are_dropped_first_and_order_stays_stable() -> None:
-    bible = Bible.of({"memory": "m " * 10, "entries": [
-        entry("Low", 30, priority=1, order=1), entry("High", 30, priority=9, order=3),
-        entry("Mid", 30, priority=5, order=2), entry("Tiny", 2, priority=0, order=0)],
-        "settings": {"budget_fraction": 0.2, "min_tail_tokens": 10}})
+    bible = Bible.of(
+        {
+            "memory": "m " * 10,
+            "entries": [
+                entry("Low", 30, priority=1, order=1),
+                entry("High", 30, priority=9, order=3),
+                entry("Mid", 30, priority=5, order=2),
+                entry("Tiny", 2, priority=0, order=0),
+            ],
+            "settings": {"budget_fraction": 0.2, "min_tail_tokens": 10},
+        }
+    )
     text = "low high mid tiny " * 5
     # 400-token context: the bible may take 80 tokens: memory 10, High 30, Mid 30; Low does not fit.
     fitted = assemble(bible, text, context_window=400, count=words)
@@ -54,9 +67,13 @@ def test_authors_note_by_lines_and_in_a_short_draft() -> None:
 
 def test_a_long_draft_and_the_entries_compete_for_space() -> None:
     draft = " ".join(f"w{i}" for i in range(5000)) + " Mara Gull Lis"
-    bible = Bible.of({"memory": "premise " * 20, "entries": [entry("Mara", 60, 3), entry("Gull", 60, 2),
-                                                             entry("Lis", 60, 1)],
-                      "settings": {"budget_fraction": 0.3, "min_tail_tokens": 200}})
+    bible = Bible.of(
+        {
+            "memory": "premise " * 20,
+            "entries": [entry("Mara", 60, 3), entry("Gull", 60, 2), entry("Lis", 60, 1)],
+            "settings": {"budget_fraction": 0.3, "min_tail_tokens": 200},
+        }
+    )
     fitted = assemble(bible, draft, context_window=512, reserved=100, count=words)
     tail = "".join(p.text for p in fitted.parts if p.kind == "draft")
     used = sum(p.tokens for p in fitted.parts)

@@ -29,8 +29,9 @@ def test_part_word_and_case_sensitive_keys() -> None:
 
 
 def test_regex_keys_and_the_key_that_triggered() -> None:
-    bible = Bible(entries=(Entry(name="Gull", keys=("ship", r"gull(s)?\b"), regex=True),
-                           Entry(name="Lis", keys=("/harbou?r/i",))))
+    bible = Bible(
+        entries=(Entry(name="Gull", keys=("ship", r"gull(s)?\b"), regex=True), Entry(name="Lis", keys=("/harbou?r/i",)))
+    )
     triggers = find_triggers(bible, "Two GULLS over the harbor.", words)
     found = {t.entry.name: (t.key, t.matched) for t in triggers}
     assert found == {"Gull": (r"gull(s)?\b", "GULLS"), "Lis": ("/harbou?r/i", "harbor")}
@@ -60,10 +61,12 @@ def test_disabled_entries_never_come_in_and_always_on_ones_always_do() -> None:
 
 
 def test_recursion_is_bounded() -> None:
-    chain = [{"name": "A", "keys": ["alpha"], "content": "see beta"},
-             {"name": "B", "keys": ["beta"], "content": "see gamma"},
-             {"name": "C", "keys": ["gamma"], "content": "see delta"},
-             {"name": "D", "keys": ["delta"], "content": "the end"}]
+    chain = [
+        {"name": "A", "keys": ["alpha"], "content": "see beta"},
+        {"name": "B", "keys": ["beta"], "content": "see gamma"},
+        {"name": "C", "keys": ["gamma"], "content": "see delta"},
+        {"name": "D", "keys": ["delta"], "content": "the end"},
+    ]
     text = "it began with alpha"
     assert names(Bible.of({"entries": chain}), text) == ["A"]
     two = find_triggers(Bible.of({"entries": chain, "settings": {"recursion": 2}}), text, words)

@@ -23,8 +23,15 @@ REPO = Path(__file__).resolve().parents[1]
 def quillmate(*args: str, stdin: str = "", home: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QUILLMATE_"))}
     env.update(QUILLMATE_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "assistant", *args], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
 
 
 def test_a_session_from_before_the_bible_opens_with_its_notes_as_memory() -> None:
@@ -63,8 +70,21 @@ def test_bible_commands_on_a_session(tmp_path: Path) -> None:
     code, out, _ = run("show", "Mara")
     assert code == 0 and "Keys      Mara, the captain" in out and "Priority  5" in out
     lorebook = tmp_path / "world.json"
-    lorebook.write_text(json.dumps({"entries": {"0": {"key": ["Gull"], "comment": "Gull", "content": "A ship.",
-                                                      "keysecondary": ["x"], "selective": True}}}))
+    lorebook.write_text(
+        json.dumps(
+            {
+                "entries": {
+                    "0": {
+                        "key": ["Gull"],
+                        "comment": "Gull",
+                        "content": "A ship.",
+                        "keysecondary": ["x"],
+                        "selective": True,
+                    }
+                }
+            }
+        )
+    )
     code, _, err = run("import", str(lorebook))
     assert code == 0 and "Imported 1 entry (sillytavern)" in err and "not carried over: entry 'Gull'" in err
     bad = tmp_path / "bad.json"
@@ -78,9 +98,13 @@ def test_bible_commands_on_a_session(tmp_path: Path) -> None:
     assert data["memory"] == "A tale of the salt coast." and data["settings"] == {"recursion": 1}
     assert run("remove", "gull")[0] == 0
     code, out, _ = run("export")
-    assert parse_bible(out).bible == Bible.of({"memory": "A tale of the salt coast.", "entries": [
-        {"name": "Mara", "keys": ["Mara", "the captain"], "content": "One eye.", "priority": 5}],
-        "settings": {"recursion": 1}})
+    assert parse_bible(out).bible == Bible.of(
+        {
+            "memory": "A tale of the salt coast.",
+            "entries": [{"name": "Mara", "keys": ["Mara", "the captain"], "content": "One eye.", "priority": 5}],
+            "settings": {"recursion": 1},
+        }
+    )
 
 
 def test_run_dry_run_then_a_recorded_prompt(tmp_path: Path, isolated_home: Path) -> None:
@@ -91,26 +115,33 @@ def test_run_dry_run_then_a_recorded_prompt(tmp_path: Path, isolated_home: Path)
     assert made.returncode == 0, made.stderr
     sid = made.stdout.strip()
     bible_file = tmp_path / "salt.bible.toml"
-    bible_file.write_text('memory = "A tale of the salt coast."\nauthors_note = "Keep it tense."\n\n'
-                          '[[entry]]\nname = "Mara"\nkeys = ["Mara"]\ncontent = "Mara: captain, one eye."\n\n'
-                          '[[entry]]\nname = "Lis"\nkeys = ["Lis"]\ncontent = "Lis: a town."\n')
+    bible_file.write_text(
+        'memory = "A tale of the salt coast."\nauthors_note = "Keep it tense."\n\n'
+        '[[entry]]\nname = "Mara"\nkeys = ["Mara"]\ncontent = "Mara: captain, one eye."\n\n'
+        '[[entry]]\nname = "Lis"\nkeys = ["Lis"]\ncontent = "Lis: a town."\n'
+    )
     text = story.read_text()
-    dry = quillmate("run", "continue", "--bible", str(bible_file), "--dry-run", "--json", "--max-tokens", "8",
-                    stdin=text, home=home)
+    dry = quillmate(
+        "run", "continue", "--bible", str(bible_file), "--dry-run", "--json", "--max-tokens", "8", stdin=text, home=home
+    )
     assert dry.returncode == 0, dry.stderr
     report = json.loads(dry.stdout)["prompt"]
     parts = [(p["kind"], p["label"], p.get("key")) for p in report["parts"]]
-    assert parts == [("instructions", "Instructions", None), ("memory", "Memory", None),
-                     ("entry", "Entry: Mara", "Mara"), ("draft", "Draft", None),
-                     ("authors_note", "Author's note", None), ("draft", "Draft (after the author's note)", None)]
+    assert parts == [
+        ("instructions", "Instructions", None),
+        ("memory", "Memory", None),
+        ("entry", "Entry: Mara", "Mara"),
+        ("draft", "Draft", None),
+        ("authors_note", "Author's note", None),
+        ("draft", "Draft (after the author's note)", None),
+    ]
     assert report["parts"][3]["text"] == "Mara looked at the harbour.\n\n"
     assert all(p["tokens"] > 0 for p in report["parts"]) and report["context_window"] == 512
     assert report["total_tokens"] == sum(p["tokens"] for p in report["parts"])
     text_dry = quillmate("run", "continue", "--bible", str(bible_file), "--dry-run", stdin=text, home=home)
     assert text_dry.stdout == "" and "── Entry: Mara (" in text_dry.stderr and "nothing was sent" in text_dry.stderr
     assert quillmate("bible", "import", str(bible_file), "--session", sid, home=home).returncode == 0
-    ran = quillmate("run", "continue", "--session", sid, "--max-tokens", "8", "--seed", "1", stdin=text,
-                    home=home)
+    ran = quillmate("run", "continue", "--session", sid, "--max-tokens", "8", "--seed", "1", stdin=text, home=home)
     assert ran.returncode == 0, ran.stderr
     shown = quillmate("sessions", "show", sid, "--prompt", "1", "--json", home=home)
     assert shown.returncode == 0, shown.stderr

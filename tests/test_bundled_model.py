@@ -99,8 +99,14 @@ def test_special_tokens_agree(model, tokenizer) -> None:
 
 
 def test_metrics_recorded(metrics: dict, model, tokenizer) -> None:
-    for key in ("heldout_passage_perplexity", "heldout_perplexity", "params", "train_tokens",
-                "train_seconds", "vocab_size"):
+    for key in (
+        "heldout_passage_perplexity",
+        "heldout_perplexity",
+        "params",
+        "train_tokens",
+        "train_seconds",
+        "vocab_size",
+    ):
         assert key in metrics, key
     assert metrics["params"] == sum(p.numel() for p in model.parameters())
     assert metrics["vocab_size"] == len(tokenizer)
@@ -151,9 +157,10 @@ def test_seeded_sampling_is_reproducible(model, tokenizer) -> None:
 
     def sample(seed: int) -> list[int]:
         torch.manual_seed(seed)
-        out = model.generate(**x, do_sample=True, max_new_tokens=24, top_k=50, temperature=0.9,
-                             pad_token_id=tokenizer.eos_token_id)
-        return out[0, x["input_ids"].shape[1]:].tolist()
+        out = model.generate(
+            **x, do_sample=True, max_new_tokens=24, top_k=50, temperature=0.9, pad_token_id=tokenizer.eos_token_id
+        )
+        return out[0, x["input_ids"].shape[1] :].tolist()
 
     first, second = sample(7), sample(7)
     assert first == second

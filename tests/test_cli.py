@@ -156,16 +156,28 @@ def test_alternatives_are_divided_in_text_mode(home: Path, tiny_model_dir: Path)
 
 
 def test_a_haiku_has_three_lines_and_a_poem_starts_at_its_first_word(home: Path) -> None:
-    out = quillmate("run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku", "--seed", "4",
-                    "--json", home=home)
+    out = quillmate(
+        "run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku", "--seed", "4", "--json", home=home
+    )
     assert out.returncode == 0, out.stderr.decode()
     poems = [json.loads(line)["text"] for line in out.stdout.decode().splitlines()]
     assert len(poems) == 1
     for poem in poems:
         assert 1 <= len([line for line in poem.splitlines() if line.strip()]) <= 3, poem
         assert poem == poem.lstrip(), "a poem starts at its first word"
-    plain = quillmate("run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku", "--seed", "4",
-                      "--max-lines", "1", home=home)
+    plain = quillmate(
+        "run",
+        "poem",
+        "--var",
+        "topic=the sea at night",
+        "--var",
+        "form=haiku",
+        "--seed",
+        "4",
+        "--max-lines",
+        "1",
+        home=home,
+    )
     assert plain.returncode == 0, plain.stderr.decode()
     assert plain.stdout.decode().strip() == poems[0].splitlines()[0].strip()  # the writer's own setting wins
 
@@ -282,8 +294,18 @@ def test_run_records_into_a_session(home: Path, tiny_model_dir: Path, monkeypatc
     store.close()
 
     out = quillmate(
-        "run", "continue", "--session", session_id, "--model", str(tiny_model_dir), "--max-tokens", "6", "--seed", "2",
-        stdin=b"The lantern spoke.", home=home,
+        "run",
+        "continue",
+        "--session",
+        session_id,
+        "--model",
+        str(tiny_model_dir),
+        "--max-tokens",
+        "6",
+        "--seed",
+        "2",
+        stdin=b"The lantern spoke.",
+        home=home,
     )
     assert out.returncode == 0, out.stderr.decode()
     generated = out.stdout.decode().rstrip("\n")
@@ -307,8 +329,16 @@ def test_a_failed_run_is_recorded_in_the_session(home: Path, tmp_path: Path) -> 
     session.document.insert(0, "The lantern spoke.", author="writer")
     session.close()
     store.close()
-    out = quillmate("run", "continue", "--session", session.id, "--model", str(tmp_path / "no-such-model"),
-                    stdin=b"The lantern spoke.", home=home)
+    out = quillmate(
+        "run",
+        "continue",
+        "--session",
+        session.id,
+        "--model",
+        str(tmp_path / "no-such-model"),
+        stdin=b"The lantern spoke.",
+        home=home,
+    )
     assert out.returncode != 0 and "no-such-model" in out.stderr.decode()
     store = SessionStore()
     reopened = store.open(session.id, read_only=True)

@@ -66,8 +66,20 @@ def test_unused_stdin_gets_one_note(isolated_home: Path, tiny_model_dir: Path, t
     piped.write_text("apples\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QUILLMATE_"))}
     env.update(QUILLMATE_HOME=str(isolated_home), HF_HUB_OFFLINE="1")
-    args = [sys.executable, "-m", "assistant", "run", "poem", "--var", "topic=war", "--model", str(tiny_model_dir),
-            "--max-tokens", "3", "--verbose"]
+    args = [
+        sys.executable,
+        "-m",
+        "assistant",
+        "run",
+        "poem",
+        "--var",
+        "topic=war",
+        "--model",
+        str(tiny_model_dir),
+        "--max-tokens",
+        "3",
+        "--verbose",
+    ]
     with piped.open("rb") as stdin:
         out = subprocess.run(args, stdin=stdin, capture_output=True, env=env, timeout=180)
     err = out.stderr.decode()
@@ -77,8 +89,20 @@ def test_unused_stdin_gets_one_note(isolated_home: Path, tiny_model_dir: Path, t
 
 def test_rewrite_output_starts_at_its_first_word(isolated_home: Path, tiny_model_dir: Path) -> None:
     for seed in ("1", "2", "3"):
-        out = quillmate("run", "rewrite", "--var", "instruction=shorter", "--model", str(tiny_model_dir),
-                        "--max-tokens", "8", "--seed", seed, stdin=b"The sea was dark.\n", home=isolated_home)
+        out = quillmate(
+            "run",
+            "rewrite",
+            "--var",
+            "instruction=shorter",
+            "--model",
+            str(tiny_model_dir),
+            "--max-tokens",
+            "8",
+            "--seed",
+            seed,
+            stdin=b"The sea was dark.\n",
+            home=isolated_home,
+        )
         assert out.returncode == 0, out.stderr.decode()
         text = out.stdout.decode()
         assert text == text.lstrip() and text.endswith("\n")
@@ -93,9 +117,7 @@ def test_python_api_results_are_tidied_by_output_kind(tiny_model_dir: Path) -> N
     assert all(text == text.strip() for text in rewritten.texts), rewritten.texts
 
 
-def test_include_input_joins_the_continuation_to_the_line(
-    isolated_home: Path, fake: FakeOpenAI
-) -> None:
+def test_include_input_joins_the_continuation_to_the_line(isolated_home: Path, fake: FakeOpenAI) -> None:
     use_fake_server(isolated_home, fake.url("ok"))  # writes "Hello", " there", " friend"
     out = quillmate("run", "continue", "--include-input", stdin=b"It was late. \n", home=isolated_home)
     assert out.returncode == 0, out.stderr.decode()
@@ -104,9 +126,7 @@ def test_include_input_joins_the_continuation_to_the_line(
     assert out.stdout.decode() == "The end.\n\nHello there friend\n"
 
 
-def test_a_session_refuses_text_that_is_not_the_end_of_its_draft(
-    isolated_home: Path, tiny_model_dir: Path
-) -> None:
+def test_a_session_refuses_text_that_is_not_the_end_of_its_draft(isolated_home: Path, tiny_model_dir: Path) -> None:
     from assistant.sessions import SessionStore
 
     store = SessionStore()
@@ -114,8 +134,16 @@ def test_a_session_refuses_text_that_is_not_the_end_of_its_draft(
     session.document.insert(0, "The lantern spoke.", author="writer")
     session.close()
     store.close()
-    out = quillmate("run", "continue", "--session", session.id, "--model", str(tiny_model_dir),
-                    stdin=b"The tide came in", home=isolated_home)
+    out = quillmate(
+        "run",
+        "continue",
+        "--session",
+        session.id,
+        "--model",
+        str(tiny_model_dir),
+        stdin=b"The tide came in",
+        home=isolated_home,
+    )
     assert out.returncode == 2
     assert "not the end of session" in one_line_error(out)
     assert out.stdout == b""
@@ -129,8 +157,23 @@ def test_a_session_refuses_text_that_is_not_the_end_of_its_draft(
 
 
 def test_json_reports_each_alternatives_own_tokens(isolated_home: Path, tiny_model_dir: Path) -> None:
-    out = quillmate("run", "continue", "-n", "2", "--json", "--model", str(tiny_model_dir), "--max-tokens", "6",
-                    "--temperature", "1", "--seed", "4", stdin=b"It was late when", home=isolated_home)
+    out = quillmate(
+        "run",
+        "continue",
+        "-n",
+        "2",
+        "--json",
+        "--model",
+        str(tiny_model_dir),
+        "--max-tokens",
+        "6",
+        "--temperature",
+        "1",
+        "--seed",
+        "4",
+        stdin=b"It was late when",
+        home=isolated_home,
+    )
     assert out.returncode == 0, out.stderr.decode()
     counts = [json.loads(line)["usage"]["completion_tokens"] for line in out.stdout.decode().splitlines()]
     assert len(counts) == 2 and all(0 < n <= 6 for n in counts), counts
@@ -147,8 +190,16 @@ def test_openai_shares_usage_out_per_alternative(isolated_home: Path, fake: Fake
 
 def test_a_passage_too_long_is_named(isolated_home: Path, tiny_model_dir: Path) -> None:
     passage = ("The sea was dark and the lantern spoke. " * 26000).encode()  # about 1 MB
-    out = quillmate("run", "rewrite", "--var", "instruction=shorter", "--model", str(tiny_model_dir),
-                    stdin=passage, home=isolated_home)
+    out = quillmate(
+        "run",
+        "rewrite",
+        "--var",
+        "instruction=shorter",
+        "--model",
+        str(tiny_model_dir),
+        stdin=passage,
+        home=isolated_home,
+    )
     assert out.returncode == 2
     err = one_line_error(out)
     assert "passage is too long" in err and "notes" not in err, err
@@ -178,8 +229,10 @@ def test_a_closed_pipe_exits_quietly(isolated_home: Path, tmp_path: Path) -> Non
     endless.write_text('[completion]\nprompt = "Story: The Long Road\\n\\n"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QUILLMATE_"))}
     env.update(QUILLMATE_HOME=str(isolated_home), HF_HUB_OFFLINE="1")
-    command = (f"{sys.executable} -m assistant run --template-file {endless} --model bundled --max-tokens 400 "
-               "--temperature 1 | head -c 12; exit ${PIPESTATUS[0]}")
+    command = (
+        f"{sys.executable} -m assistant run --template-file {endless} --model bundled --max-tokens 400 "
+        "--temperature 1 | head -c 12; exit ${PIPESTATUS[0]}"
+    )
     out = subprocess.run(["bash", "-c", command], capture_output=True, env=env, timeout=180)
     assert out.returncode == 0, out.stderr.decode()
     assert len(out.stdout) == 12 and out.stderr == b""
@@ -192,8 +245,7 @@ def test_a_model_folder_without_a_tokenizer_is_refused(
     folder.mkdir()
     for name in ("config.json", "model.safetensors"):
         shutil.copy(tiny_model_dir / name, folder / name)
-    out = quillmate("run", "poem", "--var", "topic=x", "--model", str(folder), "--max-tokens", "3",
-                    home=isolated_home)
+    out = quillmate("run", "poem", "--var", "topic=x", "--model", str(folder), "--max-tokens", "3", home=isolated_home)
     assert out.returncode == 1
     assert "no tokenizer files" in one_line_error(out)
     assert out.stdout == b""

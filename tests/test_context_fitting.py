@@ -42,8 +42,9 @@ async def test_text_without_spaces_is_measured_in_characters() -> None:
 
     backend = GPT2Backend("local", model="bundled")
     story = "夜の海は月の暗い鏡だった。" * 400  # no spaces between words
-    request = GenerationRequest.completion((TextPart("Story: Night\n\n"), TextPart(story, elastic=True)),
-                                           GenerationParams(max_new_tokens=8))
+    request = GenerationRequest.completion(
+        (TextPart("Story: Night\n\n"), TextPart(story, elastic=True)), GenerationParams(max_new_tokens=8)
+    )
     notices = []
     async for event in backend.stream(request):
         if isinstance(event, Notice) and event.kind == "truncated":

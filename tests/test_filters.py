@@ -59,7 +59,10 @@ def test_quiet_silences_notes_in_a_terminal_too(isolated_home: Path) -> None:
         try:
             out = subprocess.run(
                 [sys.executable, "-m", "assistant", "run", "poem", "--var", "topic=x", "--max-tokens", "3", *extra],
-                stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE, env=env_for(isolated_home),
+                stdin=subprocess.DEVNULL,
+                stdout=follower,
+                stderr=subprocess.PIPE,
+                env=env_for(isolated_home),
                 timeout=180,
             )
         finally:
@@ -100,7 +103,10 @@ def test_ctrl_c_early_gives_the_selection_back(isolated_home: Path, tmp_path: Pa
     with selection.open("rb") as stdin:
         proc = subprocess.Popen(
             [sys.executable, "-m", "assistant", "run", "continue", "--include-input", "--model", "bundled"],
-            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(isolated_home),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env_for(isolated_home),
         )
         time.sleep(delay)  # still starting up: before the model has written a word
         proc.send_signal(signal.SIGINT)
@@ -117,8 +123,12 @@ def test_vim_line_keeps_the_selection_and_adds_no_notes(isolated_home: Path, tmp
         draft.write_text(SELECTION, encoding="utf-8")
         # `:'<,'>` needs a visual selection; `:%` filters the same lines in Ex mode.
         ex = "%" + command.removeprefix(":'<,'>")
-        out = subprocess.run(["vim", "-es", "-u", "NONE", "-i", "NONE", "-c", ex, "-c", "wq", str(draft)],
-                             env=env_for(isolated_home), capture_output=True, timeout=180)
+        out = subprocess.run(
+            ["vim", "-es", "-u", "NONE", "-i", "NONE", "-c", ex, "-c", "wq", str(draft)],
+            env=env_for(isolated_home),
+            capture_output=True,
+            timeout=180,
+        )
         assert out.returncode in (0, 1), out
         return draft.read_text(encoding="utf-8")
 
@@ -135,10 +145,13 @@ def test_emacs_line_keeps_the_selection_and_adds_no_notes(isolated_home: Path, t
         draft = tmp_path / "draft.txt"
         draft.write_text(SELECTION, encoding="utf-8")
         quoted = '"' + command.replace("\\", "\\\\").replace('"', '\\"') + '"'  # an Emacs Lisp string
-        lisp = (f'(progn (find-file "{draft}") '
-                f"(shell-command-on-region (point-min) (point-max) {quoted} nil t) (save-buffer))")
-        out = subprocess.run(["emacs", "--batch", "-Q", "--eval", lisp], env=env_for(isolated_home),
-                             capture_output=True, timeout=180)
+        lisp = (
+            f'(progn (find-file "{draft}") '
+            f"(shell-command-on-region (point-min) (point-max) {quoted} nil t) (save-buffer))"
+        )
+        out = subprocess.run(
+            ["emacs", "--batch", "-Q", "--eval", lisp], env=env_for(isolated_home), capture_output=True, timeout=180
+        )
         assert out.returncode == 0, out.stderr.decode()
         return draft.read_text(encoding="utf-8")
 
@@ -154,7 +167,12 @@ def test_emacs_line_keeps_the_selection_and_adds_no_notes(isolated_home: Path, t
 def test_helix_and_kakoune_lines_leave_stderr_empty_on_success(isolated_home: Path) -> None:
     for editor in ("Helix", "Kakoune"):
         line = readme_line(editor, 2).lstrip("\\|").removesuffix("<ret>")
-        out = subprocess.run(["sh", "-c", line + " --max-tokens 4"], input=SELECTION.encode(),
-                             capture_output=True, env=env_for(isolated_home), timeout=180)
+        out = subprocess.run(
+            ["sh", "-c", line + " --max-tokens 4"],
+            input=SELECTION.encode(),
+            capture_output=True,
+            env=env_for(isolated_home),
+            timeout=180,
+        )
         assert out.returncode == 0, out.stderr.decode()
         assert out.stderr == b"" and out.stdout.decode().startswith(SELECTION.rstrip("\n"))

@@ -158,8 +158,18 @@ def test_readme_first_command_writes_a_poem_offline(isolated_home: Path, hub_cac
     env.update(QUILLMATE_HOME=str(isolated_home), HF_HUB_OFFLINE="1", HF_HOME=str(hub_cache.parent))
     out = subprocess.run(
         # --verbose: notes reach stderr only in a terminal otherwise (stdout is a pipe here).
-        [sys.executable, "-m", "assistant", "run", "poem", "--var", "topic=the sea at night", "--var", "form=haiku",
-         "--verbose"],
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "run",
+            "poem",
+            "--var",
+            "topic=the sea at night",
+            "--var",
+            "form=haiku",
+            "--verbose",
+        ],
         capture_output=True,
         env=env,
         timeout=300,
@@ -204,9 +214,9 @@ async def test_streamed_text_is_exactly_what_the_model_wrote() -> None:
     backend = GPT2Backend("local", model="bundled")
     deltas: list[str] = []
     result = None
-    async for event in backend.stream(GenerationRequest.completion(prompt, GenerationParams(
-        max_new_tokens=150, temperature=0
-    ))):
+    async for event in backend.stream(
+        GenerationRequest.completion(prompt, GenerationParams(max_new_tokens=150, temperature=0))
+    ):
         if isinstance(event, GenerationResult):
             result = event
         elif hasattr(event, "index"):
@@ -216,10 +226,17 @@ async def test_streamed_text_is_exactly_what_the_model_wrote() -> None:
     model = AutoModelForCausalLM.from_pretrained(BUNDLED_MODEL_DIR, dtype=torch.float32)  # as the backend on a CPU
     ids = tokenizer(prompt, return_tensors="pt")
     with torch.inference_mode():
-        out = model.generate(**ids, do_sample=False, max_new_tokens=150, min_new_tokens=1, repetition_penalty=1.0,
-                             pad_token_id=tokenizer.eos_token_id)
-    expected = tokenizer.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True,
-                                clean_up_tokenization_spaces=False)
+        out = model.generate(
+            **ids,
+            do_sample=False,
+            max_new_tokens=150,
+            min_new_tokens=1,
+            repetition_penalty=1.0,
+            pad_token_id=tokenizer.eos_token_id,
+        )
+    expected = tokenizer.decode(
+        out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )
     assert "".join(deltas) == result.text == expected
     assert any(ord(c) > 127 for c in expected), expected
 
@@ -250,15 +267,21 @@ async def test_a_chat_becomes_a_transcript_that_ends_at_the_next_turn() -> None:
     from backends.base import ChatMessage, join_parts
     from backends.gpt2 import TRANSCRIPT_STOPS, transcript_prompt, with_transcript_stops
 
-    messages = [ChatMessage.of("system", "You help a writer."), ChatMessage.of("user", "A name for a fox?"),
-                ChatMessage.of("assistant", "Rufus."), ChatMessage.of("user", "Another?", elastic=True)]
+    messages = [
+        ChatMessage.of("system", "You help a writer."),
+        ChatMessage.of("user", "A name for a fox?"),
+        ChatMessage.of("assistant", "Rufus."),
+        ChatMessage.of("user", "Another?", elastic=True),
+    ]
     parts = transcript_prompt(messages)
-    assert join_parts(parts) == ("You help a writer.\n\nWriter: A name for a fox?\n\nCompanion: Rufus.\n\n"
-                                 "Writer: Another?\n\nCompanion:")
+    assert join_parts(parts) == (
+        "You help a writer.\n\nWriter: A name for a fox?\n\nCompanion: Rufus.\n\nWriter: Another?\n\nCompanion:"
+    )
     assert any(part.elastic and part.text == "Another?" for part in parts)  # the writer's text can still be cut
     params = with_transcript_stops(GenerationParams(stop=("\n\n\n",)))
     assert params.stop == ("\n\n\n", *TRANSCRIPT_STOPS)
     assert with_transcript_stops(params) is params
+
 
 def test_a_chat_request_stops_at_the_next_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio

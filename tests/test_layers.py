@@ -19,21 +19,32 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("assistant", "backends", "tui", "prompts")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
-pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(),
-                                reason="import-linter is not installed (pip install -e .[dev])")
+pytestmark = pytest.mark.skipif(
+    not LINT_IMPORTS.exists(), reason="import-linter is not installed (pip install -e .[dev])"
+)
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root,
-                          env={"PYTHONPATH": str(root), "PATH": str(LINT_IMPORTS.parent), "NO_COLOR": "1"},
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": str(LINT_IMPORTS.parent), "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def copy_tree(target: Path) -> Path:
     """The four packages' Python files and pyproject.toml, where a test may break them."""
     for package in PACKAGES:
-        shutil.copytree(REPO / package, target / package, ignore=lambda folder, names: [
-            n for n in names if not (n.endswith(".py") or (Path(folder) / n).is_dir()) or n == "__pycache__"])
+        shutil.copytree(
+            REPO / package,
+            target / package,
+            ignore=lambda folder, names: [
+                n for n in names if not (n.endswith(".py") or (Path(folder) / n).is_dir()) or n == "__pycache__"
+            ],
+        )
     shutil.copy(REPO / "pyproject.toml", target / "pyproject.toml")
     return target
 
@@ -41,9 +52,13 @@ def copy_tree(target: Path) -> Path:
 def test_the_contracts_are_kept() -> None:
     done = lint_imports(REPO)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    for contract in ("dependencies point one way", "Backends never reach into the core",
-                     "HTTP server reaches backends only through the registry", "core knows nothing of the terminal UI",
-                     "no session.py <-> store.py"):
+    for contract in (
+        "dependencies point one way",
+        "Backends never reach into the core",
+        "HTTP server reaches backends only through the registry",
+        "core knows nothing of the terminal UI",
+        "no session.py <-> store.py",
+    ):
         assert contract in " ".join(done.stdout.split()), f"contract missing: {contract}"
     assert "BROKEN" not in done.stdout
 
@@ -61,8 +76,10 @@ def test_a_module_that_breaks_a_rule_is_caught(tmp_path: Path, path: str, source
     root = copy_tree(tmp_path)
     if path.endswith("_back.py"):  # the circle comes back: session.py imports the store again
         session_py = root / "assistant/sessions/session.py"
-        session_py.write_text(session_py.read_text(encoding="utf-8")
-                              + "\nfrom assistant.sessions.store import SessionStore  # noqa\n", encoding="utf-8")
+        session_py.write_text(
+            session_py.read_text(encoding="utf-8") + "\nfrom assistant.sessions.store import SessionStore  # noqa\n",
+            encoding="utf-8",
+        )
     else:
         (root / path).write_text(textwrap.dedent(source), encoding="utf-8")
     done = lint_imports(root)
@@ -89,8 +106,14 @@ def test_backends_find_stored_keys_only_through_the_store_the_core_installs(tmp_
     keys = tmp_path / "config" / "keys"
     keys.mkdir(parents=True, mode=0o700)
     (keys / "openai.key").write_text("sk-test-0123456789abcdefWXYZ\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env={"QUILLMATE_HOME": str(tmp_path), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"QUILLMATE_HOME": str(tmp_path), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert "alone: No OpenAI API key" in done.stdout
     assert f"with the core: sk-…WXYZ from key file {keys / 'openai.key'}" in done.stdout

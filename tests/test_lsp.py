@@ -79,8 +79,12 @@ async def test_initialize_answers_with_the_capabilities(lsp: LspClient) -> None:
     assert capabilities["inlineCompletionProvider"] is not None
     assert capabilities["codeActionProvider"]
     assert set(capabilities["executeCommandProvider"]["commands"]) >= {
-        "quillmate.continue", "quillmate.rewrite", "quillmate.runTemplate", "quillmate.switchBackend",
-        "quillmate.accept"}
+        "quillmate.continue",
+        "quillmate.rewrite",
+        "quillmate.runTemplate",
+        "quillmate.switchBackend",
+        "quillmate.accept",
+    }
     assert capabilities["textDocumentSync"]["openClose"] is True
     assert lsp.initialize_result["serverInfo"]["name"] == "quillmate"
     # The model loads after `initialize` answers: the handshake never waits for it.
@@ -89,8 +93,9 @@ async def test_initialize_answers_with_the_capabilities(lsp: LspClient) -> None:
 
 async def test_inline_completion_streams_growing_text_then_done(lsp: LspClient, tmp_path: Path) -> None:
     uri = _open_file(lsp, tmp_path)
-    result = await lsp.request("textDocument/inlineCompletion",
-                               _inline_params(uri, _end_of(STORY), n=2, streamId="ghost-1"))
+    result = await lsp.request(
+        "textDocument/inlineCompletion", _inline_params(uri, _end_of(STORY), n=2, streamId="ghost-1")
+    )
     items = result["items"]
     assert len(items) == 2
     for item in items:
@@ -118,8 +123,9 @@ async def test_inline_completion_without_stream_id_sends_no_progress(lsp: LspCli
 
 async def test_cancel_request_stops_the_model_within_250_ms(lsp: LspClient, tmp_path: Path) -> None:
     uri = _open_file(lsp, tmp_path)
-    msg_id, answer = lsp.send_request("textDocument/inlineCompletion",
-                                      _inline_params(uri, _end_of(STORY), streamId="doomed", maxNewTokens=400))
+    msg_id, answer = lsp.send_request(
+        "textDocument/inlineCompletion", _inline_params(uri, _end_of(STORY), streamId="doomed", maxNewTokens=400)
+    )
     await lsp.wait_for(lambda: [p for p in lsp.notes("quillmate/progress") if p["streamId"] == "doomed"], 120)
     cancelled_at = time.perf_counter()
     lsp.notify("$/cancelRequest", {"id": msg_id})
@@ -139,24 +145,34 @@ async def test_cancel_request_stops_the_model_within_250_ms(lsp: LspClient, tmp_
 async def test_code_actions_offer_continue_rewrites_and_templates(lsp: LspClient, tmp_path: Path) -> None:
     uri = _open_file(lsp, tmp_path)
     selection = {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 21}}
-    found = await lsp.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": selection,
-                                                          "context": {"diagnostics": []}})
+    found = await lsp.request(
+        "textDocument/codeAction", {"textDocument": {"uri": uri}, "range": selection, "context": {"diagnostics": []}}
+    )
     titles = [a["title"] for a in found]
     assert "quillmate: continue here" in titles
     assert "quillmate: rewrite more vivid" in titles
     assert "quillmate: rewrite in the present tense" in titles
     assert any(t.startswith("quillmate: add poem") for t in titles)
     vivid = next(a for a in found if a["title"] == "quillmate: rewrite more vivid")
-    assert vivid["command"] == {"title": vivid["title"], "command": "quillmate.rewrite",
-                                "arguments": [uri, selection, "vivid"]}
-    at_cursor = await lsp.request("textDocument/codeAction", {"textDocument": {"uri": uri},
-                                                              "range": {"start": _end_of(STORY), "end": _end_of(STORY)},
-                                                              "context": {"diagnostics": []}})
+    assert vivid["command"] == {
+        "title": vivid["title"],
+        "command": "quillmate.rewrite",
+        "arguments": [uri, selection, "vivid"],
+    }
+    at_cursor = await lsp.request(
+        "textDocument/codeAction",
+        {
+            "textDocument": {"uri": uri},
+            "range": {"start": _end_of(STORY), "end": _end_of(STORY)},
+            "context": {"diagnostics": []},
+        },
+    )
     assert [a["command"]["command"] for a in at_cursor] == ["quillmate.continue"]
 
 
-async def test_rewrite_command_applies_its_edit_through_the_editor(lsp: LspClient, tmp_path: Path,
-                                                                    use_server_home: Path) -> None:
+async def test_rewrite_command_applies_its_edit_through_the_editor(
+    lsp: LspClient, tmp_path: Path, use_server_home: Path
+) -> None:
     uri = _open_file(lsp, tmp_path)
     selection = {"start": {"line": 0, "character": 0}, "end": _end_of(STORY)}
     before = len(lsp.applied_edits)
@@ -176,16 +192,19 @@ async def test_rewrite_request_previews_without_editing(lsp: LspClient, tmp_path
     uri = _open_file(lsp, tmp_path)
     selection = {"start": {"line": 0, "character": 0}, "end": _end_of(STORY)}
     before = len(lsp.applied_edits)
-    reply = await lsp.request("quillmate/rewrite", {"textDocument": {"uri": uri}, "range": selection,
-                                                    "instruction": "as if told by the sea", "streamId": "rw"})
+    reply = await lsp.request(
+        "quillmate/rewrite",
+        {"textDocument": {"uri": uri}, "range": selection, "instruction": "as if told by the sea", "streamId": "rw"},
+    )
     assert reply["newText"].strip()
     assert reply["edit"] == {"changes": {uri: [{"range": selection, "newText": reply["newText"]}]}}
     assert len(lsp.applied_edits) == before
     assert [p for p in lsp.notes("quillmate/progress") if p["streamId"] == "rw"][-1]["done"] is True
 
 
-async def test_accept_records_model_text_in_the_files_session(lsp: LspClient, tmp_path: Path,
-                                                               use_server_home: Path) -> None:
+async def test_accept_records_model_text_in_the_files_session(
+    lsp: LspClient, tmp_path: Path, use_server_home: Path
+) -> None:
     from assistant.sessions import SessionStore
 
     uri = _open_file(lsp, tmp_path)
@@ -202,22 +221,28 @@ async def test_accept_records_model_text_in_the_files_session(lsp: LspClient, tm
             assert session.id == reply["sessionId"]
             assert session.document.text == STORY + part + " and then I wrote this"
             model = [s for s in session.document.spans() if s.author == "model"]
-            assert [session.document.text[s.start:s.end] for s in model] == [part]
+            assert [session.document.text[s.start : s.end] for s in model] == [part]
             event = session.event(model[0].generation_id)
             assert event.template == "continue" and event.status == "accepted"
             assert chosen in event.alternatives
         finally:
             session.close()
     provenance = await lsp.request("quillmate/provenance", {"textDocument": {"uri": uri}})
-    assert provenance == {"sessionId": reply["sessionId"], "spans": [
-        {"author": "writer", "text": STORY}, {"author": "model", "text": part},
-        {"author": "writer", "text": " and then I wrote this"}]}
+    assert provenance == {
+        "sessionId": reply["sessionId"],
+        "spans": [
+            {"author": "writer", "text": STORY},
+            {"author": "model", "text": part},
+            {"author": "writer", "text": " and then I wrote this"},
+        ],
+    }
     info = await lsp.request("quillmate/contextInfo", {"textDocument": {"uri": uri}})
     assert info["sessionId"] == reply["sessionId"] and info["backend"] == "local" and info["contextWindow"] > 0
 
 
-async def test_ghost_text_sends_the_sessions_bible_and_records_what_was_sent(lsp: LspClient, tmp_path: Path,
-                                                                          use_server_home: Path) -> None:
+async def test_ghost_text_sends_the_sessions_bible_and_records_what_was_sent(
+    lsp: LspClient, tmp_path: Path, use_server_home: Path
+) -> None:
     import subprocess
     import sys
 
@@ -229,9 +254,13 @@ async def test_ghost_text_sends_the_sessions_bible_and_records_what_was_sent(lsp
     path.write_text(STORY, encoding="utf-8")
     with SessionStore() as store:
         session = store.open_for_file(path)  # as `quillmate write bible.md` would, then the Bible tab
-        session.bible = Bible(memory="A quiet ghost story.", entries=(
-            Entry(name="Mara", keys=("keeper",), content=keeper),
-            Entry(name="The Gull", keys=("tavern",), content="The Gull is the harbour tavern.")))
+        session.bible = Bible(
+            memory="A quiet ghost story.",
+            entries=(
+                Entry(name="Mara", keys=("keeper",), content=keeper),
+                Entry(name="The Gull", keys=("tavern",), content="The Gull is the harbour tavern."),
+            ),
+        )
         session.close()
     uri = path.as_uri()
     lsp.open(uri, STORY)
@@ -247,17 +276,23 @@ async def test_ghost_text_sends_the_sessions_bible_and_records_what_was_sent(lsp
             event = next(e for e in reversed(session.events) if e.status == "accepted")
         finally:
             session.close()
-    shown = subprocess.run([sys.executable, "-m", "assistant", "sessions", "show", reply["sessionId"],
-                            "--prompt", str(event.id)], capture_output=True, text=True, timeout=60,
-                           env=_clean_env(use_server_home), check=False)
+    shown = subprocess.run(
+        [sys.executable, "-m", "assistant", "sessions", "show", reply["sessionId"], "--prompt", str(event.id)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_clean_env(use_server_home),
+        check=False,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "Entry: Mara (" in shown.stdout and keeper in shown.stdout  # the keeper's key is in the draft
     assert "A quiet ghost story." in shown.stdout
     assert "The Gull" not in shown.stdout  # no key of it near the cursor: not sent
 
 
-async def test_accept_while_the_writing_app_holds_the_session_warns(lsp: LspClient, tmp_path: Path,
-                                                                     use_server_home: Path) -> None:
+async def test_accept_while_the_writing_app_holds_the_session_warns(
+    lsp: LspClient, tmp_path: Path, use_server_home: Path
+) -> None:
     from assistant.sessions import SessionStore
 
     with SessionStore() as store:
@@ -269,8 +304,9 @@ async def test_accept_while_the_writing_app_holds_the_session_warns(lsp: LspClie
             lsp.open(uri, STORY)
             lsp.change(uri, STORY + " the bell rang", 2)
             shown = len(lsp.notes("window/showMessage"))
-            reply = await lsp.execute("quillmate.accept", {"uri": uri, "text": " the bell rang",
-                                                           "position": _end_of(STORY)})
+            reply = await lsp.execute(
+                "quillmate.accept", {"uri": uri, "text": " the bell rang", "position": _end_of(STORY)}
+            )
             assert reply == {"recorded": False, "sessionId": held.id}
             warning = lsp.notes("window/showMessage")[shown]
             assert warning["type"] == 2 and "open in another quillmate" in warning["message"]
@@ -282,16 +318,22 @@ async def test_accept_while_the_writing_app_holds_the_session_warns(lsp: LspClie
 async def test_run_template_inserts_after_the_selection(lsp: LspClient, tmp_path: Path) -> None:
     uri = _open_file(lsp, tmp_path, "the first snow")
     selection = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 14}}
-    reply = await lsp.request("quillmate/runTemplate", {"template": "poem", "variables": {"form": "haiku"},
-                                                        "textDocument": {"uri": uri}, "range": selection})
+    reply = await lsp.request(
+        "quillmate/runTemplate",
+        {"template": "poem", "variables": {"form": "haiku"}, "textDocument": {"uri": uri}, "range": selection},
+    )
     assert reply["output"] == "insert" and reply["text"].strip()
     change = reply["edit"]["changes"][uri][0]
     assert change["range"] == {"start": selection["end"], "end": selection["end"]}
     assert change["newText"] == f"\n\n{reply['text']}\n"
     templates = await lsp.request("quillmate/templates", {})
     by_name = {t["name"]: t for t in templates}
-    assert by_name["rewrite"] == {"name": "rewrite", "description": by_name["rewrite"]["description"],
-                                  "takesSelection": True, "output": "edit"}
+    assert by_name["rewrite"] == {
+        "name": "rewrite",
+        "description": by_name["rewrite"]["description"],
+        "takesSelection": True,
+        "output": "edit",
+    }
     assert by_name["poem"]["output"] == "insert"
 
 
@@ -322,13 +364,13 @@ async def test_word_alternatives_and_regenerating_from_a_chosen_word(lsp: LspCli
     where = {"textDocument": {"uri": uri}, "position": _end_of(STORY), "text": ghost, "offset": offset}
     here = await lsp.request("quillmate/alternatives", where)
     assert here["text"] == ghost and here["start"] <= offset < here["end"]
-    assert ghost[here["start"]:here["end"]] == here["word"]
+    assert ghost[here["start"] : here["end"]] == here["word"]
     options = here["alternatives"]
     assert len(options) == 5 and all(0 <= o["probability"] <= 1 for o in options)
     assert [o["probability"] for o in options] == sorted((o["probability"] for o in options), reverse=True)
     choice = next(o["text"] for o in options if o["text"] != here["word"] and o["text"].strip())
     again = await lsp.request("quillmate/regenerateFrom", {**where, "choice": choice})
-    assert again["text"].startswith(ghost[:here["start"]] + choice) and again["start"] == here["start"]
+    assert again["text"].startswith(ghost[: here["start"]] + choice) and again["start"] == here["start"]
     assert "edit" not in again  # ghost text: the plugin shows the new suggestion itself
 
     # The writer accepts the new suggestion: its words are found in the document by position.
@@ -338,12 +380,14 @@ async def test_word_alternatives_and_regenerating_from_a_chosen_word(lsp: LspCli
     inside = {"line": end["line"], "character": end["character"] + here["start"] + 1}
     at = await lsp.request("quillmate/alternatives", {"textDocument": {"uri": uri}, "position": inside})
     assert at["word"] == choice and at["range"]["start"]["character"] == end["character"] + here["start"]
-    redo = await lsp.request("quillmate/regenerateFrom",
-                             {"textDocument": {"uri": uri}, "position": inside, "choice": options[0]["text"]})
+    redo = await lsp.request(
+        "quillmate/regenerateFrom", {"textDocument": {"uri": uri}, "position": inside, "choice": options[0]["text"]}
+    )
     change = redo["edit"]["changes"][uri][0]
     assert change["range"]["start"] == at["range"]["start"]
-    assert change["newText"] == redo["text"][redo["start"]:] and change["newText"].startswith(options[0]["text"])
+    assert change["newText"] == redo["text"][redo["start"] :] and change["newText"].startswith(options[0]["text"])
     with pytest.raises(RpcError) as caught:
-        await lsp.request("quillmate/alternatives", {"textDocument": {"uri": uri}, "position": {"line": 0,
-                                                                                                "character": 1}})
+        await lsp.request(
+            "quillmate/alternatives", {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 1}}
+        )
     assert "no text from a suggestion" in str(caught.value)

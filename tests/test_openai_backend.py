@@ -443,8 +443,9 @@ async def test_credentials_in_the_url_are_never_shown(
     caplog.set_level(logging.DEBUG)
     for name in ("openai", "httpx", "httpcore"):
         monkeypatch.setattr(logging.getLogger(name), "level", logging.DEBUG)
-    backend = OpenAIBackend.from_options("proxy", {"model": "gpt-test", "base_url": url, "timeout": 2,
-                                                   "max_retries": 0})
+    backend = OpenAIBackend.from_options(
+        "proxy", {"model": "gpt-test", "base_url": url, "timeout": 2, "max_retries": 0}
+    )
     with pytest.raises(BackendError) as caught:
         await gather(backend, chat())
     message = one_line(caught.value)

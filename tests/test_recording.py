@@ -13,9 +13,14 @@ from backends.base import GenerationParams, GenerationResult, Notice, Usage
 
 
 def result(*texts: str, reasons: tuple[str, ...] | None = None, error: str | None = None) -> GenerationResult:
-    return GenerationResult(texts=texts, finish_reasons=reasons or ("stop",) * len(texts),  # type: ignore[arg-type]
-                            usage=Usage(12, 6), notices=(Notice("truncated", "The oldest words were left out."),),
-                            model="gpt2", error=error)
+    return GenerationResult(
+        texts=texts,
+        finish_reasons=reasons or ("stop",) * len(texts),  # type: ignore[arg-type]
+        usage=Usage(12, 6),
+        notices=(Notice("truncated", "The oldest words were left out."),),
+        model="gpt2",
+        error=error,
+    )
 
 
 @pytest.fixture
@@ -35,9 +40,15 @@ def saved_event(store: SessionStore, session: Session, event_id: int):  # type: 
 
 
 def start(session: Session | None, **extra: object) -> GenerationRecorder:
-    return GenerationRecorder.start(session, "continue", {"text": "It was late when", "api_key": "sk-" + "z" * 30},
-                                    GenerationParams(temperature=0.7, stop=("\n\n",)), backend="local",
-                                    model="gpt2", **extra)  # type: ignore[arg-type]
+    return GenerationRecorder.start(
+        session,
+        "continue",
+        {"text": "It was late when", "api_key": "sk-" + "z" * 30},
+        GenerationParams(temperature=0.7, stop=("\n\n",)),
+        backend="local",
+        model="gpt2",
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def test_start_then_finished_is_saved(store: SessionStore) -> None:
@@ -131,8 +142,14 @@ def test_record_into_a_session_from_the_bundled_model(store: SessionStore, bundl
     session = open_session(store, "The lighthouse keeper climbed the stairs and")
     helper = Assistant("local", model=str(bundled_model_dir))
     prepared = helper.prepare("continue", {"text": session.document.text}, {"max_new_tokens": 6, "seed": 3})
-    recorder = GenerationRecorder.start(session, prepared.template.name, prepared.variables, prepared.request.params,
-                                        backend=helper.backend.name, source="lsp")
+    recorder = GenerationRecorder.start(
+        session,
+        prepared.template.name,
+        prepared.variables,
+        prepared.request.params,
+        backend=helper.backend.name,
+        source="lsp",
+    )
 
     async def run() -> GenerationResult:
         try:

@@ -356,7 +356,9 @@ def test_template_models_take_a_story_bible() -> None:
         client = openai.OpenAI(base_url=server.url, api_key="not-needed", max_retries=0, timeout=30)
         story = "The keeper climbed the iron stairs."
         reply = client.chat.completions.create(
-            model="quillmate/continue", messages=[{"role": "user", "content": story}], max_tokens=4,
+            model="quillmate/continue",
+            messages=[{"role": "user", "content": story}],
+            max_tokens=4,
             extra_body={"bible": BIBLE},
         )
         assert reply.choices[0].message.content
@@ -368,24 +370,38 @@ def test_template_models_take_a_story_bible() -> None:
             return httpx.post(f"{server.url}/chat/completions", json=body, timeout=30)
 
         bad = {"name": "Mara", "keys": ["/(unclosed/"], "content": "x"}
-        answer = post({"model": "quillmate/continue", "messages": [{"role": "user", "content": story}],
-                       "bible": {"entries": [bad]}})
+        answer = post(
+            {
+                "model": "quillmate/continue",
+                "messages": [{"role": "user", "content": story}],
+                "bible": {"entries": [bad]},
+            }
+        )
         error = answer.json()["error"]
         assert answer.status_code == 400 and error["param"] == "bible"
         assert "entry 'Mara'" in error["message"] and "not a valid regular expression" in error["message"]
         answer = post({"model": "local", "messages": [{"role": "user", "content": story}], "bible": BIBLE})
         assert answer.status_code == 400 and answer.json()["error"]["param"] == "bible"
         assert "quillmate/continue" in answer.json()["error"]["message"]
-        answer = post({"model": "quillmate/poem", "messages": [{"role": "user", "content": "snow"}],
-                       "max_tokens": 2, "bible": BIBLE})
+        answer = post(
+            {
+                "model": "quillmate/poem",
+                "messages": [{"role": "user", "content": "snow"}],
+                "max_tokens": 2,
+                "bible": BIBLE,
+            }
+        )
         assert answer.status_code == 200
         assert any("does not use a story bible" in n["message"] for n in answer.json()["quillmate_notices"])
 
 
 def test_a_story_bible_with_the_real_model(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(
-        model="quillmate/continue", messages=[{"role": "user", "content": "The keeper climbed the stairs."}],
-        max_tokens=4, seed=1, extra_body={"bible": BIBLE},
+        model="quillmate/continue",
+        messages=[{"role": "user", "content": "The keeper climbed the stairs."}],
+        max_tokens=4,
+        seed=1,
+        extra_body={"bible": BIBLE},
     )
     assert reply.choices[0].finish_reason in ("stop", "length") and reply.usage is not None
     assert reply.usage.prompt_tokens > 0

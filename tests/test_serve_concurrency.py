@@ -94,8 +94,14 @@ def test_a_short_request_does_not_wait_for_a_long_one() -> None:
     async def main(url: str) -> tuple[float, int, bool]:
         long_events: list[tuple[float, str]] = []
         stop = asyncio.Event()
-        long_body = {"model": "local", "prompt": PROMPT, "max_tokens": 400, "temperature": 0.8, "seed": 1,
-                     "stream": True}
+        long_body = {
+            "model": "local",
+            "prompt": PROMPT,
+            "max_tokens": 400,
+            "temperature": 0.8,
+            "seed": 1,
+            "stream": True,
+        }
         long_task = asyncio.create_task(stream_over_http(url, long_body, long_events, stop))
         while len(long_events) < 5:  # the long one is writing
             assert not long_task.done()

@@ -102,12 +102,14 @@ def test_real_subprocess_list_and_errors(sid: str) -> None:
     env = dict(os.environ)
     script = Path(sys.executable).parent / "quillmate"
     quillmate = [str(script)] if script.exists() else [sys.executable, "-c", "from assistant.cli import main; main()"]
-    proc = subprocess.run([*quillmate, "sessions", "list"], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=60)
+    proc = subprocess.run(
+        [*quillmate, "sessions", "list"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert sid in proc.stdout and "The Lighthouse" in proc.stdout
-    proc = subprocess.run([*quillmate, "sessions", "show", "zz"], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=60)
+    proc = subprocess.run(
+        [*quillmate, "sessions", "show", "zz"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("quillmate: There is no session zz.")
     assert "Traceback" not in proc.stderr

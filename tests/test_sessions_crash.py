@@ -120,8 +120,9 @@ def test_sigkill_at_random_moments_never_loses_saved_work(tmp_path: Path) -> Non
     session_id = session.id
     session.close()
     store.close()
-    server = subprocess.Popen([sys.executable, "-c", FORK_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, cwd=REPO)
+    server = subprocess.Popen(
+        [sys.executable, "-c", FORK_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     rng = random.Random(int(os.environ.get("QUILLMATE_CRASH_SEED", "1234")))
     started = time.monotonic()
     kills = long_runs = 0

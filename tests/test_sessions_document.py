@@ -154,8 +154,15 @@ def test_long_document_fast_paths_keep_invariants() -> None:
     assert doc.text.count("gen") == 50
 
 
-@pytest.mark.parametrize(("a", "b"), [("", ""), ("abc", "abd"), ("x" * 5000, "x" * 5000 + "y"),
-                                      ("x" * 3000 + "a" + "z" * 900, "x" * 3000 + "b" + "z" * 900)])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("", ""),
+        ("abc", "abd"),
+        ("x" * 5000, "x" * 5000 + "y"),
+        ("x" * 3000 + "a" + "z" * 900, "x" * 3000 + "b" + "z" * 900),
+    ],
+)
 def test_common_prefix_and_suffix(a: str, b: str) -> None:
     def naive_prefix(a: str, b: str) -> int:
         n = 0
@@ -191,8 +198,9 @@ OPS = st.one_of(
 )
 
 
-def ref_edit(text: str, attrs: list[Attribution], start: int, end: int, new: str,
-             attr: Attribution) -> tuple[str, list[Attribution]]:
+def ref_edit(
+    text: str, attrs: list[Attribution], start: int, end: int, new: str, attr: Attribution
+) -> tuple[str, list[Attribution]]:
     """The rules, one character at a time."""
     attrs = list(attrs)
     if end > start:

@@ -18,15 +18,16 @@ def session() -> Session:
     s = SessionStore(autosave_delay=60).create(title="Tides & <Storms>")
     doc = s.document
     doc.insert(0, "The harbour slept.\n\n")
-    a = s.record_generation("continue", {"text": doc.text, "key": "sk-secretsecretsecret123"}, {"temperature": 0.9},
-                            "local", "gpt2")
-    s.record_result(a, GenerationResult(texts=("Waves <rolled> & \"sang\".\n",), finish_reasons=("stop",),
-                                        model="gpt2"))
+    a = s.record_generation(
+        "continue", {"text": doc.text, "key": "sk-secretsecretsecret123"}, {"temperature": 0.9}, "local", "gpt2"
+    )
+    s.record_result(a, GenerationResult(texts=('Waves <rolled> & "sang".\n',), finish_reasons=("stop",), model="gpt2"))
     s.accept(a, 0)
     doc.insert(len(doc), "She woke at dawn. ")
     b = s.record_generation("rewrite", {"text": "x"}, {}, "openai", "gpt-4o-mini")
-    s.record_result(b, GenerationResult(texts=("The gulls cried out loud.",), finish_reasons=("stop",),
-                                        model="gpt-4o-mini"))
+    s.record_result(
+        b, GenerationResult(texts=("The gulls cried out loud.",), finish_reasons=("stop",), model="gpt-4o-mini")
+    )
     s.accept(b, 0)
     doc.delete(len(doc) - 5, len(doc) - 1)  # "loud" deleted: that span becomes edited
     s.notes = "Setting: a fishing town."
@@ -42,7 +43,7 @@ def test_attributed_markdown_marks_model_text_and_ends_with_matching_statistics(
     out = export_session(session, "md-attributed")
     body, _, tail = out.partition("\n---\n")
     assert re.sub(r"\[\^\d+\]", "", body) == session.document.text + "\n"  # a newline ends the text
-    assert "sang\".[^1]\n" in body  # marker before the trailing newline
+    assert 'sang".[^1]\n' in body  # marker before the trailing newline
     assert "[^1]: Written by gpt2 via local, template continue" in tail
     assert "[^2]: Written by gpt-4o-mini via openai, template rewrite" in tail and "then edited" in tail
     stats = session.stats()
@@ -60,7 +61,10 @@ def test_attributed_markdown_marks_model_text_and_ends_with_matching_statistics(
             words = words[1:]
         by_author[span.author] += len(words)
     assert (stats.writer_words, stats.model_words, stats.edited_words) == (
-        by_author["writer"], by_author["model"], by_author["edited"])
+        by_author["writer"],
+        by_author["model"],
+        by_author["edited"],
+    )
     # edited: "The gulls cried out ." (5 words); model: 'Waves <rolled> & "sang".' (4 words)
     assert stats.edited_words == 5 and stats.model_words == 4
     assert sum(by_author.values()) == len(text.split())

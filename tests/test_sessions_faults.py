@@ -36,8 +36,9 @@ def _failing(real: Callable[..., object], code: int) -> Callable[..., object]:
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to tell file descriptors apart")
 @pytest.mark.parametrize("call", ["write", "fsync"])
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
-def test_atomic_write_failure_leaves_the_original_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            call: str, code: int) -> None:
+def test_atomic_write_failure_leaves_the_original_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, code: int
+) -> None:
     path = tmp_path / "story.md"
     path.write_text("the original\n")
     monkeypatch.setattr(sfiles.os, call, _failing(getattr(os, call), code))
@@ -194,8 +195,7 @@ def test_truncated_database_is_detected_and_moved_aside() -> None:
     assert SessionStore().conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_damage_found_while_saving_moves_it_aside_and_saves_the_session_afresh(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damage_found_while_saving_moves_it_aside_and_saves_the_session_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     store = SessionStore(autosave_delay=60)
     session = store.create(title="Keep me")
     session.document.insert(0, "Every word matters. ")

@@ -35,14 +35,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def result(*texts: str, reasons: tuple[str, ...] | None = None, error: str | None = None) -> GenerationResult:
-    return GenerationResult(texts=texts, finish_reasons=reasons or ("stop",) * len(texts),
-                            usage=Usage(10, 5), notices=(Notice("truncated", "The oldest 3 words were left out."),),
-                            model="gpt2", error=error)
+    return GenerationResult(
+        texts=texts,
+        finish_reasons=reasons or ("stop",) * len(texts),
+        usage=Usage(10, 5),
+        notices=(Notice("truncated", "The oldest 3 words were left out."),),
+        model="gpt2",
+        error=error,
+    )
 
 
 def chunk_rows(store: SessionStore, session_id: str) -> list[tuple[int, str]]:
-    return store.conn.execute("SELECT id, text FROM chunks WHERE session_id = ? ORDER BY ord",
-                              (session_id,)).fetchall()
+    return store.conn.execute("SELECT id, text FROM chunks WHERE session_id = ? ORDER BY ord", (session_id,)).fetchall()
 
 
 def test_create_edit_reopen_round_trip() -> None:
@@ -51,8 +55,14 @@ def test_create_edit_reopen_round_trip() -> None:
     doc = session.document
     for ch in "The keeper climbed. ":
         doc.insert(len(doc), ch)
-    eid = session.record_generation("continue", {"text": doc.text, "notes": "", "api_key": "sk-" + "x" * 30},
-                                    GenerationParams(temperature=0.7), "local", "gpt2", prompt_tokens=9)
+    eid = session.record_generation(
+        "continue",
+        {"text": doc.text, "notes": "", "api_key": "sk-" + "x" * 30},
+        GenerationParams(temperature=0.7),
+        "local",
+        "gpt2",
+        prompt_tokens=9,
+    )
     session.record_result(eid, result("The lamp was cold.", "Rain fell."))
     session.accept(eid, alternative=1)
     session.notes = "The keeper is afraid of the dark."
@@ -63,7 +73,9 @@ def test_create_edit_reopen_round_trip() -> None:
     again = store.open(sid)
     assert again.document.text == "The keeper climbed. Rain fell."
     assert [(s.author, s.generation_id, s.alternative) for s in again.document.spans()] == [
-        ("writer", None, None), ("model", 1, 1)]
+        ("writer", None, None),
+        ("model", 1, 1),
+    ]
     assert again.title == "Lighthouse"
     assert again.notes == "The keeper is afraid of the dark."
     assert again.settings == {"temperature": 0.7, "backend": "local"}
@@ -133,24 +145,31 @@ def test_one_character_edit_rewrites_one_chunk() -> None:
     assert len(set(after) - set(before)) == 1  # one new row ...
     assert len(set(before) - set(after)) == 1  # ... replacing one old row
     session.close()
-    assert store.open(session.id, read_only=True).document.text == ("word " * 20_000)[:50_000] + "x" + (
-        "word " * 20_000)[50_000:]
+    assert (
+        store.open(session.id, read_only=True).document.text
+        == ("word " * 20_000)[:50_000] + "x" + ("word " * 20_000)[50_000:]
+    )
 
 
-OPS = st.lists(st.one_of(
-    st.tuples(st.just("insert"), st.integers(0, 10**6), st.text("ab \n", min_size=1, max_size=40)),
-    st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(0, 60)),
-    st.tuples(st.just("accept"), st.integers(0, 10**6), st.text("xy \n", min_size=1, max_size=30)),
-    st.tuples(st.just("undo")),
-    st.tuples(st.just("flush")),
-), max_size=30)
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("insert"), st.integers(0, 10**6), st.text("ab \n", min_size=1, max_size=40)),
+        st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(0, 60)),
+        st.tuples(st.just("accept"), st.integers(0, 10**6), st.text("xy \n", min_size=1, max_size=30)),
+        st.tuples(st.just("undo")),
+        st.tuples(st.just("flush")),
+    ),
+    max_size=30,
+)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(initial=st.text("ab \n", max_size=200), ops=OPS)
-def test_saved_chunks_always_reload_to_the_same_document(monkeypatch: pytest.MonkeyPatch, initial: str,
-                                                         ops: list[tuple]) -> None:
+def test_saved_chunks_always_reload_to_the_same_document(
+    monkeypatch: pytest.MonkeyPatch, initial: str, ops: list[tuple]
+) -> None:
     # Tiny chunks and order-key gaps exercise splitting, merging and renumbering.
     monkeypatch.setattr(sdb, "CHUNK_TARGET", 16)
     monkeypatch.setattr(sdb, "CHUNK_MAX", 32)
@@ -246,8 +265,9 @@ def test_a_second_process_is_told_who_holds_the_session(tmp_path: Path) -> None:
     s = store.create()
     s.document.insert(0, "Start.")
     s.close()
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(store.path), s.id, "30"], stdout=subprocess.PIPE,
-                            text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(store.path), s.id, "30"], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
         with pytest.raises(SessionLocked) as info:
@@ -272,8 +292,10 @@ def test_a_lock_stolen_while_open_stops_saving_without_clobbering() -> None:
     s.document.insert(0, "first")
     s.flush()
     # Simulate another live process taking the lock (e.g. after a clock or pid mix-up).
-    store.conn.execute("UPDATE locks SET pid = ?, proc_start = ?, token = 'other' WHERE session_id = ?",
-                       (os.getppid(), sdb.proc_start(os.getppid()), s.id))
+    store.conn.execute(
+        "UPDATE locks SET pid = ?, proc_start = ?, token = 'other' WHERE session_id = ?",
+        (os.getppid(), sdb.proc_start(os.getppid()), s.id),
+    )
     s.document.insert(5, " second")
     with pytest.raises(SessionLocked):
         s.flush()
@@ -409,14 +431,24 @@ def test_record_cli_generation_appends_model_text() -> None:
     s = store.create()
     s.document.insert(0, "It was late when")
     s.close()
-    eid = record_cli_generation(store, s.id, "continue", {"text": "It was late when"}, GenerationParams(), "local",
-                                "gpt2", result(" the bell rang."), prompt_tokens=5)
+    eid = record_cli_generation(
+        store,
+        s.id,
+        "continue",
+        {"text": "It was late when"},
+        GenerationParams(),
+        "local",
+        "gpt2",
+        result(" the bell rang."),
+        prompt_tokens=5,
+    )
     again = store.open(s.id, read_only=True)
     assert again.document.text == "It was late when the bell rang."
     assert again.document.spans()[-1].generation_id == eid
     assert again.event(eid).source == "cli" and again.event(eid).status == "accepted"
-    failed = record_cli_generation(store, s.id, "continue", {}, {}, "openai", "gpt-4o-mini",
-                                   result("", reasons=("error",), error="Key refused."))
+    failed = record_cli_generation(
+        store, s.id, "continue", {}, {}, "openai", "gpt-4o-mini", result("", reasons=("error",), error="Key refused.")
+    )
     again = store.open(s.id, read_only=True)
     assert again.document.text == "It was late when the bell rang."
     assert again.event(failed).status == "error"

@@ -183,7 +183,10 @@ def test_quillmate_run_refuses_a_temperature_above_the_declared_range(isolated_h
     env.update(QUILLMATE_HOME=str(isolated_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     out = subprocess.run(
         [sys.executable, "-m", "assistant", "run", "poem", "--var", "topic=x", "--temperature", "2.5"],
-        input=b"", capture_output=True, env=env, timeout=120,
+        input=b"",
+        capture_output=True,
+        env=env,
+        timeout=120,
     )
     err = out.stderr.decode()
     assert out.returncode == 2, err
@@ -203,7 +206,12 @@ def test_the_server_maps_openai_names_and_takes_ranges_from_the_declaration() ->
     parsed = _parse(max_tokens=10, n=2, temperature=2, top_k=-1, stop="END", seed=0)
     assert isinstance(parsed.overrides, ParamOverrides)
     assert dict(parsed.overrides) == {
-        "temperature": 2, "top_k": 0, "num_alternatives": 2, "max_new_tokens": 10, "seed": 0, "stop": ("END",)
+        "temperature": 2,
+        "top_k": 0,
+        "num_alternatives": 2,
+        "max_new_tokens": 10,
+        "seed": 0,
+        "stop": ("END",),
     }
     assert set(WIRE_SETTINGS.values()) <= set(SETTING_NAMES)
     for wire, name in WIRE_SETTINGS.items():

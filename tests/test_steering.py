@@ -145,8 +145,14 @@ _COMMON = frozenset(
 
 
 def test_a_ban_works_with_beam_search_and_many_phrases(backend: GPT2Backend) -> None:
-    result = generate(backend, temperature=0, num_beams=3, num_alternatives=2, max_new_tokens=30,
-                      ban=("and the", "little girl", "great deal"))
+    result = generate(
+        backend,
+        temperature=0,
+        num_beams=3,
+        num_alternatives=2,
+        max_new_tokens=30,
+        ban=("and the", "little girl", "great deal"),
+    )
     for text in result.texts:
         assert not AND_THE.search(text) and "little girl" not in text.lower() and "great deal" not in text.lower()
 
@@ -189,8 +195,19 @@ def _quillmate(*args: str, home: Path) -> subprocess.CompletedProcess[bytes]:
 
 
 def test_run_takes_ban_and_bias_flags(isolated_home: Path) -> None:
-    args = ("run", "continue", "--var", f"text={PROMPT}", "--model", "bundled", "--temperature", "0",
-            "--max-tokens", "40", "--json")
+    args = (
+        "run",
+        "continue",
+        "--var",
+        f"text={PROMPT}",
+        "--model",
+        "bundled",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "40",
+        "--json",
+    )
     plain = _quillmate(*args, home=isolated_home)
     assert plain.returncode == 0, plain.stderr.decode()
     assert AND_THE.search(json.loads(plain.stdout.splitlines()[0])["text"])
@@ -201,8 +218,9 @@ def test_run_takes_ban_and_bias_flags(isolated_home: Path) -> None:
 
 
 def test_a_bad_bias_flag_is_one_clear_line(isolated_home: Path) -> None:
-    out = _quillmate("run", "continue", "--var", "text=x", "--model", "bundled", "--bias", "and the",
-                     home=isolated_home)
+    out = _quillmate(
+        "run", "continue", "--var", "text=x", "--model", "bundled", "--bias", "and the", home=isolated_home
+    )
     assert out.returncode != 0
     err = out.stderr.decode()
     assert "phrase bias must be phrases with weights, as PHRASE=WEIGHT" in err
@@ -214,8 +232,7 @@ def test_serve_honours_ban_in_the_request(request: pytest.FixtureRequest, bundle
     body = {"model": "local", "prompt": PROMPT, "max_tokens": 40, "temperature": 0}
     plain = httpx.post(f"{served.url}/completions", json=body, timeout=120).json()
     assert AND_THE.search(plain["choices"][0]["text"])
-    banned = httpx.post(f"{served.url}/completions", json=body | {"ban": ["and the"], "bias": {"King": 1}},
-                        timeout=120)
+    banned = httpx.post(f"{served.url}/completions", json=body | {"ban": ["and the"], "bias": {"King": 1}}, timeout=120)
     assert banned.status_code == 200, banned.text
     assert not AND_THE.search(banned.json()["choices"][0]["text"])
     bad = httpx.post(f"{served.url}/completions", json=body | {"bias": {"x": "much"}}, timeout=30)

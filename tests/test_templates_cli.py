@@ -68,7 +68,7 @@ def test_show_prints_path_variables_and_file(runner: CliRunner, home: Path) -> N
     assert "product*" in out and "(required)" in out
     assert "count" in out and "integer 1..20" in out
     assert "one of: playful, earnest" in out
-    assert "--- slogan.toml ---" in out and '[variables.max_words]' in out
+    assert "--- slogan.toml ---" in out and "[variables.max_words]" in out
 
 
 def test_show_accepts_a_path(runner: CliRunner, home: Path, tmp_path: Path) -> None:
@@ -142,9 +142,7 @@ def test_new_refuses_bad_names(runner: CliRunner, home: Path, bad: str) -> None:
     assert not home.exists() or not any(home.iterdir())
 
 
-def test_main_turns_template_errors_into_one_line_and_exit_two(
-    home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_main_turns_template_errors_into_one_line_and_exit_two(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from assistant.cli import main
 
     with pytest.raises(SystemExit) as caught:

@@ -143,12 +143,16 @@ def assemble(
             "Shorten the memory or the author's note, lower max tokens, or use a model with a longer context.",
         )
     if fixed > cap:
-        warnings.append(f"The memory and author's note take about {fixed:,} tokens, more than the bible's share "
-                        f"of {cap:,}; no entries fit and the draft's tail is shorter than it should be.")
+        warnings.append(
+            f"The memory and author's note take about {fixed:,} tokens, more than the bible's share "
+            f"of {cap:,}; no entries fit and the draft's tail is shorter than it should be."
+        )
     triggers = find_triggers(bible, before_cursor, count)
     kept, dropped = _fit_entries(triggers, max(cap - fixed, 0), count)
-    entry_parts = [PromptPart("entry", f"Entry: {t.entry.name}", t.entry.content.strip(), n, t.entry.name, t.key,
-                              t.reason) for t, n in kept]
+    entry_parts = [
+        PromptPart("entry", f"Entry: {t.entry.name}", t.entry.content.strip(), n, t.entry.name, t.key, t.reason)
+        for t, n in kept
+    ]
     blocks = ([memory] if memory else []) + [p.text for p in entry_parts if p.text]
     context = SEPARATOR.join(blocks)
     used = (count(context + SEPARATOR) if context else 0) + note_tokens
@@ -156,10 +160,17 @@ def assemble(
     tail = text_tail(before_cursor, tail_budget, count)
     older = before_cursor[: len(before_cursor) - len(tail)]
     if older.strip():
-        dropped.append(DroppedPart("draft", "Older draft", approx_tokens(older),
-                                   f"window: {len(older.split()):,} words before these did not fit the context"))
-    before_note, after_note = split_for_note(tail, settings.authors_note_depth, settings.authors_note_unit) \
-        if note else (tail, "")
+        dropped.append(
+            DroppedPart(
+                "draft",
+                "Older draft",
+                approx_tokens(older),
+                f"window: {len(older.split()):,} words before these did not fit the context",
+            )
+        )
+    before_note, after_note = (
+        split_for_note(tail, settings.authors_note_depth, settings.authors_note_unit) if note else (tail, "")
+    )
     glue = "\n\n" if settings.authors_note_unit == "paragraphs" else "\n"
     draft = f"{before_note}{note}{glue}{after_note}" if note else tail
     parts: list[PromptPart] = []
@@ -174,12 +185,12 @@ def assemble(
             parts.append(PromptPart("draft", "Draft (after the author's note)", after_note, count(after_note)))
     elif tail:
         parts.append(PromptPart("draft", "Draft", tail, count(tail)))
-    return Assembly(context, draft, tuple(parts), tuple(dropped), tuple(triggers), cap, tail_budget,
-                    tuple(warnings))
+    return Assembly(context, draft, tuple(parts), tuple(dropped), tuple(triggers), cap, tail_budget, tuple(warnings))
 
 
-def _fit_entries(triggers: Sequence[Trigger], room: int,
-                 count: TokenCounter) -> tuple[list[tuple[Trigger, int]], list[DroppedPart]]:
+def _fit_entries(
+    triggers: Sequence[Trigger], room: int, count: TokenCounter
+) -> tuple[list[tuple[Trigger, int]], list[DroppedPart]]:
     """The triggered entries that fit ``room`` (highest priority first) in prompt order, and those left out."""
     sizes = {t.entry.name: count(t.entry.content.strip() + SEPARATOR) for t in triggers}
     ranked = sorted(triggers, key=lambda t: (-t.entry.priority, t.depth, t.entry.order, t.entry.name.casefold()))
@@ -197,8 +208,9 @@ def _fit_entries(triggers: Sequence[Trigger], room: int,
         else:
             cutoff = entry.priority
             reason = f"budget: {size:,} tokens, only {room:,} left of the bible's share (priority {entry.priority})"
-        dropped.append(DroppedPart("entry", f"Entry: {entry.name}", size, f"{reason}; brought in by {trigger.reason}",
-                                   entry.name))
+        dropped.append(
+            DroppedPart("entry", f"Entry: {entry.name}", size, f"{reason}; brought in by {trigger.reason}", entry.name)
+        )
     kept = [(t, sizes[t.entry.name]) for t in triggers if t.entry.name in chosen]
     return kept, dropped
 
@@ -269,8 +281,9 @@ class PromptReport:
         return cls(
             form=str(data.get("form", "")),
             parts=tuple(PromptPart(**{k: v for k, v in p.items() if k in part_names}) for p in data.get("parts", ())),
-            dropped=tuple(DroppedPart(**{k: v for k, v in d.items() if k in dropped_names})
-                          for d in data.get("dropped", ())),
+            dropped=tuple(
+                DroppedPart(**{k: v for k, v in d.items() if k in dropped_names}) for d in data.get("dropped", ())
+            ),
             context_window=int(data.get("context_window", 0)),
             max_new_tokens=int(data.get("max_new_tokens", 0)),
             bible_budget=int(data.get("bible_budget", 0)),
@@ -279,8 +292,10 @@ class PromptReport:
 
     def render(self, *, show_text: bool = True) -> str:
         """The report as text for a terminal: one heading per part with its tokens, then its text."""
-        lines = [f"Prompt: {self.total_tokens:,} tokens of a {self.context_window:,}-token context "
-                 f"({self.max_new_tokens:,} kept for the answer)"]
+        lines = [
+            f"Prompt: {self.total_tokens:,} tokens of a {self.context_window:,}-token context "
+            f"({self.max_new_tokens:,} kept for the answer)"
+        ]
         for part in self.parts:
             why = f", {part.reason}" if part.reason else ""
             lines.append(f"── {part.label} ({part.tokens:,} tokens{why}) ──")
@@ -292,5 +307,13 @@ class PromptReport:
         return "\n".join(lines)
 
 
-__all__ = ["Assembly", "DroppedPart", "PartKind", "PromptPart", "PromptReport", "assemble", "authors_note_text",
-           "split_for_note"]
+__all__ = [
+    "Assembly",
+    "DroppedPart",
+    "PartKind",
+    "PromptPart",
+    "PromptReport",
+    "assemble",
+    "authors_note_text",
+    "split_for_note",
+]

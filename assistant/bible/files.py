@@ -83,14 +83,17 @@ def parse_bible(text: str, *, where: str = "the bible file") -> ImportResult:
         try:
             data = json.loads(stripped)
         except ValueError as error:
-            raise BibleError(f"{_cap(where)} is not valid JSON: {error}.",
-                             "Export the lorebook again from the tool it came from.") from None
+            raise BibleError(
+                f"{_cap(where)} is not valid JSON: {error}.", "Export the lorebook again from the tool it came from."
+            ) from None
         return from_json(data, where=where)
     try:
         data = read_toml(text)
     except TomlSyntaxError as error:
-        raise BibleError(f"{_cap(where)} is not valid TOML (line {error.line}): {error.message}.",
-                         "A quillmate bible is TOML; a lorebook from another tool is JSON.") from None
+        raise BibleError(
+            f"{_cap(where)} is not valid TOML (line {error.line}): {error.message}.",
+            "A quillmate bible is TOML; a lorebook from another tool is JSON.",
+        ) from None
     return ImportResult(from_toml_data(data, where), "quillmate")
 
 
@@ -99,8 +102,10 @@ def from_toml_data(data: Mapping[str, Any], where: str = "the bible file") -> Bi
     known = {"memory", "authors_note", "settings", "entry"}
     extra = sorted(set(data) - known)
     if extra:
-        raise BibleError(f"{_cap(where)} has a problem: {', '.join(extra)} is not something a bible knows "
-                         "(a typing mistake?).", "Entries are [[entry]] tables; see `quillmate bible --help`.")
+        raise BibleError(
+            f"{_cap(where)} has a problem: {', '.join(extra)} is not something a bible knows (a typing mistake?).",
+            "Entries are [[entry]] tables; see `quillmate bible --help`.",
+        )
     entries = data.get("entry", [])
     if not isinstance(entries, list):
         raise BibleError(f"{_cap(where)} has a problem: entries must be [[entry]] tables.", "")
@@ -116,8 +121,10 @@ def from_json(data: Any, *, where: str = "the lorebook") -> ImportResult:
         return _from_novelai(data, where)
     if isinstance(data, list) or (isinstance(data, Mapping) and "worldinfo" in data):
         return _from_kobold(data, where)
-    raise BibleError(f"{_cap(where)} is not a lorebook quillmate knows.",
-                     "quillmate reads SillyTavern World Info, NovelAI .lorebook and KoboldAI Lite world info JSON.")
+    raise BibleError(
+        f"{_cap(where)} is not a lorebook quillmate knows.",
+        "quillmate reads SillyTavern World Info, NovelAI .lorebook and KoboldAI Lite world info JSON.",
+    )
 
 
 def _looks_novelai(entries: Any) -> bool:
@@ -133,21 +140,29 @@ def _from_sillytavern(data: Mapping[str, Any], where: str) -> ImportResult:
         keys = _strings(item.get("key", []), f"{where}, entry {slot}, key")
         name = str(item.get("comment") or "").strip() or (keys[0] if keys else f"Entry {number + 1}")
         entry: dict[str, Any] = {
-            "name": name, "keys": keys, "content": _text(item.get("content", ""), f"{where}, entry {name!r}"),
-            "always_on": bool(item.get("constant", False)), "enabled": not item.get("disable", False),
+            "name": name,
+            "keys": keys,
+            "content": _text(item.get("content", ""), f"{where}, entry {name!r}"),
+            "always_on": bool(item.get("constant", False)),
+            "enabled": not item.get("disable", False),
             # SillyTavern's order is both where an entry goes and which is kept: higher wins both.
-            "order": _int(item.get("order"), 100), "priority": _int(item.get("order"), 100),
+            "order": _int(item.get("order"), 100),
+            "priority": _int(item.get("order"), 100),
         }
         if item.get("caseSensitive") is not None:
             entry["case_sensitive"] = bool(item["caseSensitive"])
         if item.get("matchWholeWords") is not None:
             entry["whole_word"] = bool(item["matchWholeWords"])
-        lost = [label for label, present in (
-            ("secondary keys", item.get("selective") and item.get("keysecondary")),
-            ("probability", item.get("useProbability") and _int(item.get("probability"), 100) < 100),
-            ("inclusion group", item.get("group")),
-            ("position and depth", _int(item.get("position"), 0) not in (0, 1)),
-        ) if present]
+        lost = [
+            label
+            for label, present in (
+                ("secondary keys", item.get("selective") and item.get("keysecondary")),
+                ("probability", item.get("useProbability") and _int(item.get("probability"), 100) < 100),
+                ("inclusion group", item.get("group")),
+                ("position and depth", _int(item.get("position"), 0) not in (0, 1)),
+            )
+            if present
+        ]
         if lost:
             unmapped.append(f"entry {name!r}: {', '.join(lost)}")
         entries.append(entry)
@@ -167,19 +182,32 @@ def _from_novelai(data: Mapping[str, Any], where: str) -> ImportResult:
         found = item.get("contextConfig")
         config: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         priority = _int(config.get("budgetPriority"), 400)
-        entries.append({
-            "name": name, "keys": keys, "content": _text(item.get("text", ""), f"{where}, entry {name!r}"),
-            "always_on": bool(item.get("forceActivation", False)), "enabled": bool(item.get("enabled", True)),
-            # NovelAI puts higher budget priorities in first: the same order, lowest number first.
-            "priority": priority, "order": -priority,
-        })
-        lost = [label for label, present in (
-            ("its own search range", _int(item.get("searchRange"), 1000) != 1000),
-            ("prefix and suffix", config.get("prefix") or (config.get("suffix") or "\n") != "\n"),
-            ("its own token budget", _int(config.get("tokenBudget"), 2048) not in (1, 2048)),
-            ("bias groups", any(g.get("phrases") for g in item.get("loreBiasGroups", []) if isinstance(g, Mapping))),
-            ("category", item.get("category")),
-        ) if present]
+        entries.append(
+            {
+                "name": name,
+                "keys": keys,
+                "content": _text(item.get("text", ""), f"{where}, entry {name!r}"),
+                "always_on": bool(item.get("forceActivation", False)),
+                "enabled": bool(item.get("enabled", True)),
+                # NovelAI puts higher budget priorities in first: the same order, lowest number first.
+                "priority": priority,
+                "order": -priority,
+            }
+        )
+        lost = [
+            label
+            for label, present in (
+                ("its own search range", _int(item.get("searchRange"), 1000) != 1000),
+                ("prefix and suffix", config.get("prefix") or (config.get("suffix") or "\n") != "\n"),
+                ("its own token budget", _int(config.get("tokenBudget"), 2048) not in (1, 2048)),
+                (
+                    "bias groups",
+                    any(g.get("phrases") for g in item.get("loreBiasGroups", []) if isinstance(g, Mapping)),
+                ),
+                ("category", item.get("category")),
+            )
+            if present
+        ]
         if lost:
             unmapped.append(f"entry {name!r}: {', '.join(lost)}")
     return ImportResult(_build(entries, {}, where), "novelai", unmapped)
@@ -190,8 +218,10 @@ def _from_kobold(data: Any, where: str) -> ImportResult:
     raw = data
     if isinstance(data, Mapping):
         raw = data.get("worldinfo") or []
-        top = {"memory": _text(data.get("memory", ""), f"{where}, memory"),
-               "authors_note": _text(data.get("authorsnote", ""), f"{where}, author's note")}
+        top = {
+            "memory": _text(data.get("memory", ""), f"{where}, memory"),
+            "authors_note": _text(data.get("authorsnote", ""), f"{where}, author's note"),
+        }
     if not isinstance(raw, list):
         raise BibleError(f"{_cap(where)} has a problem: its world info is not a list.", "")
     unmapped: list[str] = []
@@ -200,17 +230,26 @@ def _from_kobold(data: Any, where: str) -> ImportResult:
         item = _object(item, f"{where}, entry {number + 1}")
         keys = _strings(item.get("key", ""), f"{where}, entry {number + 1}, key")
         name = str(item.get("comment") or "").strip() or (keys[0] if keys else f"Entry {number + 1}")
-        entries.append({
-            "name": name, "keys": keys, "content": _text(item.get("content", ""), f"{where}, entry {name!r}"),
-            "always_on": bool(item.get("constant", False)), "enabled": not item.get("widisabled", False),
-            "order": number,  # KoboldAI Lite has no order or priority: keep the file's
-        })
-        lost = [label for label, present in (
-            ("secondary keys", item.get("selective") and item.get("keysecondary")),
-            ("anti-keys", item.get("keyanti")),
-            ("probability", _int(item.get("probability"), 100) < 100),
-            ("group", item.get("wigroup")),
-        ) if present]
+        entries.append(
+            {
+                "name": name,
+                "keys": keys,
+                "content": _text(item.get("content", ""), f"{where}, entry {name!r}"),
+                "always_on": bool(item.get("constant", False)),
+                "enabled": not item.get("widisabled", False),
+                "order": number,  # KoboldAI Lite has no order or priority: keep the file's
+            }
+        )
+        lost = [
+            label
+            for label, present in (
+                ("secondary keys", item.get("selective") and item.get("keysecondary")),
+                ("anti-keys", item.get("keyanti")),
+                ("probability", _int(item.get("probability"), 100) < 100),
+                ("group", item.get("wigroup")),
+            )
+            if present
+        ]
         if lost:
             unmapped.append(f"entry {name!r}: {', '.join(lost)}")
     return ImportResult(_build(entries, top, where), "kobold", unmapped)
@@ -234,8 +273,9 @@ def _cap(text: str) -> str:
 
 def _object(item: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(item, Mapping):
-        raise BibleError(f"{_cap(where)} is not an entry (found {type(item).__name__}).",
-                         "The file may be damaged; export it again.")
+        raise BibleError(
+            f"{_cap(where)} is not an entry (found {type(item).__name__}).", "The file may be damaged; export it again."
+        )
     return item
 
 
@@ -251,8 +291,9 @@ def _text(value: Any, where: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise BibleError(f"{_cap(where)} should be text (found {type(value).__name__}).",
-                         "The file may be damaged; export it again.")
+        raise BibleError(
+            f"{_cap(where)} should be text (found {type(value).__name__}).", "The file may be damaged; export it again."
+        )
     return value
 
 
@@ -268,9 +309,12 @@ def _int(value: Any, default: int) -> int:
 
 def to_toml(bible: Bible) -> str:
     """The bible in quillmate's TOML format (see the module docstring)."""
-    lines = ["# A quillmate story bible: memory, author's note and entries.",
-             "# `quillmate run continue --bible THIS_FILE` uses it; `quillmate bible import` puts it in a session.",
-             f"memory = {_toml_string(bible.memory)}", f"authors_note = {_toml_string(bible.authors_note)}"]
+    lines = [
+        "# A quillmate story bible: memory, author's note and entries.",
+        "# `quillmate run continue --bible THIS_FILE` uses it; `quillmate bible import` puts it in a session.",
+        f"memory = {_toml_string(bible.memory)}",
+        f"authors_note = {_toml_string(bible.authors_note)}",
+    ]
     settings = bible.settings.to_data()
     if settings:
         lines += ["", "[settings]", *(f"{k} = {_toml_value(v)}" for k, v in settings.items())]
@@ -301,11 +345,24 @@ def to_sillytavern(bible: Bible) -> dict[str, Any]:
     entries: dict[str, Any] = {}
     for uid, entry in enumerate(bible.entries):
         entries[str(uid)] = {
-            "uid": uid, "key": list(entry.keys), "keysecondary": [], "comment": entry.name,
-            "content": entry.content, "constant": entry.always_on, "selective": False, "order": entry.order,
-            "position": 0, "disable": not entry.enabled, "excludeRecursion": False, "probability": 100,
-            "useProbability": False, "depth": 4, "group": "", "caseSensitive": entry.case_sensitive,
-            "matchWholeWords": entry.whole_word, "displayIndex": uid,
+            "uid": uid,
+            "key": list(entry.keys),
+            "keysecondary": [],
+            "comment": entry.name,
+            "content": entry.content,
+            "constant": entry.always_on,
+            "selective": False,
+            "order": entry.order,
+            "position": 0,
+            "disable": not entry.enabled,
+            "excludeRecursion": False,
+            "probability": 100,
+            "useProbability": False,
+            "depth": 4,
+            "group": "",
+            "caseSensitive": entry.case_sensitive,
+            "matchWholeWords": entry.whole_word,
+            "displayIndex": uid,
         }
     return {"entries": entries}
 
@@ -328,10 +385,21 @@ def write_bible_file(bible: Bible, path: Path | str, fmt: Format = "quillmate") 
     try:
         atomic_write(path, text)
     except OSError as error:
-        raise BibleError(f"The bible could not be written to {path}: {error.strerror or error}.",
-                         "Check the folder exists and you may write there.") from None
+        raise BibleError(
+            f"The bible could not be written to {path}: {error.strerror or error}.",
+            "Check the folder exists and you may write there.",
+        ) from None
     return path
 
 
-__all__ = ["FORMATS", "Format", "ImportResult", "from_json", "parse_bible", "read_bible_file", "to_sillytavern",
-           "to_toml", "write_bible_file"]
+__all__ = [
+    "FORMATS",
+    "Format",
+    "ImportResult",
+    "from_json",
+    "parse_bible",
+    "read_bible_file",
+    "to_sillytavern",
+    "to_toml",
+    "write_bible_file",
+]

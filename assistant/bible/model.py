@@ -74,7 +74,8 @@ class Entry(BaseModel):
             keys = keys.split(",")
         if isinstance(keys, (list, tuple)):
             return tuple(k.strip() for k in keys if isinstance(k, str) and k.strip()) + tuple(
-                k for k in keys if not isinstance(k, str))
+                k for k in keys if not isinstance(k, str)
+            )
         return keys
 
     @model_validator(mode="after")
@@ -224,8 +225,11 @@ class Bible(BaseModel):
 
     def to_data(self) -> dict[str, Any]:
         """Plain data (what the database and files store)."""
-        data: dict[str, Any] = {"memory": self.memory, "authors_note": self.authors_note,
-                                "entries": [e.to_data() for e in self.entries]}
+        data: dict[str, Any] = {
+            "memory": self.memory,
+            "authors_note": self.authors_note,
+            "entries": [e.to_data() for e in self.entries],
+        }
         settings = self.settings.to_data()
         if settings:
             data["settings"] = settings
@@ -245,8 +249,10 @@ def build(model: type[M], data: Any, where: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise BibleError(f"{where[:1].upper()}{where[1:]} has a problem: {describe(error, data)}.",
-                         "Fix it and try again; nothing was changed.") from None
+        raise BibleError(
+            f"{where[:1].upper()}{where[1:]} has a problem: {describe(error, data)}.",
+            "Fix it and try again; nothing was changed.",
+        ) from None
 
 
 def describe(error: ValidationError, data: Any) -> str:
@@ -272,8 +278,11 @@ def _location(loc: Iterable[Any], data: Any) -> tuple[str, str]:
     node = data
     for part in loc:
         if isinstance(part, int):
-            name = node[part].get("name") if isinstance(node, (list, tuple)) and part < len(node) and isinstance(
-                node[part], Mapping) else None
+            name = (
+                node[part].get("name")
+                if isinstance(node, (list, tuple)) and part < len(node) and isinstance(node[part], Mapping)
+                else None
+            )
             owner = f"entry {name!r}" if name else f"entry {part + 1}"
             node = node[part] if isinstance(node, (list, tuple)) and part < len(node) else None
             fields = []

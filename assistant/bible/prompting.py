@@ -38,8 +38,9 @@ def is_continuation(template: Template) -> bool:
     return template.output == "cursor" and bool(name) and template.variables[name or ""].elastic
 
 
-def prepare_with_bible(helper: Assistant, template: Template, variables: Mapping[str, Any], params: ParamsLike,
-                       bible: Bible) -> Prepared:
+def prepare_with_bible(
+    helper: Assistant, template: Template, variables: Mapping[str, Any], params: ParamsLike, bible: Bible
+) -> Prepared:
     """:meth:`Assistant.prepare` for a template that takes a bible (see the module docstring)."""
     from assistant.core import Prepared
 
@@ -54,16 +55,30 @@ def prepare_with_bible(helper: Assistant, template: Template, variables: Mapping
     own_tokens = count(skeleton.replace(_TEXT_MARK, "").replace(_NOTES_MARK, ""))
     text = resolved[name]
     if is_continuation(template):
-        assembly = assemble(bible, text, context_window=caps.context_window,
-                            reserved=gen_params.max_new_tokens + own_tokens, count=count)
+        assembly = assemble(
+            bible,
+            text,
+            context_window=caps.context_window,
+            reserved=gen_params.max_new_tokens + own_tokens,
+            count=count,
+        )
     else:
         passage_tokens = count(text)
         quiet = bible.replaced(authors_note="")  # the note steers what comes next, not a rewrite
-        assembly = assemble(quiet, text, context_window=caps.context_window,
-                            reserved=gen_params.max_new_tokens + own_tokens + passage_tokens, count=count)
+        assembly = assemble(
+            quiet,
+            text,
+            context_window=caps.context_window,
+            reserved=gen_params.max_new_tokens + own_tokens + passage_tokens,
+            count=count,
+        )
         passage = PromptPart("draft", "Passage", text, passage_tokens)
-        assembly = replace(assembly, draft=text, dropped=tuple(d for d in assembly.dropped if d.kind != "draft"),
-                           parts=(*(p for p in assembly.parts if p.kind != "draft"), passage))
+        assembly = replace(
+            assembly,
+            draft=text,
+            dropped=tuple(d for d in assembly.dropped if d.kind != "draft"),
+            parts=(*(p for p in assembly.parts if p.kind != "draft"), passage),
+        )
     filled = {**values, name: assembly.draft, NOTES: assembly.context}
     rendered = template.render(filled, form)
     request = rendered.request(gen_params)
@@ -78,18 +93,27 @@ def _prompt_tokens(rendered: Any, count: Callable[[str], int]) -> int:
     return sum(count(m.text) for m in rendered.messages or ())
 
 
-def _report(rendered: Any, skeleton: str, assembly: Assembly, count: Callable[[str], int], window: int,
-            max_new: int) -> PromptReport:
+def _report(
+    rendered: Any, skeleton: str, assembly: Assembly, count: Callable[[str], int], window: int, max_new: int
+) -> PromptReport:
     total = _prompt_tokens(rendered, count)
     own = skeleton.replace(_NOTES_MARK, "{memory and entries}").replace(_TEXT_MARK, "{draft}")
     own_tokens = max(total - sum(p.tokens for p in assembly.parts), 0)
     instructions = PromptPart("instructions", "Instructions", own, own_tokens, reason=f"template {rendered.template}")
-    return PromptReport(rendered.form, (instructions, *assembly.parts), assembly.dropped, window, max_new,
-                        assembly.bible_budget, assembly.warnings)
+    return PromptReport(
+        rendered.form,
+        (instructions, *assembly.parts),
+        assembly.dropped,
+        window,
+        max_new,
+        assembly.bible_budget,
+        assembly.warnings,
+    )
 
 
-def plain_report(prepared: Prepared, count_tokens: Callable[[str], int] | None = None,
-                 context_window: int = 0) -> PromptReport:
+def plain_report(
+    prepared: Prepared, count_tokens: Callable[[str], int] | None = None, context_window: int = 0
+) -> PromptReport:
     """The report for a prompt made without a bible: the template's words, then each value filled into it."""
     count = count_tokens or approx_tokens
     template, rendered = prepared.template, prepared.rendered

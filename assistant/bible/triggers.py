@@ -131,5 +131,13 @@ def prompt_order(triggers: Iterable[Trigger]) -> list[Trigger]:
     return sorted(triggers, key=lambda t: (t.entry.order, t.entry.name.casefold()))
 
 
-__all__ = ["TokenCounter", "Trigger", "approx_tokens", "find_triggers", "prompt_order", "scan_window",
-           "text_tail", "triggers_in"]
+__all__ = [
+    "TokenCounter",
+    "Trigger",
+    "approx_tokens",
+    "find_triggers",
+    "prompt_order",
+    "scan_window",
+    "text_tail",
+    "triggers_in",
+]

@@ -96,10 +96,21 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "--version", "-V", prog_name="quillmate", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, envvar="QUILLMATE_DEBUG", help="Show full tracebacks for errors.")
-@click.option("--quiet", "-q", is_flag=True, callback=lambda c, p, v: set_output_flag("quiet", v), expose_value=False,
-              help="No notes or warnings on stderr, only errors.")
-@click.option("--verbose", is_flag=True, callback=lambda c, p, v: set_output_flag("verbose", v), expose_value=False,
-              help="Show notes on stderr even when stdout is not a terminal.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    callback=lambda c, p, v: set_output_flag("quiet", v),
+    expose_value=False,
+    help="No notes or warnings on stderr, only errors.",
+)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    callback=lambda c, p, v: set_output_flag("verbose", v),
+    expose_value=False,
+    help="Show notes on stderr even when stdout is not a terminal.",
+)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """quillmate: write with a language model, in the terminal and in your editor.
@@ -131,7 +142,10 @@ def _with_global_options(command: click.Command) -> click.Command:
         name = flag.lstrip("-")
         command.params.append(
             click.Option(
-                [flag], is_flag=True, expose_value=False, help=help_text,
+                [flag],
+                is_flag=True,
+                expose_value=False,
+                help=help_text,
                 # --debug is read from the arguments by main(), before any command runs.
                 callback=None if name == "debug" else (lambda c, p, v, name=name: set_output_flag(name, v)),
             )

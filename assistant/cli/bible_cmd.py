@@ -23,8 +23,9 @@ class _Target:
 
     def __init__(self, session_id: str | None, file: Path | None) -> None:
         if bool(session_id) == bool(file):
-            raise UsageError("Say whose bible: --session ID, or --file BIBLE.toml.",
-                             "`quillmate sessions list` shows the sessions.")
+            raise UsageError(
+                "Say whose bible: --session ID, or --file BIBLE.toml.", "`quillmate sessions list` shows the sessions."
+            )
         self.session_id = session_id
         self.file = file
 
@@ -71,8 +72,12 @@ class _Change:
 
 
 def _target_options(command: Any) -> Any:
-    command = click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path),
-                           help="A bible file (quillmate TOML) instead of a session.")(command)
+    command = click.option(
+        "--file",
+        "file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A bible file (quillmate TOML) instead of a session.",
+    )(command)
     return click.option("--session", "session_id", metavar="ID", help="The session whose bible this is.")(command)
 
 
@@ -109,8 +114,7 @@ def list_cmd(session_id: str | None, file: Path | None, as_json: bool) -> None:
         flags = "always on" if entry.always_on else ("off" if not entry.enabled else "")
         if entry.always_on and not entry.enabled:
             flags = "off"
-        click.echo(f"{entry.name[:24]:<24}  {entry.priority:>4}  {entry.order:>5}  {flags:<9}  "
-                   f"{', '.join(entry.keys)}")
+        click.echo(f"{entry.name[:24]:<24}  {entry.priority:>4}  {entry.order:>5}  {flags:<9}  {', '.join(entry.keys)}")
 
 
 @bible.command("show")
@@ -132,31 +136,41 @@ def show_cmd(name: str | None, session_id: str | None, file: Path | None) -> Non
 def _describe(entry: Entry) -> str:
     how = "regular expressions" if entry.regex else ("whole words" if entry.whole_word else "anywhere in a word")
     case = "same capitals" if entry.case_sensitive else "any capitals"
-    return "\n".join([
-        f"Name      {entry.name}",
-        f"Keys      {', '.join(entry.keys) or '(none)'}  ({how}, {case})",
-        f"Priority  {entry.priority}",
-        f"Order     {entry.order}",
-        f"State     {'on' if entry.enabled else 'off'}{', always on' if entry.always_on else ''}",
-        "Content:",
-        _indent(entry.content) or "  (empty)",
-    ])
+    return "\n".join(
+        [
+            f"Name      {entry.name}",
+            f"Keys      {', '.join(entry.keys) or '(none)'}  ({how}, {case})",
+            f"Priority  {entry.priority}",
+            f"Order     {entry.order}",
+            f"State     {'on' if entry.enabled else 'off'}{', always on' if entry.always_on else ''}",
+            "Content:",
+            _indent(entry.content) or "  (empty)",
+        ]
+    )
 
 
 def _entry_options(command: Any) -> Any:
-    for option in reversed([
-        click.option("--keys", "-k", help='Words that bring it in, separated by commas ("Mara, the captain").'),
-        click.option("--content", "-c", help="What the model reads; '-' reads it from standard input."),
-        click.option("--priority", type=int, help="Kept before lower priorities when space is short."),
-        click.option("--order", type=int, help="Place among the entries in the prompt: lower first."),
-        click.option("--always-on/--keyed", "always_on", default=None,
-                     help="In every prompt, or only when a key appears."),
-        click.option("--regex/--plain", "regex", default=None, help="Keys are regular expressions, or plain words."),
-        click.option("--case-sensitive/--any-case", "case_sensitive", default=None,
-                     help="Keys match capitals exactly."),
-        click.option("--whole-word/--part-word", "whole_word", default=None, help="Plain keys match whole words only."),
-        click.option("--enable/--disable", "enabled", default=None, help="Switch the entry on or off."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--keys", "-k", help='Words that bring it in, separated by commas ("Mara, the captain").'),
+            click.option("--content", "-c", help="What the model reads; '-' reads it from standard input."),
+            click.option("--priority", type=int, help="Kept before lower priorities when space is short."),
+            click.option("--order", type=int, help="Place among the entries in the prompt: lower first."),
+            click.option(
+                "--always-on/--keyed", "always_on", default=None, help="In every prompt, or only when a key appears."
+            ),
+            click.option(
+                "--regex/--plain", "regex", default=None, help="Keys are regular expressions, or plain words."
+            ),
+            click.option(
+                "--case-sensitive/--any-case", "case_sensitive", default=None, help="Keys match capitals exactly."
+            ),
+            click.option(
+                "--whole-word/--part-word", "whole_word", default=None, help="Plain keys match whole words only."
+            ),
+            click.option("--enable/--disable", "enabled", default=None, help="Switch the entry on or off."),
+        ]
+    ):
         command = option(command)
     return command
 
@@ -179,8 +193,10 @@ def add_cmd(name: str, session_id: str | None, file: Path | None, **values: Any)
     target = _Target(session_id, file)
     with target.change() as change:
         if _has(change.bible, name):
-            raise UsageError(f"There is already an entry called {name!r}.",
-                             f"Change it with `quillmate bible edit {name!r}`, or choose another name.")
+            raise UsageError(
+                f"There is already an entry called {name!r}.",
+                f"Change it with `quillmate bible edit {name!r}`, or choose another name.",
+            )
         entry = Bible.of({"entries": [{"name": name, **_entry_changes(**values)}]}).entries[0]
         change.bible = change.bible.with_entry(entry)
     echo_err(f"Added {entry.name!r} to the bible of {target.label}.")
@@ -192,12 +208,25 @@ def add_cmd(name: str, session_id: str | None, file: Path | None, **values: Any)
 @_entry_options
 @click.option("--memory", help="Set the memory (no NAME); '-' reads it from standard input.")
 @click.option("--authors-note", "authors_note", help="Set the author's note (no NAME).")
-@click.option("--set", "settings", multiple=True, metavar="SETTING=VALUE",
-              help="Change a setting (no NAME): scan_tokens, recursion, budget_fraction, min_tail_tokens, "
-                   "authors_note_depth, authors_note_unit.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="SETTING=VALUE",
+    help="Change a setting (no NAME): scan_tokens, recursion, budget_fraction, min_tail_tokens, "
+    "authors_note_depth, authors_note_unit.",
+)
 @_target_options
-def edit_cmd(name: str | None, new_name: str | None, memory: str | None, authors_note: str | None,
-             settings: tuple[str, ...], session_id: str | None, file: Path | None, **values: Any) -> None:
+def edit_cmd(
+    name: str | None,
+    new_name: str | None,
+    memory: str | None,
+    authors_note: str | None,
+    settings: tuple[str, ...],
+    session_id: str | None,
+    file: Path | None,
+    **values: Any,
+) -> None:
     """Change the entry called NAME, or (without NAME) the memory, author's note and settings."""
     from assistant.bible import Bible
 
@@ -217,8 +246,9 @@ def edit_cmd(name: str | None, new_name: str | None, memory: str | None, authors
             what = "memory, author's note and settings"
         else:
             if memory is not None or authors_note is not None or settings:
-                raise UsageError("--memory, --authors-note and --set change the bible, not an entry.",
-                                 "Leave out the entry's name.")
+                raise UsageError(
+                    "--memory, --authors-note and --set change the bible, not an entry.", "Leave out the entry's name."
+                )
             entry = current.entry(name)
             changes = _entry_changes(**values) | ({"name": new_name} if new_name else {})
             if not changes:
@@ -277,21 +307,36 @@ def import_cmd(path: Path, replace: bool, session_id: str | None, file: Path | N
                     merged = merged.with_entry(entry, replace=entry.name)
                 else:
                     merged = merged.with_entry(entry)
-            fills = {k: getattr(imported.bible, k) for k in ("memory", "authors_note")
-                     if getattr(imported.bible, k).strip() and not getattr(merged, k).strip()}
+            fills = {
+                k: getattr(imported.bible, k)
+                for k in ("memory", "authors_note")
+                if getattr(imported.bible, k).strip() and not getattr(merged, k).strip()
+            }
             change.bible = merged.replaced(**fills) if fills else merged
     count = len(imported.bible.entries)
-    echo_err(f"Imported {count} entr{'y' if count == 1 else 'ies'} ({imported.format}) into the bible of "
-             f"{target.label}" + (f"; replaced {', '.join(map(repr, replaced))}." if replaced else "."))
+    echo_err(
+        f"Imported {count} entr{'y' if count == 1 else 'ies'} ({imported.format}) into the bible of "
+        f"{target.label}" + (f"; replaced {', '.join(map(repr, replaced))}." if replaced else ".")
+    )
     for line in imported.unmapped:
         echo_err(f"  not carried over: {line}")
 
 
 @bible.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of standard output.")
-@click.option("--format", "fmt", type=click.Choice(["quillmate", "sillytavern"]), default="quillmate",
-              show_default=True, help="quillmate TOML, or SillyTavern World Info JSON.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["quillmate", "sillytavern"]),
+    default="quillmate",
+    show_default=True,
+    help="quillmate TOML, or SillyTavern World Info JSON.",
+)
 @_target_options
 def export_cmd(output: Path | None, fmt: str, session_id: str | None, file: Path | None) -> None:
     """Write the bible as a quillmate TOML file (or SillyTavern World Info)."""
@@ -299,8 +344,11 @@ def export_cmd(output: Path | None, fmt: str, session_id: str | None, file: Path
 
     current = _Target(session_id, file).read()
     if output is None:
-        text = to_toml(current) if fmt == "quillmate" else json.dumps(to_sillytavern(current), indent=2,
-                                                                       ensure_ascii=False) + "\n"
+        text = (
+            to_toml(current)
+            if fmt == "quillmate"
+            else json.dumps(to_sillytavern(current), indent=2, ensure_ascii=False) + "\n"
+        )
         click.echo(text, nl=False)
         return
     write_bible_file(current, output, fmt)  # type: ignore[arg-type]
@@ -324,8 +372,13 @@ def show_dry_run(prepared: Any, backend: Any, *, as_json: bool) -> None:
     """``quillmate run --dry-run``: the prompt's labelled parts (JSON on stdout, or text on stderr)."""
     report = prepared.prompt_report(backend)
     if as_json:
-        click.echo(json.dumps({"dry_run": True, "template": prepared.template.name, "prompt": report.to_dict()},
-                              indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {"dry_run": True, "template": prepared.template.name, "prompt": report.to_dict()},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     echo_err(report.render())
     echo_err("(dry run: nothing was sent)")

@@ -26,8 +26,11 @@ def lsp(backend: str | None, model: str | None, debug: bool) -> None:
     rpc_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
-    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if debug else logging.WARNING,
-                        format="quillmate lsp: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="quillmate lsp: %(levelname)s: %(message)s",
+    )
     if not debug:
         logging.getLogger("pygls").setLevel(logging.ERROR)
         for handler in logging.getLogger().handlers:

@@ -146,8 +146,12 @@ def _divider(index: int, total: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per alternative instead of text.")
 @click.option("--include-input", is_flag=True, help="Print the piped input before the generated text.")
 @click.option("--session", "session_id", help="Record this generation in a co-writing session (and use its bible).")
-@click.option("--bible", "bible_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Use this story bible file (instead of the session's).")
+@click.option(
+    "--bible",
+    "bible_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Use this story bible file (instead of the session's).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the prompt's parts (on stderr, or with --json) and send nothing.")
 def run(
     template: str | None,
@@ -209,9 +213,7 @@ def run(
     out.form = _form_of(prepared)
     progress = _Progress(prepared.request.params.num_alternatives)
     try:
-        result = asyncio.run(
-            _stream_to_stdout(assistant, prepared, progress, out, template=chosen.name)
-        )
+        result = asyncio.run(_stream_to_stdout(assistant, prepared, progress, out, template=chosen.name))
     except KeyboardInterrupt:
         out.release_input()
         if session_id:

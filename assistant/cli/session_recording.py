@@ -36,16 +36,32 @@ def _opened(session_id: str) -> Iterator[Session]:
 
 
 def _start(session: Session, prepared: Any, backend: Any, model: str) -> GenerationRecorder:
-    return GenerationRecorder.start(session, prepared.template.name, prepared.variables, prepared.request.params,
-                                    backend=backend.name, model=model, source="cli",
-                                    prompt=prepared.prompt_report(backend))
+    return GenerationRecorder.start(
+        session,
+        prepared.template.name,
+        prepared.variables,
+        prepared.request.params,
+        backend=backend.name,
+        model=model,
+        source="cli",
+        prompt=prepared.prompt_report(backend),
+    )
 
 
 def record(session_id: str, prepared: Any, backend: Any, result: Any) -> int:
     """Append the first alternative to the session's draft with its provenance; return the event id."""
-    return record_cli_generation(None, session_id, prepared.template.name, prepared.variables,
-                                 prepared.request.params, backend.name, result.model, result,
-                                 prompt_tokens=result.usage.prompt_tokens, prompt=prepared.prompt_report(backend))
+    return record_cli_generation(
+        None,
+        session_id,
+        prepared.template.name,
+        prepared.variables,
+        prepared.request.params,
+        backend.name,
+        result.model,
+        result,
+        prompt_tokens=result.usage.prompt_tokens,
+        prompt=prepared.prompt_report(backend),
+    )
 
 
 def record_cancelled(session_id: str, prepared: Any, backend: Any, result: Any) -> int | None:
@@ -65,5 +81,12 @@ def record_failed(session_id: str, prepared: Any, backend: Any, error: BaseExcep
 def record_failed_to_start(session_id: str, template: str, variables: Any, backend: Any, error: BaseException) -> None:
     """Record a generation whose model failed before its prompt could be built; the draft is left as it was."""
     with _opened(session_id) as session:
-        GenerationRecorder.start(session, template, variables, None, backend=backend.name,
-                                 model=getattr(backend, "model", "") or "", source="cli").failed(error)
+        GenerationRecorder.start(
+            session,
+            template,
+            variables,
+            None,
+            backend=backend.name,
+            model=getattr(backend, "model", "") or "",
+            source="cli",
+        ).failed(error)

@@ -49,11 +49,25 @@ def list_cmd(as_json: bool) -> None:
     with _store() as store:
         infos = store.list()
     if as_json:
-        click.echo(json.dumps([{
-            "id": i.id, "title": i.title, "file": str(i.file) if i.file else None, "created": i.created,
-            "updated": i.updated, "words": i.words, "events": i.events,
-            "open_in": {"pid": i.locked_by.pid, "host": i.locked_by.host} if i.locked_by else None,
-        } for i in infos], indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": i.id,
+                        "title": i.title,
+                        "file": str(i.file) if i.file else None,
+                        "created": i.created,
+                        "updated": i.updated,
+                        "words": i.words,
+                        "events": i.events,
+                        "open_in": {"pid": i.locked_by.pid, "host": i.locked_by.host} if i.locked_by else None,
+                    }
+                    for i in infos
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     if not infos:
         echo_err("No sessions yet: `quillmate write` starts one.")
@@ -66,8 +80,12 @@ def list_cmd(as_json: bool) -> None:
 
 
 @sessions.command("new")
-@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Link the session to this file (it starts with the file's text).")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Link the session to this file (it starts with the file's text).",
+)
 @click.option("--title", help="The session's title.")
 def new_cmd(file: Path | None, title: str | None) -> None:
     """Start a session and print its id (for scripts: `ID=$(quillmate sessions new)`)."""
@@ -85,13 +103,18 @@ def _show_prompt(session_id: str, number: int, as_json: bool) -> None:
         try:
             event = session.event(number)
         except KeyError:
-            raise UsageError(f"Session {session.id} has no generation #{number}.",
-                             f"`quillmate sessions show {session.id}` lists them.") from None
+            raise UsageError(
+                f"Session {session.id} has no generation #{number}.",
+                f"`quillmate sessions show {session.id}` lists them.",
+            ) from None
         finally:
             session.close()
     if not event.prompt:
-        raise UsageError(f"Generation #{number} did not record what it sent (it came from an older quillmate "
-                         "or a front end that does not record prompts yet).", "")
+        raise UsageError(
+            f"Generation #{number} did not record what it sent (it came from an older quillmate "
+            "or a front end that does not record prompts yet).",
+            "",
+        )
     if as_json:
         click.echo(json.dumps(event.prompt, indent=2, ensure_ascii=False))
         return
@@ -100,8 +123,9 @@ def _show_prompt(session_id: str, number: int, as_json: bool) -> None:
 
 @sessions.command("show")
 @click.argument("session_id")
-@click.option("--prompt", "prompt_number", type=int, metavar="N",
-              help="Show what generation N sent to the model, part by part.")
+@click.option(
+    "--prompt", "prompt_number", type=int, metavar="N", help="Show what generation N sent to the model, part by part."
+)
 @click.option("--json", "as_json", is_flag=True, help="With --prompt: print the parts as JSON.")
 def show_cmd(session_id: str, prompt_number: int | None = None, as_json: bool = False) -> None:
     """Show a session: title, file, statistics, recent generations and notes."""
@@ -137,8 +161,13 @@ def show_cmd(session_id: str, prompt_number: int | None = None, as_json: bool = 
 
 @sessions.command("drafts")
 @click.argument("session_id")
-@click.option("--compare", "pair", nargs=2, metavar="N M",
-              help="Show how draft M differs from draft N (numbers, or generation.alternative like 2.1).")
+@click.option(
+    "--compare",
+    "pair",
+    nargs=2,
+    metavar="N M",
+    help="Show how draft M differs from draft N (numbers, or generation.alternative like 2.1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def drafts_cmd(session_id: str, pair: tuple[str, str] | None, as_json: bool) -> None:
     """List every draft the model wrote in a session, taken or not, and compare any two (also across models)."""
@@ -154,8 +183,11 @@ def drafts_cmd(session_id: str, pair: tuple[str, str] | None, as_json: bool) -> 
         first, second = find_draft(drafts, pair[0]), find_draft(drafts, pair[1])
         diff = compare(first, second)
         if as_json:
-            click.echo(json.dumps({"from": first.to_dict(), "to": second.to_dict(), "diff": diff},
-                                  indent=2, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {"from": first.to_dict(), "to": second.to_dict(), "diff": diff}, indent=2, ensure_ascii=False
+                )
+            )
         elif diff:
             click.echo(diff, nl=False)
         else:
@@ -171,16 +203,27 @@ def drafts_cmd(session_id: str, pair: tuple[str, str] | None, as_json: bool) -> 
     for d in drafts:
         who = f"{d.model or '?'} via {d.backend}" if d.backend and d.backend != d.model else (d.model or "?")
         status = "taken" if d.accepted else d.status
-        click.echo(f"{d.number:>4}  #{d.ref:<5}  {_when(d.created):<16}  {who[:24]:<24}  {status:<9}  "
-                   f"{preview(d.text)}")
+        click.echo(
+            f"{d.number:>4}  #{d.ref:<5}  {_when(d.created):<16}  {who[:24]:<24}  {status:<9}  {preview(d.text)}"
+        )
 
 
 @sessions.command("export")
 @click.argument("session_id")
-@click.option("--format", "fmt", type=click.Choice(["md", "md-attributed", "html", "json"]), default="md",
-              show_default=True, help="md is exactly your text; md-attributed and html mark model-written text.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file (atomically) instead of standard output.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "md-attributed", "html", "json"]),
+    default="md",
+    show_default=True,
+    help="md is exactly your text; md-attributed and html mark model-written text.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (atomically) instead of standard output.",
+)
 def export_cmd(session_id: str, fmt: str, output: Path | None) -> None:
     """Export a session's text (with who wrote what, for md-attributed, html and json)."""
     from assistant.sessions import atomic_write, export_session

@@ -34,8 +34,7 @@ class Action:
     arguments: list[Any]
 
 
-def actions_for(uri: str, selection: dict[str, Any], has_selection: bool,
-                templates: list[Template]) -> list[Action]:
+def actions_for(uri: str, selection: dict[str, Any], has_selection: bool, templates: list[Template]) -> list[Action]:
     """The actions for a cursor (continue) or a selection (rewrites and templates that take it).
 
     Args:
@@ -56,7 +55,12 @@ def actions_for(uri: str, selection: dict[str, Any], has_selection: bool,
         if any(spec.required and name != template.input_variable for name, spec in template.variables.items()):
             continue  # needs values the menu cannot ask for; plugins use quillmate/runTemplate
         verb = "replace with" if template_output(template) == "edit" else "add"
-        actions.append(Action(f"quillmate: {verb} {template.name} ({template.description.rstrip('.')})",
-                              KIND_TEMPLATE, RUN_TEMPLATE,
-                              [{"template": template.name, "variables": {}, "uri": uri, "range": selection}]))
+        actions.append(
+            Action(
+                f"quillmate: {verb} {template.name} ({template.description.rstrip('.')})",
+                KIND_TEMPLATE,
+                RUN_TEMPLATE,
+                [{"template": template.name, "variables": {}, "uri": uri, "range": selection}],
+            )
+        )
     return actions

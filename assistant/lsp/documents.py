@@ -119,9 +119,16 @@ class Ledger:
             if session.id in offer.event_ids or not offer.backend:
                 continue  # already there, or text the server never offered (no model to name)
             event_id = session.record_generation(
-                offer.template, offer.variables, asdict(offer.params), offer.backend, offer.model,
-                prompt_tokens=offer.result.usage.prompt_tokens, notices=offer.result.notices, source="lsp",
-                prompt=offer.prompt)
+                offer.template,
+                offer.variables,
+                asdict(offer.params),
+                offer.backend,
+                offer.model,
+                prompt_tokens=offer.result.usage.prompt_tokens,
+                notices=offer.result.notices,
+                source="lsp",
+                prompt=offer.prompt,
+            )
             session.record_result(event_id, offer.result)
             offer.event_ids[session.id] = event_id
 
@@ -210,17 +217,28 @@ class Ledger:
         with self.session(text, create=True) as session:
             assert session is not None
             if session.read_only:
-                return Accepted(False, session.id, f"{self._locked_message(session)} "
-                                "What you accept here is not being recorded until you close it there.")
+                return Accepted(
+                    False,
+                    session.id,
+                    f"{self._locked_message(session)} "
+                    "What you accept here is not being recorded until you close it there.",
+                )
             self._record_drafts(session)
             known = offer.event_ids.get(session.id)
             if known is not None:
                 event_id = known
             else:
                 event_id = session.record_generation(
-                    offer.template, offer.variables, asdict(offer.params), offer.backend, offer.model,
-                    prompt_tokens=offer.result.usage.prompt_tokens, notices=offer.result.notices, source="lsp",
-                    prompt=offer.prompt)
+                    offer.template,
+                    offer.variables,
+                    asdict(offer.params),
+                    offer.backend,
+                    offer.model,
+                    prompt_tokens=offer.result.usage.prompt_tokens,
+                    notices=offer.result.notices,
+                    source="lsp",
+                    prompt=offer.prompt,
+                )
                 session.record_result(event_id, offer.result)
                 offer.event_ids[session.id] = event_id
             _mark_model(session.document, offset, accepted, event_id, alternative)
@@ -275,8 +293,10 @@ def _spans(document: Document) -> list[dict[str, Any]]:
     for span in document.spans():
         if span.end <= span.start:
             continue
-        entry: dict[str, Any] = {"author": "writer" if span.author == "writer" else "model",
-                                 "text": text[span.start:span.end]}
+        entry: dict[str, Any] = {
+            "author": "writer" if span.author == "writer" else "model",
+            "text": text[span.start : span.end],
+        }
         if span.author == "edited":
             entry["edited"] = True
         out.append(entry)

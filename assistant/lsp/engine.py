@@ -77,8 +77,9 @@ class Settings:
             raise UsageError("quillmate's settings must be an object.", f"Known keys: {', '.join(SETTING_KEYS)}.")
         unknown = sorted(set(options) - set(SETTING_KEYS))
         if unknown:
-            raise UsageError(f"Unknown quillmate setting: {', '.join(unknown)}.",
-                             f"Known keys: {', '.join(SETTING_KEYS)}.")
+            raise UsageError(
+                f"Unknown quillmate setting: {', '.join(unknown)}.", f"Known keys: {', '.join(SETTING_KEYS)}."
+            )
         changes: dict[str, Any] = {}
         for key in ("backend", "model"):
             if key in options:
@@ -103,8 +104,11 @@ class Engine:
         make_assistant: Builds the Assistant (tests inject one); called off the event loop.
     """
 
-    def __init__(self, settings: Settings | None = None,
-                 make_assistant: Callable[[str | None, str | None], Assistant] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        make_assistant: Callable[[str | None, str | None], Assistant] | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self._make = make_assistant or (lambda backend, model: Assistant(backend, model=model))
         self._ready: asyncio.Task[Assistant] | None = None
@@ -173,8 +177,16 @@ class Engine:
     def _params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {**self.settings.params, **{k: v for k, v in (overrides or {}).items() if v is not None}}
 
-    def prepare_continue(self, helper: Assistant, before: str, *, title: str = "", bible: Bible | None = None,
-                         n: int | None = None, max_new_tokens: int | None = None) -> Prepared:
+    def prepare_continue(
+        self,
+        helper: Assistant,
+        before: str,
+        *,
+        title: str = "",
+        bible: Bible | None = None,
+        n: int | None = None,
+        max_new_tokens: int | None = None,
+    ) -> Prepared:
         """Continue ``before`` (the text up to the cursor) with ``n`` alternatives, with the session's ``bible``."""
         variables: dict[str, Any] = {"text": before}
         if title:
@@ -184,16 +196,30 @@ class Engine:
         params = {"logprobs": EDITOR_LOGPROBS, **asked}
         return helper.prepare("continue", variables, params, bible=bible)
 
-    def prepare_rewrite(self, helper: Assistant, passage: str, instruction: str, *, bible: Bible | None = None,
-                        max_new_tokens: int | None = None) -> Prepared:
+    def prepare_rewrite(
+        self,
+        helper: Assistant,
+        passage: str,
+        instruction: str,
+        *,
+        bible: Bible | None = None,
+        max_new_tokens: int | None = None,
+    ) -> Prepared:
         """Rewrite ``passage`` by a preset name (``vivid``...) or a free instruction, with the session's ``bible``."""
         if not passage.strip():
             raise UsageError("Select the passage to rewrite first.")
         variables = {"passage": passage, "instruction": instruction_text(instruction)}
         return helper.prepare("rewrite", variables, self._params({"max_new_tokens": max_new_tokens}), bible=bible)
 
-    def prepare_template(self, helper: Assistant, name: str, variables: Mapping[str, Any] | None,
-                         selection: str | None = None, *, max_new_tokens: int | None = None) -> Prepared:
+    def prepare_template(
+        self,
+        helper: Assistant,
+        name: str,
+        variables: Mapping[str, Any] | None,
+        selection: str | None = None,
+        *,
+        max_new_tokens: int | None = None,
+    ) -> Prepared:
         """Run template ``name``; the selection fills its input variable unless given."""
         template = helper.template(name)
         values = dict(variables or {})
@@ -212,8 +238,12 @@ class Engine:
         """Backend, model and context window (from what is loaded; never waits for it)."""
         helper = self._assistant
         if helper is None:
-            return {"backend": self.settings.backend, "model": self.settings.model, "contextWindow": None,
-                    "loading": True}
+            return {
+                "backend": self.settings.backend,
+                "model": self.settings.model,
+                "contextWindow": None,
+                "loading": True,
+            }
         info = helper.backend.info()
         window = info.context_window or helper.backend.capabilities.context_window
         return {"backend": info.name, "model": info.model, "contextWindow": window, "loading": False}

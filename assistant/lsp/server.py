@@ -128,8 +128,9 @@ class QuillmateServer(LanguageServer):
     def note(self, notice: Notice) -> None:
         """A backend's notice goes to the editor's log (and stderr)."""
         log.info("%s", notice.message)
-        self.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
-                                                       message=f"quillmate: note: {notice.message}"))
+        self.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Info, message=f"quillmate: note: {notice.message}")
+        )
 
     def progress_sender(self, stream_id: str | None) -> Callable[[int, str, bool], None] | None:
         """A callback sending ``quillmate/progress`` for ``stream_id`` (None when not streaming)."""
@@ -237,14 +238,30 @@ async def inline_completion(ls: QuillmateServer, params: types.InlineCompletionP
     before = ls.text(uri)[: ls.offset(uri, params.position)]
     helper = await ls.engine.assistant()
     ledger = ls.ledger(uri)
-    prepared = ls.engine.prepare_continue(helper, before, title=story_title(ledger.path), n=extension.get("n"),
-                                          max_new_tokens=extension.get("maxNewTokens"), bible=ledger.bible())
+    prepared = ls.engine.prepare_continue(
+        helper,
+        before,
+        title=story_title(ledger.path),
+        n=extension.get("n"),
+        max_new_tokens=extension.get("maxNewTokens"),
+        bible=ledger.bible(),
+    )
     result = await generate(helper, prepared.request, ls.progress_sender(extension.get("streamId")), ls.note)
-    ledger.remember(Offer(prepared.template.name, prepared.variables, prepared.request.params, helper.backend.name,
-                          result.model, result, prompt=_sent(prepared, helper)))
+    ledger.remember(
+        Offer(
+            prepared.template.name,
+            prepared.variables,
+            prepared.request.params,
+            helper.backend.name,
+            result.model,
+            result,
+            prompt=_sent(prepared, helper),
+        )
+    )
     here = types.Range(start=params.position, end=params.position)
-    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=here)
-                                             for text in result.texts])
+    return types.InlineCompletionList(
+        items=[types.InlineCompletionItem(insert_text=text, range=here) for text in result.texts]
+    )
 
 
 # -- rewrites and templates (quillmate's own requests) ----------------------------------------------
@@ -261,15 +278,28 @@ async def rewrite_request(ls: QuillmateServer, params: dict[str, Any]) -> dict[s
 @server.feature("quillmate/templates")
 @reporting
 async def templates_request(ls: QuillmateServer, params: Any = None) -> list[dict[str, Any]]:
-    return [{"name": t.name, "description": t.description, "takesSelection": t.input_variable is not None,
-             "output": template_output(t)} for t in ls.engine.templates(ls.engine.loaded)]
+    return [
+        {
+            "name": t.name,
+            "description": t.description,
+            "takesSelection": t.input_variable is not None,
+            "output": template_output(t),
+        }
+        for t in ls.engine.templates(ls.engine.loaded)
+    ]
 
 
 @server.feature("quillmate/runTemplate")
 @reporting
 async def run_template_request(ls: QuillmateServer, params: dict[str, Any]) -> dict[str, Any]:
-    return await _run_template(ls, params.get("template"), params.get("variables"),
-                               _document_uri(params, required=False), params.get("range"), params.get("streamId"))
+    return await _run_template(
+        ls,
+        params.get("template"),
+        params.get("variables"),
+        _document_uri(params, required=False),
+        params.get("range"),
+        params.get("streamId"),
+    )
 
 
 @server.feature("quillmate/contextInfo")
@@ -301,8 +331,10 @@ async def alternatives_request(ls: QuillmateServer, params: dict[str, Any]) -> d
     reply["text"] = found.written
     if found.base is not None:
         document = ls.workspace.get_text_document(uri)
-        reply["range"] = {"start": _position_dict(document.client_position_at_offset(found.base + reply["start"])),
-                          "end": _position_dict(document.client_position_at_offset(found.base + reply["end"]))}
+        reply["range"] = {
+            "start": _position_dict(document.client_position_at_offset(found.base + reply["start"])),
+            "end": _position_dict(document.client_position_at_offset(found.base + reply["end"])),
+        }
     return reply
 
 
@@ -319,8 +351,7 @@ async def regenerate_from_request(ls: QuillmateServer, params: dict[str, Any]) -
     made: list[Prepared] = []
 
     def prepare(text: str) -> Prepared:
-        made.append(ls.engine.prepare_continue(helper, text, title=story_title(ledger.path), n=1,
-                                               bible=ledger.bible()))
+        made.append(ls.engine.prepare_continue(helper, text, title=story_title(ledger.path), n=1, bible=ledger.bible()))
         return made[-1]
 
     send = ls.progress_sender(params.get("streamId"))
@@ -332,19 +363,38 @@ async def regenerate_from_request(ls: QuillmateServer, params: dict[str, Any]) -
         def on_progress(index: int, text: str, done: bool) -> None:
             send(index, lead + text, done)
 
-    again = await regenerate_from(helper, found.before, found.written, found.tokens, found.at, choice,
-                                  prepare=prepare,
-                                  run=lambda request: generate(helper, request, on_progress, ls.note))
-    result = replace(again.result, texts=(again.text,), finish_reasons=again.result.finish_reasons[:1],
-                     logprobs=(again.tokens,))
-    ledger.remember(Offer(made[-1].template.name, made[-1].variables, made[-1].request.params, helper.backend.name,
-                          result.model, result, prompt=_sent(made[-1], helper)))
+    again = await regenerate_from(
+        helper,
+        found.before,
+        found.written,
+        found.tokens,
+        found.at,
+        choice,
+        prepare=prepare,
+        run=lambda request: generate(helper, request, on_progress, ls.note),
+    )
+    result = replace(
+        again.result, texts=(again.text,), finish_reasons=again.result.finish_reasons[:1], logprobs=(again.tokens,)
+    )
+    ledger.remember(
+        Offer(
+            made[-1].template.name,
+            made[-1].variables,
+            made[-1].request.params,
+            helper.backend.name,
+            result.model,
+            result,
+            prompt=_sent(made[-1], helper),
+        )
+    )
     reply: dict[str, Any] = {"text": again.text, "start": again.start}
     if found.base is not None:
         document = ls.workspace.get_text_document(uri)
-        span = {"start": _position_dict(document.client_position_at_offset(found.base + again.start)),
-                "end": _position_dict(document.client_position_at_offset(found.base + len(found.written)))}
-        reply["edit"] = _edit(uri, span, again.text[again.start:])
+        span = {
+            "start": _position_dict(document.client_position_at_offset(found.base + again.start)),
+            "end": _position_dict(document.client_position_at_offset(found.base + len(found.written))),
+        }
+        reply["edit"] = _edit(uri, span, again.text[again.start :])
     return reply
 
 
@@ -354,15 +404,18 @@ def _locate(ls: QuillmateServer, uri: str, params: dict[str, Any]) -> Located:
     if "text" in params:
         text, offset = params.get("text"), params.get("offset")
         if not isinstance(text, str) or not isinstance(offset, int) or isinstance(offset, bool):
-            raise UsageError("A suggestion's word needs 'text' and a whole-number 'offset' in it.",
-                             "See editors/PROTOCOL.md.")
+            raise UsageError(
+                "A suggestion's word needs 'text' and a whole-number 'offset' in it.", "See editors/PROTOCOL.md."
+            )
         position = params.get("position")
         before = ls.text(uri)[: ls.offset(uri, position)] if isinstance(position, dict) else ""
         return in_suggestion(offers, text, offset, before)
     position = params.get("position")
     if not isinstance(position, dict):
-        raise UsageError("Give the word's 'position' in the document, or a suggestion's 'text' and 'offset'.",
-                         "See editors/PROTOCOL.md.")
+        raise UsageError(
+            "Give the word's 'position' in the document, or a suggestion's 'text' and 'offset'.",
+            "See editors/PROTOCOL.md.",
+        )
     return in_document(offers, ls.text(uri), ls.offset(uri, position))
 
 
@@ -373,9 +426,16 @@ def _position_dict(position: types.Position) -> dict[str, int]:
 # -- code actions and commands -------------------------------------------------------------------
 
 
-@server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
-    code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite,
-                       types.CodeActionKind.Refactor]))
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(
+        code_action_kinds=[
+            types.CodeActionKind.QuickFix,
+            types.CodeActionKind.RefactorRewrite,
+            types.CodeActionKind.Refactor,
+        ]
+    ),
+)
 def code_action(ls: QuillmateServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     selection = _range_dict(params.range)
     has_selection = params.range.start != params.range.end
@@ -383,9 +443,12 @@ def code_action(ls: QuillmateServer, params: types.CodeActionParams) -> list[typ
         templates = ls.engine.templates(ls.engine.loaded) if has_selection else []
     except QuillmateError:
         templates = []  # a broken template file must not hide the rewrites
-    return [types.CodeAction(title=a.title, kind=a.kind,
-                             command=types.Command(title=a.title, command=a.command, arguments=a.arguments))
-            for a in actions.actions_for(params.text_document.uri, selection, has_selection, templates)]
+    return [
+        types.CodeAction(
+            title=a.title, kind=a.kind, command=types.Command(title=a.title, command=a.command, arguments=a.arguments)
+        )
+        for a in actions.actions_for(params.text_document.uri, selection, has_selection, templates)
+    ]
 
 
 @server.command(actions.CONTINUE)
@@ -395,11 +458,21 @@ async def continue_command(ls: QuillmateServer, *args: Any) -> dict[str, Any]:
     offset = ls.offset(uri, position)
     helper = await ls.engine.assistant()
     ledger = ls.ledger(uri)
-    prepared = ls.engine.prepare_continue(helper, ls.text(uri)[:offset], title=story_title(ledger.path), n=1,
-                                          bible=ledger.bible())
+    prepared = ls.engine.prepare_continue(
+        helper, ls.text(uri)[:offset], title=story_title(ledger.path), n=1, bible=ledger.bible()
+    )
     result = await generate(helper, prepared.request, on_notice=ls.note)
-    ledger.remember(Offer(prepared.template.name, prepared.variables, prepared.request.params, helper.backend.name,
-                          result.model, result, prompt=_sent(prepared, helper)))
+    ledger.remember(
+        Offer(
+            prepared.template.name,
+            prepared.variables,
+            prepared.request.params,
+            helper.backend.name,
+            result.model,
+            result,
+            prompt=_sent(prepared, helper),
+        )
+    )
     await _apply(ls, uri, {"start": position, "end": position}, result.text, "quillmate: continue")
     return {"text": result.text}
 
@@ -423,8 +496,9 @@ async def run_template_command(ls: QuillmateServer, *args: Any) -> dict[str, Any
     edit = outcome.get("edit")
     if edit is not None and uri:
         change = edit["changes"][uri][0]
-        await _apply(ls, uri, change["range"], change["newText"], f"quillmate: {spec.get('template')}",
-                     accepted=outcome["text"])
+        await _apply(
+            ls, uri, change["range"], change["newText"], f"quillmate: {spec.get('template')}", accepted=outcome["text"]
+        )
     return outcome
 
 
@@ -453,38 +527,63 @@ async def accept_command(ls: QuillmateServer, *args: Any) -> dict[str, Any]:
 # -- the work behind the handlers ------------------------------------------------------------------
 
 
-async def _rewrite(ls: QuillmateServer, uri: str, selection: dict[str, Any], instruction: str,
-                   stream_id: str | None) -> str:
+async def _rewrite(
+    ls: QuillmateServer, uri: str, selection: dict[str, Any], instruction: str, stream_id: str | None
+) -> str:
     text = ls.text(uri)
-    passage = text[ls.offset(uri, selection["start"]): ls.offset(uri, selection["end"])]
+    passage = text[ls.offset(uri, selection["start"]) : ls.offset(uri, selection["end"])]
     helper = await ls.engine.assistant()
     prepared = ls.engine.prepare_rewrite(helper, passage, instruction, bible=ls.ledger(uri).bible())
     result = await generate(helper, prepared.request, ls.progress_sender(stream_id), ls.note)
     new_text = clean_result(prepared.template, result.text, passage)
-    ls.ledger(uri).remember(Offer(prepared.template.name, prepared.variables, prepared.request.params,
-                                  helper.backend.name, result.model, result, prompt=_sent(prepared, helper)))
+    ls.ledger(uri).remember(
+        Offer(
+            prepared.template.name,
+            prepared.variables,
+            prepared.request.params,
+            helper.backend.name,
+            result.model,
+            result,
+            prompt=_sent(prepared, helper),
+        )
+    )
     if not new_text.strip():
         raise UsageError("The model wrote nothing for this rewrite.", "Try again, or another instruction.")
     return new_text
 
 
-async def _run_template(ls: QuillmateServer, name: Any, variables: Any, uri: str | None,
-                        selection: dict[str, Any] | None, stream_id: str | None) -> dict[str, Any]:
+async def _run_template(
+    ls: QuillmateServer,
+    name: Any,
+    variables: Any,
+    uri: str | None,
+    selection: dict[str, Any] | None,
+    stream_id: str | None,
+) -> dict[str, Any]:
     if not isinstance(name, str) or not name:
         raise UsageError("Name the template to run.", "quillmate/templates lists them.")
     if variables is not None and not isinstance(variables, dict):
         raise UsageError("A template's variables must be an object of names and values.")
     passage = None
     if uri and selection:
-        passage = ls.text(uri)[ls.offset(uri, selection["start"]): ls.offset(uri, selection["end"])]
+        passage = ls.text(uri)[ls.offset(uri, selection["start"]) : ls.offset(uri, selection["end"])]
     helper = await ls.engine.assistant()
     prepared = ls.engine.prepare_template(helper, name, variables, passage or None)
     result = await generate(helper, prepared.request, ls.progress_sender(stream_id), ls.note)
     output = template_output(prepared.template)
     text = clean_result(prepared.template, result.text, passage if output == "edit" else None)
     if uri:
-        ls.ledger(uri).remember(Offer(prepared.template.name, prepared.variables, prepared.request.params,
-                                      helper.backend.name, result.model, result, prompt=_sent(prepared, helper)))
+        ls.ledger(uri).remember(
+            Offer(
+                prepared.template.name,
+                prepared.variables,
+                prepared.request.params,
+                helper.backend.name,
+                result.model,
+                result,
+                prompt=_sent(prepared, helper),
+            )
+        )
     reply: dict[str, Any] = {"text": text, "output": output}
     if uri and selection:
         if output == "edit":
@@ -496,8 +595,9 @@ async def _run_template(ls: QuillmateServer, name: Any, variables: Any, uri: str
     return reply
 
 
-async def _apply(ls: QuillmateServer, uri: str, selection: dict[str, Any], new_text: str, label: str,
-                 accepted: str | None = None) -> None:
+async def _apply(
+    ls: QuillmateServer, uri: str, selection: dict[str, Any], new_text: str, label: str, accepted: str | None = None
+) -> None:
     """Apply an edit the writer asked for through the editor (so undo works), then record it as model text."""
     start = ls.offset(uri, selection["start"])
     edit = types.WorkspaceEdit(changes={uri: [types.TextEdit(range=_lsp_range(selection), new_text=new_text)]})
@@ -572,8 +672,10 @@ def _lsp_range(value: dict[str, Any]) -> types.Range:
 
 
 def _range_dict(value: types.Range) -> dict[str, Any]:
-    return {"start": {"line": value.start.line, "character": value.start.character},
-            "end": {"line": value.end.line, "character": value.end.character}}
+    return {
+        "start": {"line": value.start.line, "character": value.start.character},
+        "end": {"line": value.end.line, "character": value.end.character},
+    }
 
 
 def _edit(uri: str, selection: dict[str, Any], new_text: str) -> dict[str, Any]:
@@ -585,4 +687,3 @@ def _path_of(uri: str) -> Path | None:
         return None
     path = to_fs_path(uri)
     return Path(path) if path else None
-

@@ -17,8 +17,12 @@ NoticeCallback = Callable[[Notice], None]
 _stopping: set[asyncio.Task[Any]] = set()  # generations told to stop, finishing their last step
 
 
-async def generate(helper: Assistant, request: GenerationRequest, on_progress: ProgressCallback | None = None,
-                   on_notice: NoticeCallback | None = None) -> GenerationResult:
+async def generate(
+    helper: Assistant,
+    request: GenerationRequest,
+    on_progress: ProgressCallback | None = None,
+    on_notice: NoticeCallback | None = None,
+) -> GenerationResult:
     """Run ``request``, reporting each alternative's growing text, and return the result.
 
     After the last chunk every alternative is reported once more with ``done`` set and
@@ -39,8 +43,12 @@ async def generate(helper: Assistant, request: GenerationRequest, on_progress: P
         raise
 
 
-async def _generate(helper: Assistant, request: GenerationRequest, on_progress: ProgressCallback | None,
-                    on_notice: NoticeCallback | None) -> GenerationResult:
+async def _generate(
+    helper: Assistant,
+    request: GenerationRequest,
+    on_progress: ProgressCallback | None,
+    on_notice: NoticeCallback | None,
+) -> GenerationResult:
     texts: list[str] = []
     result: GenerationResult | None = None
     async for event in helper.astream_request(request):

@@ -174,8 +174,12 @@ class Job:
         """The result as the client sees it (replicated for greedy n>1)."""
         if self.replicas == 1:
             return result
-        return replace(result, texts=result.texts * self.replicas, finish_reasons=result.finish_reasons * self.replicas,
-                       logprobs=result.logprobs * self.replicas)
+        return replace(
+            result,
+            texts=result.texts * self.replicas,
+            finish_reasons=result.finish_reasons * self.replicas,
+            logprobs=result.logprobs * self.replicas,
+        )
 
 
 class ServeState:
@@ -328,8 +332,9 @@ class ServeState:
         prepared = assistant.prepare(template, variables, parsed.overrides or None, bible=parsed.bible)
         notices = list(parsed.notices)
         if parsed.bible is not None and prepared.report is None:
-            notices.append(Notice("unsupported", f"The template '{name}' does not use a story bible; "
-                                                 "'bible' was not applied."))
+            notices.append(
+                Notice("unsupported", f"The template '{name}' does not use a story bible; 'bible' was not applied.")
+            )
         request = prepared.request
         if request.params.max_new_tokens > self.limits.max_tokens:
             request = replace(request, params=request.params.with_overrides(max_new_tokens=self.limits.max_tokens))
@@ -498,8 +503,13 @@ class GenerationStream:
     def __init__(self, state: ServeState, jobs: Sequence[Job], parsed: ParsedRequest) -> None:
         self.state = state
         self.jobs = list(jobs)
-        self.writer = ChunkWriter(self.jobs[0].shape, self.jobs[0].model, parsed.include_usage,
-                                  logprobs=parsed.logprobs, starts=choice_starts(parsed, self.jobs))
+        self.writer = ChunkWriter(
+            self.jobs[0].shape,
+            self.jobs[0].model,
+            parsed.include_usage,
+            logprobs=parsed.logprobs,
+            starts=choice_starts(parsed, self.jobs),
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         headers = [
@@ -639,8 +649,9 @@ async def _full(request: Request, state: ServeState, jobs: Sequence[Job], parsed
             502, public_text(result.error or "The text could not be finished."), "backend_error", "server_error"
         ).response()
     state.metrics.completed += 1
-    return JSONResponse(full_response(jobs[0].shape, jobs[0].model, result, notices, parsed.logprobs,
-                                      choice_starts(parsed, jobs)))
+    return JSONResponse(
+        full_response(jobs[0].shape, jobs[0].model, result, notices, parsed.logprobs, choice_starts(parsed, jobs))
+    )
 
 
 async def _completions(request: Request, shape: Shape) -> Any:

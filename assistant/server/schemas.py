@@ -329,8 +329,15 @@ class ChunkWriter:
             chunk[NOTICES_FIELD] = notices_payload(notices)
         return chunk
 
-    def _choice(self, index: int, text: str | None, finish: str | None, *, role: bool = False,
-                tokens: Sequence[TokenAlternatives] | None = None) -> dict[str, Any]:
+    def _choice(
+        self,
+        index: int,
+        text: str | None,
+        finish: str | None,
+        *,
+        role: bool = False,
+        tokens: Sequence[TokenAlternatives] | None = None,
+    ) -> dict[str, Any]:
         shown = None
         if tokens is not None and self.logprobs is not None:
             start = self.starts[index] if index < len(self.starts) else 0
@@ -358,8 +365,13 @@ class ChunkWriter:
         """A chunk that only carries notices (no text)."""
         return self._chunk([], notices)
 
-    def finish(self, index: int, reason: FinishReason, notices: list[Notice] | None = None,
-               tokens: Sequence[TokenAlternatives] | None = None) -> dict[str, Any]:
+    def finish(
+        self,
+        index: int,
+        reason: FinishReason,
+        notices: list[Notice] | None = None,
+        tokens: Sequence[TokenAlternatives] | None = None,
+    ) -> dict[str, Any]:
         """A choice's end; with logprobs asked for, it carries the choice's ``tokens`` all at once."""
         text = None if self.shape == "chat" else ""
         return self._chunk([self._choice(index, text, wire_reason(reason), tokens=tokens)], notices)
@@ -378,8 +390,14 @@ def usage_payload(result: GenerationResult) -> dict[str, int]:
     }
 
 
-def full_response(shape: Shape, model: str, result: GenerationResult, notices: list[Notice],
-                  logprobs: int | None = None, starts: Sequence[int] = ()) -> dict[str, Any]:
+def full_response(
+    shape: Shape,
+    model: str,
+    result: GenerationResult,
+    notices: list[Notice],
+    logprobs: int | None = None,
+    starts: Sequence[int] = (),
+) -> dict[str, Any]:
     """The non-streamed answer; with ``logprobs`` (alternatives to show per token), each choice's logprobs."""
     choices: list[dict[str, Any]] = []
     for index, text in enumerate(result.texts):

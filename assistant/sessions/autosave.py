@@ -27,8 +27,14 @@ MAX_RETRY_DELAY = 30.0
 class Autosaver:
     """Runs ``save()`` on a background thread, debounced; see the module docstring."""
 
-    def __init__(self, save: Callable[[], None], *, delay: float = DEFAULT_DELAY, name: str = "quillmate-autosave",
-                 on_error: Callable[[QuillmateError], None] | None = None) -> None:
+    def __init__(
+        self,
+        save: Callable[[], None],
+        *,
+        delay: float = DEFAULT_DELAY,
+        name: str = "quillmate-autosave",
+        on_error: Callable[[QuillmateError], None] | None = None,
+    ) -> None:
         self._save = save
         self.delay = delay
         self.on_error = on_error
@@ -93,8 +99,10 @@ class Autosaver:
                     raise
                 return
             except Exception as error:  # a saver thread must never die silently
-                wrapped = QuillmateError(f"Saving failed unexpectedly: {type(error).__name__}: {error}.",
-                                         "Your text is kept in memory; export it to a file to be safe.")
+                wrapped = QuillmateError(
+                    f"Saving failed unexpectedly: {type(error).__name__}: {error}.",
+                    "Your text is kept in memory; export it to a file to be safe.",
+                )
                 self._failed(wrapped)
                 if raise_errors:
                     raise wrapped from error

@@ -238,8 +238,14 @@ def error_kind(error: BaseException) -> str:
     if isinstance(error, OSError):
         import errno
 
-        return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EIO: "io", errno.EACCES: "denied",
-                errno.EPERM: "denied", errno.EROFS: "denied"}.get(error.errno or 0, "other")
+        return {
+            errno.ENOSPC: "full",
+            errno.EDQUOT: "full",
+            errno.EIO: "io",
+            errno.EACCES: "denied",
+            errno.EPERM: "denied",
+            errno.EROFS: "denied",
+        }.get(error.errno or 0, "other")
     name = getattr(error, "sqlite_errorname", "") or ""
     text = str(error).lower()
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text or "not a database" in text:
@@ -264,17 +270,21 @@ def storage_error(error: BaseException, path: Path) -> StorageError:
     """A one-line StorageError for a database failure (never for corruption: see ``move_aside``)."""
     kind = error_kind(error)
     if kind == "full":
-        return StorageError("The disk is full, so quillmate could not save to its sessions database.",
-                            "Free some space; " + KEEP_HINT[0].lower() + KEEP_HINT[1:])
+        return StorageError(
+            "The disk is full, so quillmate could not save to its sessions database.",
+            "Free some space; " + KEEP_HINT[0].lower() + KEEP_HINT[1:],
+        )
     if kind == "io":
-        return StorageError("The disk reported an input/output error while saving the sessions database.",
-                            KEEP_HINT)
+        return StorageError("The disk reported an input/output error while saving the sessions database.", KEEP_HINT)
     if kind == "busy":
-        return StorageError("The sessions database is busy (another quillmate is saving to it).",
-                            "Try again in a moment.")
+        return StorageError(
+            "The sessions database is busy (another quillmate is saving to it).", "Try again in a moment."
+        )
     if kind == "denied":
-        return StorageError(f"quillmate cannot write its sessions database at {path}.",
-                            "Check the folder's permissions, or set QUILLMATE_HOME to another folder.")
+        return StorageError(
+            f"quillmate cannot write its sessions database at {path}.",
+            "Check the folder's permissions, or set QUILLMATE_HOME to another folder.",
+        )
     if kind == "corrupt":
         return DatabaseDamaged(f"The sessions database at {path} is damaged.", KEEP_HINT)
     return StorageError(f"The sessions database failed: {error}.", KEEP_HINT)
@@ -397,8 +407,14 @@ class ChunkLayout:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def plan(self, text: str, spans_between: Callable[[int, int], SpanList], region: tuple[int, int] | None,
-             *, full: bool = False) -> ChunkPlan | None:
+    def plan(
+        self,
+        text: str,
+        spans_between: Callable[[int, int], SpanList],
+        region: tuple[int, int] | None,
+        *,
+        full: bool = False,
+    ) -> ChunkPlan | None:
         """The rows to rewrite for a change to ``region`` (start, unchanged tail) since the last save."""
         n = len(self.ids)
         if full or n == 0:
@@ -459,8 +475,10 @@ class ChunkLayout:
         plan.ids, plan.ords = [], []
         for i, row in enumerate(plan.rows):
             ord_ = left + step * (i + 1)
-            cur = conn.execute("INSERT INTO chunks (session_id, ord, text, spans, words) VALUES (?, ?, ?, ?, ?)",
-                               (session_id, ord_, row.text, row.spans, row.words))
+            cur = conn.execute(
+                "INSERT INTO chunks (session_id, ord, text, spans, words) VALUES (?, ?, ?, ?, ?)",
+                (session_id, ord_, row.text, row.spans, row.words),
+            )
             plan.ids.append(int(cur.lastrowid or 0))
             plan.ords.append(ord_)
 
@@ -534,8 +552,9 @@ def holder_alive(pid: int, host: str, token: str, started: str | None) -> bool:
 
 def read_lock(conn: sqlite3.Connection, session_id: str) -> tuple[LockHolder, str] | None:
     """The live holder of a session's lock and its token, or None (stale locks count as free)."""
-    row = conn.execute("SELECT pid, host, since, token, proc_start FROM locks WHERE session_id = ?",
-                       (session_id,)).fetchone()
+    row = conn.execute(
+        "SELECT pid, host, since, token, proc_start FROM locks WHERE session_id = ?", (session_id,)
+    ).fetchone()
     if row is None:
         return None
     pid, host, since, token, started = row
@@ -558,8 +577,9 @@ def acquire_lock(conn: sqlite3.Connection, session_id: str, token: str) -> None:
 
 def verify_lock(conn: sqlite3.Connection, session_id: str, token: str) -> None:
     """Inside a save's transaction: make sure we still hold the lock (retake it if it vanished)."""
-    row = conn.execute("SELECT pid, host, since, token, proc_start FROM locks WHERE session_id = ?",
-                       (session_id,)).fetchone()
+    row = conn.execute(
+        "SELECT pid, host, since, token, proc_start FROM locks WHERE session_id = ?", (session_id,)
+    ).fetchone()
     if row is None:
         acquire_lock(conn, session_id, token)
         return

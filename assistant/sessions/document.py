@@ -169,8 +169,9 @@ class Document:
         version: Goes up by one with every change.
     """
 
-    def __init__(self, text: str = "", spans: Iterable[tuple[int, Attribution]] | None = None,
-                 *, read_only: bool = False) -> None:
+    def __init__(
+        self, text: str = "", spans: Iterable[tuple[int, Attribution]] | None = None, *, read_only: bool = False
+    ) -> None:
         if spans is None:
             spans = [(len(text), WRITER)]
         merged = merge_spans(spans)
@@ -206,8 +207,10 @@ class Document:
         """All spans, in order; they tile the text exactly."""
         with self.lock:
             self._ensure_starts()
-            return [Span(s, s + n, a.author, a.generation_id, a.alternative)
-                    for s, n, a in zip(self._starts, self._lens, self._attrs, strict=False)]
+            return [
+                Span(s, s + n, a.author, a.generation_id, a.alternative)
+                for s, n, a in zip(self._starts, self._lens, self._attrs, strict=False)
+            ]
 
     def spans_in(self, start: int, end: int) -> list[Span]:
         """The spans overlapping ``[start, end)``, clipped to it (for highlighting a viewport)."""
@@ -234,8 +237,14 @@ class Document:
         return bool(self._redo)
 
     # ------------------------------------------------------------- operations
-    def insert(self, pos: int, text: str, author: str = "writer", generation_id: int | None = None,
-               alternative: int | None = None) -> None:
+    def insert(
+        self,
+        pos: int,
+        text: str,
+        author: str = "writer",
+        generation_id: int | None = None,
+        alternative: int | None = None,
+    ) -> None:
         """Insert ``text`` at ``pos``; typed text is the writer's."""
         attr = _attribution(author, generation_id, alternative)
         with self.lock:
@@ -256,8 +265,17 @@ class Document:
                 return
             self._push(self._splice(start, end, "", WRITER), "delete", start, "")
 
-    def replace(self, start: int, end: int, text: str, author: str = "writer", generation_id: int | None = None,
-                alternative: int | None = None, *, urgent: bool = False) -> None:
+    def replace(
+        self,
+        start: int,
+        end: int,
+        text: str,
+        author: str = "writer",
+        generation_id: int | None = None,
+        alternative: int | None = None,
+        *,
+        urgent: bool = False,
+    ) -> None:
         """Replace ``[start, end)`` by ``text`` as one undo step."""
         attr = _attribution(author, generation_id, alternative)
         with self.lock:
@@ -334,8 +352,10 @@ class Document:
     # -------------------------------------------------------------- internals
     def _check_writable(self) -> None:
         if self.read_only:
-            raise SessionReadOnly("This session is open read-only; changes cannot be made or saved.",
-                                  "Close the other quillmate that has it open, then open it again.")
+            raise SessionReadOnly(
+                "This session is open read-only; changes cannot be made or saved.",
+                "Close the other quillmate that has it open, then open it again.",
+            )
 
     def _check_range(self, start: int, end: int) -> None:
         if not 0 <= start <= end <= len(self._text):
@@ -382,8 +402,7 @@ class Document:
         length, k = self._lens[j], end - start
         if self._attrs[j] != WRITER or end > self._starts[j] + length or k >= length:
             return False
-        change = _Change(start, self._text[start:end], "", j, [(length, WRITER)], [(length - k, WRITER)],
-                         start, k, 0)
+        change = _Change(start, self._text[start:end], "", j, [(length, WRITER)], [(length - k, WRITER)], start, k, 0)
         self._text = self._text[:start] + self._text[end:]
         self._lens[j] = length - k
         self._valid = min(self._valid, j + 1)
@@ -421,8 +440,9 @@ class Document:
         middle = [(len(text), attr)] if text else []
         new = merge_spans(lefts + middle + rights)
         delta = len(text) - (end - start)
-        change = _Change(start, self._text[start:end], text, a, old, new,
-                         dirty_lo, dirty_hi - dirty_lo, dirty_hi - dirty_lo + delta)
+        change = _Change(
+            start, self._text[start:end], text, a, old, new, dirty_lo, dirty_hi - dirty_lo, dirty_hi - dirty_lo + delta
+        )
         self._apply(change, reverse=False)
         return change
 
@@ -437,7 +457,7 @@ class Document:
             out_spans, in_spans = change.old_spans, change.new_spans
             dirty_old, dirty_new = change.dirty_old, change.dirty_new
         pos = change.pos
-        self._text = self._text[:pos] + added + self._text[pos + len(removed):]
+        self._text = self._text[:pos] + added + self._text[pos + len(removed) :]
         win, count = change.win, len(out_spans)
         self._lens[win : win + count] = [length for length, _ in in_spans]
         self._attrs[win : win + count] = [attr for _, attr in in_spans]

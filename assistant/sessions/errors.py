@@ -20,8 +20,9 @@ class LockHolder:
 
     def describe(self) -> str:
         """E.g. ``pid 4242 on lighthouse since 14:02``."""
-        when = time.strftime("%H:%M" if time.time() - self.since < 86400 else "%Y-%m-%d %H:%M",
-                             time.localtime(self.since))
+        when = time.strftime(
+            "%H:%M" if time.time() - self.since < 86400 else "%Y-%m-%d %H:%M", time.localtime(self.since)
+        )
         return f"pid {self.pid} on {self.host} since {when}"
 
 

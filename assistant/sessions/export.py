@@ -86,7 +86,7 @@ def export_attributed_markdown(session: Session) -> str:
             numbers[key] = len(numbers) + 1
             notes.append(f"[^{numbers[key]}]: {_provenance(span, events)}.")
         body = piece.rstrip()
-        out.append(f"{body}[^{numbers[key]}]{piece[len(body):]}" if body else piece)
+        out.append(f"{body}[^{numbers[key]}]{piece[len(body) :]}" if body else piece)
     result = "".join(out)
     if not result.endswith("\n"):
         result += "\n"
@@ -115,8 +115,10 @@ def export_html(session: Session) -> str:
         if span.author == "writer":
             parts.append(piece)
         else:
-            parts.append(f'<span class="{span.author}" title="{esc(_provenance(span, events), quote=True)}" '
-                         f'data-generation="{span.generation_id}">{piece}</span>')
+            parts.append(
+                f'<span class="{span.author}" title="{esc(_provenance(span, events), quote=True)}" '
+                f'data-generation="{span.generation_id}">{piece}</span>'
+            )
     stats = session.stats()
     rows = [
         ("Words", f"{stats.words:,}"),
@@ -128,7 +130,7 @@ def export_html(session: Session) -> str:
     table = "\n".join(f"<tr><th>{esc(a)}</th><td>{esc(b)}</td></tr>" for a, b in rows)
     title = esc(session.title)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
         f"<h1>{title}</h1>\n"
         '<p class="legend">Legend: <span class="writer">written by the writer</span> '
@@ -151,8 +153,16 @@ def session_dict(session: Session) -> dict[str, Any]:
         "created": session.created,
         "updated": session.updated,
         "text": session.document.text,
-        "spans": [{"start": s.start, "end": s.end, "author": s.author, "generation_id": s.generation_id,
-                   "alternative": s.alternative} for s in session.document.spans()],
+        "spans": [
+            {
+                "start": s.start,
+                "end": s.end,
+                "author": s.author,
+                "generation_id": s.generation_id,
+                "alternative": s.alternative,
+            }
+            for s in session.document.spans()
+        ],
         "events": [scrub(e.to_dict(), limit=1_000_000) for e in session.events],
         "notes": session.notes,
         "settings": scrub(session.settings),

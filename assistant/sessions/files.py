@@ -75,8 +75,10 @@ def describe_os_error(error: OSError) -> str:
 
 
 def _storage_error(error: OSError, path: Path, verb: str) -> StorageError:
-    return FileSaveError(f"Could not {verb} {path}: {describe_os_error(error)}.",
-                         "Free some space or choose another place; your text is still here.")
+    return FileSaveError(
+        f"Could not {verb} {path}: {describe_os_error(error)}.",
+        "Free some space or choose another place; your text is still here.",
+    )
 
 
 def atomic_write(path: Path | str, data: str | bytes) -> FileFingerprint:
@@ -177,6 +179,8 @@ def read_text_file(path: Path | str) -> tuple[str, FileFingerprint]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise StorageError(f"{path.name} is not UTF-8 text (bad byte at offset {error.start}).",
-                           f"Convert it first, e.g. `iconv -f latin1 -t utf-8 {path.name}`.") from None
+        raise StorageError(
+            f"{path.name} is not UTF-8 text (bad byte at offset {error.start}).",
+            f"Convert it first, e.g. `iconv -f latin1 -t utf-8 {path.name}`.",
+        ) from None
     return text, FileFingerprint.of_bytes(data, path)

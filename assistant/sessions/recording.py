@@ -71,9 +71,20 @@ class GenerationRecorder:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, session: Session | None, template: str, variables: Mapping[str, Any] | None = None,
-              params: Any = None, *, backend: str = "", model: str = "", prompt_tokens: int = 0,
-              notices: Any = (), source: str = "app", prompt: Any = None) -> GenerationRecorder:
+    def start(
+        cls,
+        session: Session | None,
+        template: str,
+        variables: Mapping[str, Any] | None = None,
+        params: Any = None,
+        *,
+        backend: str = "",
+        model: str = "",
+        prompt_tokens: int = 0,
+        notices: Any = (),
+        source: str = "app",
+        prompt: Any = None,
+    ) -> GenerationRecorder:
         """Record that a generation was asked for; returns its recorder.
 
         Args:
@@ -94,9 +105,17 @@ class GenerationRecorder:
         if session is None or not _writable(session):
             return cls()
         try:
-            event_id = session.record_generation(template, variables, params, backend, model,
-                                                 prompt_tokens=prompt_tokens, notices=notices, source=source,
-                                                 prompt=prompt)
+            event_id = session.record_generation(
+                template,
+                variables,
+                params,
+                backend,
+                model,
+                prompt_tokens=prompt_tokens,
+                notices=notices,
+                source=source,
+                prompt=prompt,
+            )
         except SessionReadOnly:  # closed by another thread a moment ago
             return cls()
         return cls(session, event_id)
@@ -117,6 +136,7 @@ class GenerationRecorder:
         A result that ended in an error is recorded as failed with the result's reason,
         one cut short by cancellation as cancelled.
         """
+
         def record(session: Session, event_id: int) -> None:
             decision = _writer_decision(session, event_id)
             session.record_result(event_id, result)
@@ -130,6 +150,7 @@ class GenerationRecorder:
         Args:
             partial: The text so far, one string per alternative, or a result built from it.
         """
+
         def record(session: Session, event_id: int) -> None:
             decision = _writer_decision(session, event_id)
             if isinstance(partial, GenerationResult):
@@ -206,9 +227,18 @@ def _restore(session: Session, event_id: int, decision: tuple[str, int] | None) 
         session.mark_rejected(event_id)
 
 
-def record_cli_generation(store: Any, session_id: str, template: str, variables: Mapping[str, Any] | None,
-                          params: Any, backend: str, model: str, result: GenerationResult,
-                          prompt_tokens: int = 0, prompt: Any = None) -> int:
+def record_cli_generation(
+    store: Any,
+    session_id: str,
+    template: str,
+    variables: Mapping[str, Any] | None,
+    params: Any,
+    backend: str,
+    model: str,
+    result: GenerationResult,
+    prompt_tokens: int = 0,
+    prompt: Any = None,
+) -> int:
     """For ``quillmate run ... --session ID``: record the generation and append its first alternative.
 
     The session is opened for the moment of writing only. The text goes at the end of the
@@ -226,8 +256,17 @@ def record_cli_generation(store: Any, session_id: str, template: str, variables:
         store = SessionStore()
     try:
         with store.open(session_id) as session:
-            recorder = GenerationRecorder.start(session, template, variables, params, backend=backend, model=model,
-                                                prompt_tokens=prompt_tokens, source="cli", prompt=prompt)
+            recorder = GenerationRecorder.start(
+                session,
+                template,
+                variables,
+                params,
+                backend=backend,
+                model=model,
+                prompt_tokens=prompt_tokens,
+                source="cli",
+                prompt=prompt,
+            )
             recorder.finished(result)
             text = result.text
             if recorder.event_id is None:  # cannot happen to a session just opened for writing; said plainly if it does

@@ -110,9 +110,18 @@ def first_line_title(text: str) -> str:
 class Session:
     """A co-writing session. Use :class:`SessionStore` to get one; see the module docstring."""
 
-    def __init__(self, store: SessionHome, row: Mapping[str, Any], document: Document,
-                 events: list[GenerationEvent], layout: db.ChunkLayout, *, read_only: bool,
-                 lock_token: str | None, partial_events: bool = False) -> None:
+    def __init__(
+        self,
+        store: SessionHome,
+        row: Mapping[str, Any],
+        document: Document,
+        events: list[GenerationEvent],
+        layout: db.ChunkLayout,
+        *,
+        read_only: bool,
+        lock_token: str | None,
+        partial_events: bool = False,
+    ) -> None:
         self.store = store
         self.id: str = row["id"]
         self.created: float = row["created"]
@@ -124,8 +133,7 @@ class Session:
         self._auto_title: str = row["auto_title"] or ""
         self._file: Path | None = Path(row["file_path"]) if row["file_path"] else None
         self._fingerprint: FileFingerprint | None = (
-            FileFingerprint(row["file_sha256"], row["file_size"], row["file_mtime_ns"])
-            if row["file_sha256"] else None
+            FileFingerprint(row["file_sha256"], row["file_size"], row["file_mtime_ns"]) if row["file_sha256"] else None
         )
         self._notes: str = row["notes"] or ""
         self._bible: dict[str, Any] = _bible_data(row.get("bible"))
@@ -153,8 +161,12 @@ class Session:
         self.on_error: Callable[[QuillmateError], None] | None = None
         self._saver: Autosaver | None = None
         if not read_only:
-            self._saver = Autosaver(self._save_now, delay=store.autosave_delay, name=f"quillmate-autosave-{self.id}",
-                                    on_error=self._report_error)
+            self._saver = Autosaver(
+                self._save_now,
+                delay=store.autosave_delay,
+                name=f"quillmate-autosave-{self.id}",
+                on_error=self._report_error,
+            )
             document.on_change = self._changed
             _OPEN_SESSIONS.add(self)
 
@@ -273,9 +285,18 @@ class Session:
         if wanted is None:
             self._partial.clear()  # anything not found keeps its summary
 
-    def record_generation(self, template: str, variables: Mapping[str, Any] | None = None, params: Any = None,
-                          backend: str = "", model: str = "", prompt_tokens: int = 0, notices: Any = (),
-                          source: str = "app", prompt: Any = None) -> int:
+    def record_generation(
+        self,
+        template: str,
+        variables: Mapping[str, Any] | None = None,
+        params: Any = None,
+        backend: str = "",
+        model: str = "",
+        prompt_tokens: int = 0,
+        notices: Any = (),
+        source: str = "app",
+        prompt: Any = None,
+    ) -> int:
         """Record a generation request before (or as) it runs; returns its event id.
 
         ``variables`` and ``params`` are stored scrubbed (no API keys; long text shortened).
@@ -288,9 +309,15 @@ class Session:
             event_id = self._next_event
             self._next_event += 1
             self._events[event_id] = GenerationEvent(
-                id=event_id, template=template, variables=scrub(dict(variables or {})),
-                params=scrub(params) if params is not None else {}, backend=backend, model=model,
-                prompt_tokens=int(prompt_tokens or 0), notices=notices_to_dicts(notices), source=source,
+                id=event_id,
+                template=template,
+                variables=scrub(dict(variables or {})),
+                params=scrub(params) if params is not None else {},
+                backend=backend,
+                model=model,
+                prompt_tokens=int(prompt_tokens or 0),
+                notices=notices_to_dicts(notices),
+                source=source,
                 prompt=scrub(report, limit=PROMPT_PART_CHARS),
             )
             self._dirty_events.add(event_id)
@@ -310,11 +337,14 @@ class Session:
             event.finish_reasons = reasons
             if getattr(result, "model", ""):
                 event.model = result.model
-            event.notices = event.notices + [n for n in notices_to_dicts(getattr(result, "notices", ()))
-                                             if n not in event.notices]
+            event.notices = event.notices + [
+                n for n in notices_to_dicts(getattr(result, "notices", ())) if n not in event.notices
+            ]
             if usage is not None:
-                event.usage = {"prompt_tokens": int(usage.prompt_tokens),
-                               "completion_tokens": int(usage.completion_tokens)}
+                event.usage = {
+                    "prompt_tokens": int(usage.prompt_tokens),
+                    "completion_tokens": int(usage.completion_tokens),
+                }
                 event.prompt_tokens = event.prompt_tokens or int(usage.prompt_tokens)
             if error or "error" in reasons:
                 event.status, event.error = "error", scrub(str(error or "The generation failed."))
@@ -327,26 +357,34 @@ class Session:
 
     def mark_accepted(self, event_id: int, alternative: int = 0) -> None:
         """Record that the writer accepted one alternative (``accept`` does this for you)."""
+
         def update(event: GenerationEvent) -> None:
             event.status, event.accepted_alternative = "accepted", alternative
+
         self._update_event(event_id, update, urgent=True)
 
     def mark_rejected(self, event_id: int) -> None:
         """Record that the writer dismissed every alternative."""
+
         def update(event: GenerationEvent) -> None:
             event.status = "rejected"
+
         self._update_event(event_id, update)
 
     def mark_cancelled(self, event_id: int) -> None:
         """Record that the writer stopped the generation."""
+
         def update(event: GenerationEvent) -> None:
             event.status = "cancelled"
+
         self._update_event(event_id, update)
 
     def mark_error(self, event_id: int, message: str) -> None:
         """Record that the generation failed, with the one-line reason."""
+
         def update(event: GenerationEvent) -> None:
             event.status, event.error = "error", scrub(message)
+
         self._update_event(event_id, update)
 
     def _update_event(self, event_id: int, update: Callable[[GenerationEvent], None], *, urgent: bool = False) -> None:
@@ -361,8 +399,9 @@ class Session:
             self._events_rev += 1
         self._schedule(urgent=urgent)
 
-    def accept(self, event_id: int, alternative: int = 0, pos: int | None = None,
-               text: str | None = None) -> tuple[int, int]:
+    def accept(
+        self, event_id: int, alternative: int = 0, pos: int | None = None, text: str | None = None
+    ) -> tuple[int, int]:
         """Insert an alternative at ``pos`` (default: the end) as model text, mark it accepted, save at once.
 
         ``text`` overrides the recorded alternative (e.g. the app trimmed it). Returns the inserted range.
@@ -375,8 +414,9 @@ class Session:
             self.mark_accepted(event_id, alternative)
             return pos, pos + len(text)
 
-    def rewrite(self, event_id: int, start: int, end: int, alternative: int = 0,
-                text: str | None = None) -> tuple[int, int]:
+    def rewrite(
+        self, event_id: int, start: int, end: int, alternative: int = 0, text: str | None = None
+    ) -> tuple[int, int]:
         """Replace ``[start, end)`` by a rewrite alternative, mark it accepted, save at once; returns the new range."""
         with self._lock:
             if text is None:
@@ -413,8 +453,10 @@ class Session:
             SessionReadOnly: the session is open read-only.
         """
         if self.read_only:  # another quillmate may be writing this file: never touch it
-            raise SessionReadOnly(f"Session {self.id} is open read-only, so it never writes its file.",
-                                  "Save from the quillmate that has it open for writing.")
+            raise SessionReadOnly(
+                f"Session {self.id} is open read-only, so it never writes its file.",
+                "Save from the quillmate that has it open for writing.",
+            )
         target = Path(path).expanduser().resolve() if path is not None else self._file
         if target is None:
             raise UsageError("This session is not linked to a file yet.", "Give a file name to save it to.")
@@ -476,8 +518,13 @@ class Session:
     def saved(self) -> bool:
         """True when every change is in the database."""
         with self._lock:
-            return (self.document.version == self._saved_version and not self.document.has_unsaved_region
-                    and not self._dirty_events and not self._dirty_meta and not self._full_save)
+            return (
+                self.document.version == self._saved_version
+                and not self.document.has_unsaved_region
+                and not self._dirty_events
+                and not self._dirty_meta
+                and not self._full_save
+            )
 
     def flush(self) -> None:
         """Save every change now (on this thread).
@@ -531,8 +578,10 @@ class Session:
 
     def _check_writable(self) -> None:
         if self.read_only or self._closed:
-            raise SessionReadOnly(f"Session {self.id} is open read-only; changes cannot be made or saved.",
-                                  "Close the other quillmate that has it open, then open it again.")
+            raise SessionReadOnly(
+                f"Session {self.id} is open read-only; changes cannot be made or saved.",
+                "Close the other quillmate that has it open, then open it again.",
+            )
 
     def _changed(self, urgent: bool) -> None:
         if self._saver is not None:
@@ -569,9 +618,14 @@ class Session:
             except db.sqlite3.Error as error:
                 if db.error_kind(error) == "corrupt" and attempt == 0:
                     moved = self.store.recover_damaged(self._conn_generation)
-                    self.warnings.append(DatabaseDamaged(
-                        f"The sessions database was damaged; it was moved to {moved.name} and this session "
-                        "was saved into a fresh one.", "Other sessions are in the moved file.", moved))
+                    self.warnings.append(
+                        DatabaseDamaged(
+                            f"The sessions database was damaged; it was moved to {moved.name} and this session "
+                            "was saved into a fresh one.",
+                            "Other sessions are in the moved file.",
+                            moved,
+                        )
+                    )
                     continue
                 raise db.storage_error(error, self.store.path) from None
             except OSError as error:
@@ -610,8 +664,11 @@ class Session:
                 if plan is not None:
                     layout.apply(conn, self.id, plan)
                 if events:
-                    conn.executemany("INSERT OR REPLACE INTO events (session_id, seq, created, template, backend, "
-                                     "model, status, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", events)
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO events (session_id, seq, created, template, backend, "
+                        "model, status, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        events,
+                    )
                 self._update_session_row(conn, values)
         except BaseException as error:
             with self._lock:
@@ -644,7 +701,9 @@ class Session:
 
     def _meta_values(self, meta: set[str], text: str) -> dict[str, Any]:
         values: dict[str, Any] = {
-            "updated": time.time(), "length": len(text), "auto_title": first_line_title(text),
+            "updated": time.time(),
+            "length": len(text),
+            "auto_title": first_line_title(text),
             "next_event": self._next_event,
         }
         if "title" in meta:
@@ -657,20 +716,28 @@ class Session:
             values["bible"] = json.dumps(self._bible, ensure_ascii=False)
         if "file" in meta:
             fp = self._fingerprint
-            values.update(file_path=str(self._file) if self._file else None, file_sha256=fp.sha256 if fp else None,
-                          file_size=fp.size if fp else None, file_mtime_ns=fp.mtime_ns if fp else None)
+            values.update(
+                file_path=str(self._file) if self._file else None,
+                file_sha256=fp.sha256 if fp else None,
+                file_size=fp.size if fp else None,
+                file_mtime_ns=fp.mtime_ns if fp else None,
+            )
         return values
 
     def _update_session_row(self, conn: Any, values: Mapping[str, Any]) -> None:
         names = list(values)
-        conn.execute(f"UPDATE sessions SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
-                     [*(values[n] for n in names), self.id])
+        conn.execute(
+            f"UPDATE sessions SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
+            [*(values[n] for n in names), self.id],
+        )
 
     def _write_session_row(self, conn: Any, values: Mapping[str, Any]) -> None:
         """(Re)create this session's row, e.g. in a fresh database after the old one was damaged."""
         if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (self.id,)).fetchone() is None:
-            conn.execute("INSERT INTO sessions (id, created, updated) VALUES (?, ?, ?)",
-                         (self.id, self.created, values["updated"]))
+            conn.execute(
+                "INSERT INTO sessions (id, created, updated) VALUES (?, ?, ?)",
+                (self.id, self.created, values["updated"]),
+            )
 
 
 def _bible_data(stored: Any) -> dict[str, Any]:

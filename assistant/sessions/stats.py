@@ -69,8 +69,10 @@ class Stats:
 
     def summary(self) -> str:
         """One line, e.g. ``1,204 words: 980 yours, 200 model (17%), 24 edited``."""
-        return (f"{self.words:,} words: {self.writer_words:,} yours, {self.model_words:,} model "
-                f"({self.model_share:.0%}), {self.edited_words:,} edited")
+        return (
+            f"{self.words:,} words: {self.writer_words:,} yours, {self.model_words:,} model "
+            f"({self.model_share:.0%}), {self.edited_words:,} edited"
+        )
 
 
 def words_starting_in(text: str, start: int, end: int) -> int:

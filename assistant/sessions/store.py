@@ -45,8 +45,22 @@ from assistant.sessions.files import read_text_file
 from assistant.sessions.session import Session, first_line_title, new_session_id, session_lock_token
 from backends.errors import UsageError
 
-_SESSION_COLUMNS = ("id", "title", "auto_title", "file_path", "file_sha256", "file_size", "file_mtime_ns",
-                    "created", "updated", "settings", "notes", "length", "next_event", "bible")
+_SESSION_COLUMNS = (
+    "id",
+    "title",
+    "auto_title",
+    "file_path",
+    "file_sha256",
+    "file_size",
+    "file_mtime_ns",
+    "created",
+    "updated",
+    "settings",
+    "notes",
+    "length",
+    "next_event",
+    "bible",
+)
 
 
 @dataclass(frozen=True)
@@ -210,9 +224,17 @@ class SessionStore:
                 conn.execute(
                     "INSERT INTO sessions (id, title, auto_title, file_path, file_sha256, file_size, file_mtime_ns,"
                     " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (session_id, title, first_line_title(text), str(file_path) if file_path else None,
-                     fingerprint.sha256 if fingerprint else None, fingerprint.size if fingerprint else None,
-                     fingerprint.mtime_ns if fingerprint else None, now, now),
+                    (
+                        session_id,
+                        title,
+                        first_line_title(text),
+                        str(file_path) if file_path else None,
+                        fingerprint.sha256 if fingerprint else None,
+                        fingerprint.size if fingerprint else None,
+                        fingerprint.mtime_ns if fingerprint else None,
+                        now,
+                        now,
+                    ),
                 )
                 db.acquire_lock(conn, session_id, token)
             row = self._row(conn, session_id)
@@ -242,10 +264,16 @@ class SessionStore:
                 row = self._row(conn, session_id)
                 text, spans, layout = db.load_chunks(conn, session_id)
                 # Only the summary columns: the full events are read when first needed.
-                events = [GenerationEvent(id=seq, created=created, template=template, backend=backend, model=model,
-                                          status=status) for seq, created, template, backend, model, status in
-                          conn.execute("SELECT seq, created, template, backend, model, status FROM events "
-                                       "WHERE session_id = ? ORDER BY seq", (session_id,))]
+                events = [
+                    GenerationEvent(
+                        id=seq, created=created, template=template, backend=backend, model=model, status=status
+                    )
+                    for seq, created, template, backend, model, status in conn.execute(
+                        "SELECT seq, created, template, backend, model, status FROM events "
+                        "WHERE session_id = ? ORDER BY seq",
+                        (session_id,),
+                    )
+                ]
             except BaseException:
                 if token is not None:
                     with contextlib.suppress(Exception):
@@ -290,35 +318,51 @@ class SessionStore:
                 held = db.read_lock(conn, sid)
                 file = Path(file_path) if file_path else None
                 shown = title or (file.name if file else "") or auto_title or "Untitled"
-                infos.append(SessionInfo(sid, shown, file, created, updated, words, length, n_events,
-                                         held[0] if held else None))
+                infos.append(
+                    SessionInfo(sid, shown, file, created, updated, words, length, n_events, held[0] if held else None)
+                )
             return infos
 
     def search(self, query: str, limit: int = 50) -> builtins.list[SearchHit]:
         """Sessions whose draft or notes contain every word of ``query`` (FTS5; LIKE when FTS5 is missing)."""
         self.search_notice = None
         with self.guard() as conn:
-            titles = {sid: (t or (Path(f).name if f else "") or a or "Untitled") for sid, t, f, a in
-                      conn.execute("SELECT id, title, file_path, auto_title FROM sessions")}
+            titles = {
+                sid: (t or (Path(f).name if f else "") or a or "Untitled")
+                for sid, t, f, a in conn.execute("SELECT id, title, file_path, auto_title FROM sessions")
+            }
             match = db.fts_query(query)
             if self.fts and match:
                 draft = conn.execute(
                     """SELECT c.session_id, snippet(chunks_fts, 0, '[', ']', '…', 12)
                        FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-                       WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?""", (match, limit * 4)).fetchall()
+                       WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?""",
+                    (match, limit * 4),
+                ).fetchall()
                 notes = conn.execute(
                     """SELECT s.id, snippet(notes_fts, 0, '[', ']', '…', 12)
                        FROM notes_fts JOIN sessions s ON s.num = notes_fts.rowid
-                       WHERE notes_fts MATCH ? ORDER BY rank LIMIT ?""", (match, limit)).fetchall()
+                       WHERE notes_fts MATCH ? ORDER BY rank LIMIT ?""",
+                    (match, limit),
+                ).fetchall()
                 draft += _spread_matches(conn, db.fts_terms(query), {sid for sid, _ in draft + notes})
             else:
                 if not self.fts:
                     self.search_notice = "Full-text search (FTS5) is not available here; matching plain text instead."
                 pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                draft = [(sid, _snippet(text, query)) for sid, text in conn.execute(
-                    "SELECT session_id, text FROM chunks WHERE text LIKE ? ESCAPE '\\' LIMIT ?", (pattern, limit * 4))]
-                notes = [(sid, _snippet(text, query)) for sid, text in conn.execute(
-                    "SELECT id, notes FROM sessions WHERE notes LIKE ? ESCAPE '\\' LIMIT ?", (pattern, limit))]
+                draft = [
+                    (sid, _snippet(text, query))
+                    for sid, text in conn.execute(
+                        "SELECT session_id, text FROM chunks WHERE text LIKE ? ESCAPE '\\' LIMIT ?",
+                        (pattern, limit * 4),
+                    )
+                ]
+                notes = [
+                    (sid, _snippet(text, query))
+                    for sid, text in conn.execute(
+                        "SELECT id, notes FROM sessions WHERE notes LIKE ? ESCAPE '\\' LIMIT ?", (pattern, limit)
+                    )
+                ]
         hits: list[SearchHit] = []
         seen: set[tuple[str, str]] = set()
         for where, rows in (("draft", draft), ("notes", notes)):
@@ -378,18 +422,22 @@ class SessionStore:
         if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (wanted,)).fetchone():
             return wanted
         escaped = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        found = [r[0] for r in conn.execute(
-            "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6", (escaped + "%",))]
+        found = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6", (escaped + "%",)
+            )
+        ]
         if len(found) == 1:
             return found[0]
         if not found:
             raise SessionNotFound(f"There is no session {session_id}.", "`quillmate sessions list` shows them.")
-        raise SessionNotFound(f"{session_id} matches several sessions ({', '.join(found[:5])}).",
-                              "Type more of the id.")
+        raise SessionNotFound(
+            f"{session_id} matches several sessions ({', '.join(found[:5])}).", "Type more of the id."
+        )
 
     def _row(self, conn: sqlite3.Connection, session_id: str) -> dict[str, Any]:
-        row = conn.execute(f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions WHERE id = ?",
-                           (session_id,)).fetchone()
+        row = conn.execute(f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise SessionNotFound(f"There is no session {session_id}.", "`quillmate sessions list` shows them.")
         return dict(zip(_SESSION_COLUMNS, row, strict=True))
@@ -403,10 +451,14 @@ class SessionStore:
                 rows = []
                 for start in range(0, len(ids), 500):
                     batch = ids[start : start + 500]
-                    rows += conn.execute(f"SELECT data FROM events WHERE session_id = ? AND seq IN "
-                                         f"({', '.join('?' * len(batch))})", (session_id, *batch)).fetchall()
-        events = (GenerationEvent.from_dict(json.loads(zlib.decompress(data) if isinstance(data, bytes) else data))
-                  for (data,) in rows)
+                    rows += conn.execute(
+                        f"SELECT data FROM events WHERE session_id = ? AND seq IN ({', '.join('?' * len(batch))})",
+                        (session_id, *batch),
+                    ).fetchall()
+        events = (
+            GenerationEvent.from_dict(json.loads(zlib.decompress(data) if isinstance(data, bytes) else data))
+            for (data,) in rows
+        )
         return {e.id: e for e in events}
 
     def check_file_free(self, file_path: Path, session_id: str | None) -> None:
@@ -414,8 +466,10 @@ class SessionStore:
         with self.guard() as conn:
             row = _linked_session(conn, file_path)
         if row is not None and row[0] != session_id:
-            raise UsageError(f"{file_path.name} already belongs to session {row[0]}.",
-                             f"Open it with `quillmate write {file_path.name}`, or save under another name.")
+            raise UsageError(
+                f"{file_path.name} already belongs to session {row[0]}.",
+                f"Open it with `quillmate write {file_path.name}`, or save under another name.",
+            )
 
 
 def _linked_session(conn: Any, file_path: Path) -> tuple[str] | None:
@@ -455,11 +509,19 @@ def _spread_matches(conn: sqlite3.Connection, terms: list[str], found: set[str])
         return []
     having: set[str] | None = None
     for term in terms:
-        ids = {sid for (sid,) in conn.execute(
-            "SELECT c.session_id FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ?",
-            (term,))}
-        ids |= {sid for (sid,) in conn.execute(
-            "SELECT s.id FROM notes_fts JOIN sessions s ON s.num = notes_fts.rowid WHERE notes_fts MATCH ?", (term,))}
+        ids = {
+            sid
+            for (sid,) in conn.execute(
+                "SELECT c.session_id FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ?",
+                (term,),
+            )
+        }
+        ids |= {
+            sid
+            for (sid,) in conn.execute(
+                "SELECT s.id FROM notes_fts JOIN sessions s ON s.num = notes_fts.rowid WHERE notes_fts MATCH ?", (term,)
+            )
+        }
         having = ids if having is None else having & ids
         if not having:
             return []
@@ -468,6 +530,7 @@ def _spread_matches(conn: sqlite3.Connection, terms: list[str], found: set[str])
         row = conn.execute(
             """SELECT snippet(chunks_fts, 0, '[', ']', '…', 12) FROM chunks_fts JOIN chunks c
                ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.session_id = ? LIMIT 1""",
-            (" OR ".join(terms), sid)).fetchone()
+            (" OR ".join(terms), sid),
+        ).fetchone()
         hits.append((sid, row[0] if row else ""))
     return hits

@@ -50,9 +50,17 @@ class LspClient:
     async def start(cls, *args: str, env: dict[str, str] | None = None) -> LspClient:
         """Start ``python -m assistant lsp ARGS`` with the current environment (plus ``env``)."""
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "assistant", "lsp", *args,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            cwd=REPO_ROOT, env={**os.environ, **(env or {})}, limit=2**24,
+            sys.executable,
+            "-m",
+            "assistant",
+            "lsp",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=REPO_ROOT,
+            env={**os.environ, **(env or {})},
+            limit=2**24,
         )
         return cls(process)
 
@@ -82,25 +90,31 @@ class LspClient:
 
     async def initialize(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """The LSP handshake; returns the initialize result."""
-        result = await self.request("initialize", {"processId": os.getpid(), "rootUri": None,
-                                                   "capabilities": {}, "initializationOptions": options or {}})
+        result = await self.request(
+            "initialize",
+            {"processId": os.getpid(), "rootUri": None, "capabilities": {}, "initializationOptions": options or {}},
+        )
         self.notify("initialized", {})
         return result
 
     def open(self, uri: str, text: str, language: str = "markdown") -> None:
         """``textDocument/didOpen``."""
-        self.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language, "version": 1,
-                                                              "text": text}})
+        self.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language, "version": 1, "text": text}}
+        )
 
     def change(self, uri: str, text: str, version: int) -> None:
         """``textDocument/didChange`` with the whole new text."""
-        self.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
-                                               "contentChanges": [{"text": text}]})
+        self.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]},
+        )
 
     async def execute(self, command: str, *arguments: Any, timeout: float = 120) -> Any:
         """``workspace/executeCommand``."""
-        return await self.request("workspace/executeCommand", {"command": command, "arguments": list(arguments)},
-                                  timeout=timeout)
+        return await self.request(
+            "workspace/executeCommand", {"command": command, "arguments": list(arguments)}, timeout=timeout
+        )
 
     # -- receiving -------------------------------------------------------------------------
 

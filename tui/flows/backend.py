@@ -55,9 +55,7 @@ class LoadPacer:
         while (left := self._last_activity + self.quiet - time.monotonic()) > 0:
             time.sleep(min(left, 0.05))
 
-    def find_spec(
-        self, name: str, path: Sequence[str] | None = None, target: object = None
-    ) -> ModuleSpec | None:
+    def find_spec(self, name: str, path: Sequence[str] | None = None, target: object = None) -> ModuleSpec | None:
         """Find the module as the other finders do; a loader thread's copy waits for the writer to rest.
 
         The wait is in ``create_module``, not here: finders run under Python's global import

@@ -83,6 +83,7 @@ from backends.base import (
     GenerationRequest,
     GenerationResult,
     Notice,
+    NoticeKind,
     StopFilter,
     StreamEvent,
     TextPart,
@@ -381,13 +382,13 @@ class OpenAIBackend(Backend):
             from pathlib import Path
 
             path = Path(self.api_key_file).expanduser()
-            value = _read_key_file(path)
-            if not value:
+            from_file = _read_key_file(path)
+            if not from_file:
                 raise BackendError(
                     f"No API key: the key file {path} named by profile '{self.name}' is missing or empty.",
                     "Put the key in that file, or remove api_key_file from the profile.",
                 )
-            return KeyChoice(_Secret(value), f"key file {path}")
+            return KeyChoice(_Secret(from_file), f"key file {path}")
         env_value = os.environ.get(KEY_ENV)
         base_url = self.base_url
         official = (urlsplit(base_url).hostname or "") == "api.openai.com"
@@ -434,7 +435,7 @@ class OpenAIBackend(Backend):
         http = _http_module(openai.DefaultAsyncHttpxClient)
         protect(key.secret.reveal())
 
-        class _NoTimeoutRetries(openai.DefaultAsyncHttpxClient):  # type: ignore[misc,name-defined]
+        class _NoTimeoutRetries(openai.DefaultAsyncHttpxClient):
             """Reports a timeout as an SDK error, which the SDK passes on instead of retrying."""
 
             async def send(self, request: Any, **kwargs: Any) -> Any:
@@ -831,9 +832,9 @@ class OpenAIBackend(Backend):
                 model_name = getattr(chunk, "model", None) or model_name
                 extra = getattr(chunk, "model_extra", None) or {}
                 for item in extra.get(NOTICES_FIELD) or ():
-                    notice = _notice_from(item)
-                    if notice is not None:
-                        notices.append(notice)
+                    sent = _notice_from(item)
+                    if sent is not None:
+                        notices.append(sent)
                         yield notice
                 if getattr(chunk, "usage", None) is not None:
                     usage = Usage(int(chunk.usage.prompt_tokens or 0), int(chunk.usage.completion_tokens or 0))
@@ -863,11 +864,11 @@ class OpenAIBackend(Backend):
                             if rest:
                                 texts[index] += rest
                                 yield Delta(index, rest)
-                        reason, notice = _finish(choice.finish_reason, index, rows)
+                        reason, ending = _finish(choice.finish_reason, index, rows)
                         reasons[index] = reason
-                        if notice is not None:
-                            notices.append(notice)
-                            yield notice
+                        if ending is not None:
+                            notices.append(ending)
+                            yield ending
                 if filters is not None and all(r is not None for r in reasons):
                     break  # every alternative met a stop sequence or line limit applied here
         except errors as error:
@@ -983,9 +984,8 @@ def _notice_from(item: Any) -> Notice | None:
     if not isinstance(item, dict) or not isinstance(item.get("message"), str):
         return None
     kind = item.get("kind")
-    if kind not in ("truncated", "unsupported", "adjusted", "model", "info"):
-        kind = "info"
-    return Notice(kind, item["message"][:500])
+    known: tuple[NoticeKind, ...] = ("truncated", "unsupported", "adjusted", "model", "info")
+    return Notice(next((k for k in known if k == kind), "info"), item["message"][:500])
 
 
 def _read_key_file(path: Any) -> str | None:

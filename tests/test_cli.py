@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.sessions import reopened, writer_session
+
 HEAVY = ("torch", "transformers", "openai", "langchain_core", "textual")
 
 
@@ -283,16 +285,7 @@ def test_ctrl_c_exits_130_and_keeps_partial_text(home: Path, tmp_path: Path) -> 
 
 
 def test_run_records_into_a_session(home: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant.sessions import SessionStore
-
-    store = SessionStore()
-    session = store.create(title="Lantern")
-    session.document.insert(0, "The lantern spoke. ", author="writer")
-    session.flush()
-    session_id = session.id
-    session.close()
-    store.close()
-
+    session_id = writer_session("The lantern spoke. ", title="Lantern")
     out = quillmate(
         "run",
         "continue",
@@ -309,48 +302,32 @@ def test_run_records_into_a_session(home: Path, tiny_model_dir: Path, monkeypatc
     )
     assert out.returncode == 0, out.stderr.decode()
     generated = out.stdout.decode().rstrip("\n")
-    store = SessionStore()
-    reopened = store.open(session_id, read_only=True)
-    try:
-        assert reopened.document.text == "The lantern spoke. " + generated
-        stats = reopened.stats()
+    with reopened(session_id) as session:
+        assert session.document.text == "The lantern spoke. " + generated
+        stats = session.stats()
         assert stats.model_words + stats.writer_words >= 3
-        assert len(reopened.events) == 1
-    finally:
-        reopened.close()
-        store.close()
+        assert len(session.events) == 1
 
 
 def test_a_failed_run_is_recorded_in_the_session(home: Path, tmp_path: Path) -> None:
-    from assistant.sessions import SessionStore
-
-    store = SessionStore()
-    session = store.create(title="Lantern")
-    session.document.insert(0, "The lantern spoke.", author="writer")
-    session.close()
-    store.close()
+    session_id = writer_session("The lantern spoke.", title="Lantern")
     out = quillmate(
         "run",
         "continue",
         "--session",
-        session.id,
+        session_id,
         "--model",
         str(tmp_path / "no-such-model"),
         stdin=b"The lantern spoke.",
         home=home,
     )
     assert out.returncode != 0 and "no-such-model" in out.stderr.decode()
-    store = SessionStore()
-    reopened = store.open(session.id, read_only=True)
-    try:
-        assert reopened.document.text == "The lantern spoke."  # nothing lost, nothing added
-        [event] = reopened.events
-        full = reopened.event(event.id)
+    with reopened(session_id) as session:
+        assert session.document.text == "The lantern spoke."  # nothing lost, nothing added
+        [event] = session.events
+        full = session.event(event.id)
         assert full.status == "error" and "no-such-model" in (full.error or "")
         assert full.source == "cli"
-    finally:
-        reopened.close()
-        store.close()
 
 
 def test_run_with_unknown_session_fails_before_writing(home: Path, tiny_model_dir: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_openai_server import FakeOpenAI
+from tests.support.sessions import reopened, writer_session
 from tests.test_cli import quillmate
 
 
@@ -127,18 +128,12 @@ def test_include_input_joins_the_continuation_to_the_line(isolated_home: Path, f
 
 
 def test_a_session_refuses_text_that_is_not_the_end_of_its_draft(isolated_home: Path, tiny_model_dir: Path) -> None:
-    from assistant.sessions import SessionStore
-
-    store = SessionStore()
-    session = store.create(title="Shore")
-    session.document.insert(0, "The lantern spoke.", author="writer")
-    session.close()
-    store.close()
+    session_id = writer_session("The lantern spoke.", title="Shore")
     out = quillmate(
         "run",
         "continue",
         "--session",
-        session.id,
+        session_id,
         "--model",
         str(tiny_model_dir),
         stdin=b"The tide came in",
@@ -147,13 +142,8 @@ def test_a_session_refuses_text_that_is_not_the_end_of_its_draft(isolated_home: 
     assert out.returncode == 2
     assert "not the end of session" in one_line_error(out)
     assert out.stdout == b""
-    store = SessionStore()
-    reopened = store.open(session.id, read_only=True)
-    try:
-        assert reopened.document.text == "The lantern spoke." and reopened.events == []
-    finally:
-        reopened.close()
-        store.close()
+    with reopened(session_id) as session:
+        assert session.document.text == "The lantern spoke." and session.events == []
 
 
 def test_json_reports_each_alternatives_own_tokens(isolated_home: Path, tiny_model_dir: Path) -> None:

@@ -118,19 +118,7 @@ class Ledger:
         for offer in self.offers:
             if session.id in offer.event_ids or not offer.backend:
                 continue  # already there, or text the server never offered (no model to name)
-            event_id = session.record_generation(
-                offer.template,
-                offer.variables,
-                asdict(offer.params),
-                offer.backend,
-                offer.model,
-                prompt_tokens=offer.result.usage.prompt_tokens,
-                notices=offer.result.notices,
-                source="lsp",
-                prompt=offer.prompt,
-            )
-            session.record_result(event_id, offer.result)
-            offer.event_ids[session.id] = event_id
+            _record(session, offer)
 
     def _find(self, text: str) -> tuple[Offer, int]:
         for offer in reversed(self.offers):
@@ -225,22 +213,7 @@ class Ledger:
                 )
             self._record_drafts(session)
             known = offer.event_ids.get(session.id)
-            if known is not None:
-                event_id = known
-            else:
-                event_id = session.record_generation(
-                    offer.template,
-                    offer.variables,
-                    asdict(offer.params),
-                    offer.backend,
-                    offer.model,
-                    prompt_tokens=offer.result.usage.prompt_tokens,
-                    notices=offer.result.notices,
-                    source="lsp",
-                    prompt=offer.prompt,
-                )
-                session.record_result(event_id, offer.result)
-                offer.event_ids[session.id] = event_id
+            event_id = known if known is not None else _record(session, offer)
             _mark_model(session.document, offset, accepted, event_id, alternative)
             session.mark_accepted(event_id, alternative)
             return Accepted(True, session.id)
@@ -276,6 +249,24 @@ class Ledger:
         who = f" ({holder.describe()})" if holder is not None else ""
         name = self.path.name if self.path is not None else "this document"
         return f"The session for {name} is open in another quillmate{who}."
+
+
+def _record(session: Session, offer: Offer) -> int:
+    """Record ``offer`` in ``session`` as a generation and its result; returns the event id."""
+    event_id = session.record_generation(
+        offer.template,
+        offer.variables,
+        asdict(offer.params),
+        offer.backend,
+        offer.model,
+        prompt_tokens=offer.result.usage.prompt_tokens,
+        notices=offer.result.notices,
+        source="lsp",
+        prompt=offer.prompt,
+    )
+    session.record_result(event_id, offer.result)
+    offer.event_ids[session.id] = event_id
+    return event_id
 
 
 def _mark_model(document: Document, offset: int, accepted: str, event_id: int, alternative: int) -> None:

@@ -29,7 +29,7 @@ from assistant.lsp.alternatives import Located, in_document, in_suggestion
 from assistant.lsp.documents import Ledger, Offer
 from assistant.lsp.engine import Engine, clean_result, story_title, template_output
 from assistant.lsp.streaming import generate
-from backends.base import Notice
+from backends.base import GenerationResult, Notice
 from backends.errors import QuillmateError, UsageError
 
 if TYPE_CHECKING:
@@ -247,17 +247,7 @@ async def inline_completion(ls: QuillmateServer, params: types.InlineCompletionP
         bible=ledger.bible(),
     )
     result = await generate(helper, prepared.request, ls.progress_sender(extension.get("streamId")), ls.note)
-    ledger.remember(
-        Offer(
-            prepared.template.name,
-            prepared.variables,
-            prepared.request.params,
-            helper.backend.name,
-            result.model,
-            result,
-            prompt=_sent(prepared, helper),
-        )
-    )
+    ledger.remember(_offer(prepared, helper, result))
     here = types.Range(start=params.position, end=params.position)
     return types.InlineCompletionList(
         items=[types.InlineCompletionItem(insert_text=text, range=here) for text in result.texts]
@@ -330,11 +320,7 @@ async def alternatives_request(ls: QuillmateServer, params: dict[str, Any]) -> d
     reply = choices_at(found.tokens, found.at).to_dict()
     reply["text"] = found.written
     if found.base is not None:
-        document = ls.workspace.get_text_document(uri)
-        reply["range"] = {
-            "start": _position_dict(document.client_position_at_offset(found.base + reply["start"])),
-            "end": _position_dict(document.client_position_at_offset(found.base + reply["end"])),
-        }
+        reply["range"] = _client_range(ls, uri, found.base + reply["start"], found.base + reply["end"])
     return reply
 
 
@@ -376,24 +362,10 @@ async def regenerate_from_request(ls: QuillmateServer, params: dict[str, Any]) -
     result = replace(
         again.result, texts=(again.text,), finish_reasons=again.result.finish_reasons[:1], logprobs=(again.tokens,)
     )
-    ledger.remember(
-        Offer(
-            made[-1].template.name,
-            made[-1].variables,
-            made[-1].request.params,
-            helper.backend.name,
-            result.model,
-            result,
-            prompt=_sent(made[-1], helper),
-        )
-    )
+    ledger.remember(_offer(made[-1], helper, result))
     reply: dict[str, Any] = {"text": again.text, "start": again.start}
     if found.base is not None:
-        document = ls.workspace.get_text_document(uri)
-        span = {
-            "start": _position_dict(document.client_position_at_offset(found.base + again.start)),
-            "end": _position_dict(document.client_position_at_offset(found.base + len(found.written))),
-        }
+        span = _client_range(ls, uri, found.base + again.start, found.base + len(found.written))
         reply["edit"] = _edit(uri, span, again.text[again.start :])
     return reply
 
@@ -417,6 +389,15 @@ def _locate(ls: QuillmateServer, uri: str, params: dict[str, Any]) -> Located:
             "See editors/PROTOCOL.md.",
         )
     return in_document(offers, ls.text(uri), ls.offset(uri, position))
+
+
+def _client_range(ls: QuillmateServer, uri: str, start: int, end: int) -> dict[str, Any]:
+    """Code-point offsets ``start``..``end`` of ``uri`` as an LSP range (in the negotiated encoding)."""
+    document = ls.workspace.get_text_document(uri)
+    return {
+        "start": _position_dict(document.client_position_at_offset(start)),
+        "end": _position_dict(document.client_position_at_offset(end)),
+    }
 
 
 def _position_dict(position: types.Position) -> dict[str, int]:
@@ -462,17 +443,7 @@ async def continue_command(ls: QuillmateServer, *args: Any) -> dict[str, Any]:
         helper, ls.text(uri)[:offset], title=story_title(ledger.path), n=1, bible=ledger.bible()
     )
     result = await generate(helper, prepared.request, on_notice=ls.note)
-    ledger.remember(
-        Offer(
-            prepared.template.name,
-            prepared.variables,
-            prepared.request.params,
-            helper.backend.name,
-            result.model,
-            result,
-            prompt=_sent(prepared, helper),
-        )
-    )
+    ledger.remember(_offer(prepared, helper, result))
     await _apply(ls, uri, {"start": position, "end": position}, result.text, "quillmate: continue")
     return {"text": result.text}
 
@@ -536,17 +507,7 @@ async def _rewrite(
     prepared = ls.engine.prepare_rewrite(helper, passage, instruction, bible=ls.ledger(uri).bible())
     result = await generate(helper, prepared.request, ls.progress_sender(stream_id), ls.note)
     new_text = clean_result(prepared.template, result.text, passage)
-    ls.ledger(uri).remember(
-        Offer(
-            prepared.template.name,
-            prepared.variables,
-            prepared.request.params,
-            helper.backend.name,
-            result.model,
-            result,
-            prompt=_sent(prepared, helper),
-        )
-    )
+    ls.ledger(uri).remember(_offer(prepared, helper, result))
     if not new_text.strip():
         raise UsageError("The model wrote nothing for this rewrite.", "Try again, or another instruction.")
     return new_text
@@ -573,17 +534,7 @@ async def _run_template(
     output = template_output(prepared.template)
     text = clean_result(prepared.template, result.text, passage if output == "edit" else None)
     if uri:
-        ls.ledger(uri).remember(
-            Offer(
-                prepared.template.name,
-                prepared.variables,
-                prepared.request.params,
-                helper.backend.name,
-                result.model,
-                result,
-                prompt=_sent(prepared, helper),
-            )
-        )
+        ls.ledger(uri).remember(_offer(prepared, helper, result))
     reply: dict[str, Any] = {"text": text, "output": output}
     if uri and selection:
         if output == "edit":
@@ -609,6 +560,19 @@ async def _apply(
     accepted = new_text if accepted is None else accepted
     offset = start + max(0, new_text.find(accepted))
     _record_accept(ls, uri, offset, accepted)
+
+
+def _offer(prepared: Prepared, helper: Assistant, result: GenerationResult) -> Offer:
+    """``result`` of ``prepared`` as an offer for the document's ledger, with what was sent."""
+    return Offer(
+        prepared.template.name,
+        prepared.variables,
+        prepared.request.params,
+        helper.backend.name,
+        result.model,
+        result,
+        prompt=_sent(prepared, helper),
+    )
 
 
 def _sent(prepared: Prepared, helper: Assistant) -> dict[str, Any] | None:
@@ -672,10 +636,7 @@ def _lsp_range(value: dict[str, Any]) -> types.Range:
 
 
 def _range_dict(value: types.Range) -> dict[str, Any]:
-    return {
-        "start": {"line": value.start.line, "character": value.start.character},
-        "end": {"line": value.end.line, "character": value.end.character},
-    }
+    return {"start": _position_dict(value.start), "end": _position_dict(value.end)}
 
 
 def _edit(uri: str, selection: dict[str, Any], new_text: str) -> dict[str, Any]:

@@ -31,13 +31,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from assistant.sessions.errors import SessionReadOnly
 from assistant.sessions.session import Session
 from backends.base import FinishReason, GenerationResult
 
 Outcome = Literal["finished", "cancelled", "failed"]
+
+
+class GenerationDetails(TypedDict, total=False):
+    """Who and what made a generation, as :meth:`Session.record_generation` takes them."""
+
+    backend: str
+    """The backend profile's name."""
+    model: str
+    """The model, as far as it is known now (the result's model replaces it)."""
+    prompt_tokens: int
+    """Tokens in the prompt, when known before the answer."""
+    notices: Any
+    """Notices known before the answer (e.g. the prompt was shortened)."""
+    source: str
+    """Who asked: ``app`` (the default), ``cli``, ``server`` or ``lsp``."""
+    prompt: Any
+    """What is sent, as labelled parts: ``Prepared.prompt_report()`` (a ``PromptReport``)."""
 
 
 class GenerationRecorder:
@@ -77,13 +94,7 @@ class GenerationRecorder:
         template: str,
         variables: Mapping[str, Any] | None = None,
         params: Any = None,
-        *,
-        backend: str = "",
-        model: str = "",
-        prompt_tokens: int = 0,
-        notices: Any = (),
-        source: str = "app",
-        prompt: Any = None,
+        **details: Unpack[GenerationDetails],
     ) -> GenerationRecorder:
         """Record that a generation was asked for; returns its recorder.
 
@@ -92,12 +103,7 @@ class GenerationRecorder:
             template: The template's name (``continue``, ``rewrite``, ``chat``...).
             variables: The template variables as resolved (stored scrubbed of keys; long text shortened).
             params: The generation parameters: a ``GenerationParams`` or a mapping.
-            backend: The backend profile's name.
-            model: The model, as far as it is known now (the result's model replaces it).
-            prompt_tokens: Tokens in the prompt, when known before the answer.
-            notices: Notices known before the answer (e.g. the prompt was shortened).
-            source: Who asked: ``app``, ``cli``, ``server`` or ``lsp``.
-            prompt: What is sent, as labelled parts: ``Prepared.prompt_report()`` (a ``PromptReport``).
+            details: Who and what made it, by name (:class:`GenerationDetails`).
 
         Returns:
             A recorder whose ``event_id`` names the new pending event (None when nothing was recorded).
@@ -105,17 +111,7 @@ class GenerationRecorder:
         if session is None or not _writable(session):
             return cls()
         try:
-            event_id = session.record_generation(
-                template,
-                variables,
-                params,
-                backend,
-                model,
-                prompt_tokens=prompt_tokens,
-                notices=notices,
-                source=source,
-                prompt=prompt,
-            )
+            event_id = session.record_generation(template, variables, params, **details)
         except SessionReadOnly:  # closed by another thread a moment ago
             return cls()
         return cls(session, event_id)

@@ -105,3 +105,26 @@ def assert_passed(run: EditorRun) -> None:
             f"{result.get('error')}\nsteps done: {result.get('steps')}\n--- editor output ---\n{run.output}",
             pytrace=False,
         )
+
+
+def run_plugin(
+    name: str, argv: Sequence[str], prose_file: Path, editor_env: dict[str, str], steps: list[str]
+) -> EditorRun:
+    """Run ``argv`` (an editor sourcing its test script) with the ``editors/NAME`` plugin on ``prose_file``.
+
+    Checks the script got through ``steps``, in order, answered a cancel within two seconds,
+    and left the file on disk untouched (the plugin edits the buffer; the writer saves).
+    """
+    result_file = prose_file.parent / f"{name}-result.json"
+    env = {
+        **editor_env,
+        "QM_PLUGIN": str(EDITORS_DIR / name),
+        "QM_FILE": str(prose_file),
+        "QM_RESULT": str(result_file),
+    }
+    run = run_editor(argv, env, result_file)
+    assert_passed(run)
+    assert run.result["steps"] == steps
+    assert run.result["cancel_ms"] < 2000
+    assert prose_file.read_text(encoding="utf-8").startswith("# The lighthouse")
+    return run

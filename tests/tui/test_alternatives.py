@@ -21,15 +21,28 @@ TOKENS = [
 ]
 
 
-def _script(backend: ScriptedBackend) -> None:
+async def _suggest(app, pilot, backend: ScriptedBackend) -> None:
+    """Once the backend is ready, have it suggest " The lantern hummed." (with ``TOKENS``) at the end."""
+    await until(pilot, lambda: app.backend_ready)
     backend.enqueue(*(t.token for t in TOKENS), logprobs=[TOKENS])
-
-
-async def _suggest(app, pilot) -> None:
     to_end(app)
     await pilot.press("f5")
     await settle(app, pilot)
     assert app.editor.ghost is not None and app.editor.ghost.text == " The lantern hummed."
+
+
+async def _pick(app, pilot, key: str = "alt+a", what: str = "the picker") -> None:
+    """Press ``key`` and wait for the word picker."""
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(app.screen, AlternativesScreen), what=what)
+
+
+async def _refused(app, pilot, why: str) -> None:
+    """Alt+A opens no picker, and an error says ``why``."""
+    await pilot.press("alt+a")
+    await pilot.pause()
+    assert not isinstance(app.screen, AlternativesScreen)
+    assert any(why in m for m in notifications(app, "error"))
 
 
 def _cursor_in_ghost(app, at: int) -> None:
@@ -52,9 +65,7 @@ def _options(app) -> list[str]:
 async def test_continuations_ask_for_word_alternatives(build, backend: ScriptedBackend) -> None:
     app = build(OPENING)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.backend_ready)
-        _script(backend)
-        await _suggest(app, pilot)
+        await _suggest(app, pilot, backend)
         assert backend.last_request.params.logprobs == 5
 
 
@@ -62,26 +73,18 @@ async def test_the_writers_own_logprobs_setting_wins(build, backend: ScriptedBac
     app = build(OPENING)
     app.session.update_settings(params={"logprobs": 0})
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.backend_ready)
-        _script(backend)
-        await _suggest(app, pilot)
+        await _suggest(app, pilot, backend)
         assert backend.last_request.params.logprobs == 0
         _cursor_in_ghost(app, 6)
-        await pilot.press("alt+a")
-        await pilot.pause()
-        assert not isinstance(app.screen, AlternativesScreen)
-        assert any("no word alternatives" in m for m in notifications(app, "error"))
+        await _refused(app, pilot, "no word alternatives")
 
 
 async def test_the_picker_lists_the_words_with_their_chances(build, backend: ScriptedBackend) -> None:
     app = build(OPENING)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.backend_ready)
-        _script(backend)
-        await _suggest(app, pilot)
+        await _suggest(app, pilot, backend)
         _cursor_in_ghost(app, 7)  # inside " lantern"
-        await pilot.press("alt+a")
-        await until(pilot, lambda: isinstance(app.screen, AlternativesScreen), what="the picker")
+        await _pick(app, pilot)
         options = _options(app)
         assert [o.split()[0] for o in options] == ["lantern", "candle", "moon"]
         assert "50.0%" in options[0] and "(written)" in options[0]
@@ -96,13 +99,10 @@ async def test_the_picker_lists_the_words_with_their_chances(build, backend: Scr
 async def test_choosing_a_word_in_a_suggestion_writes_the_rest_again(build, backend: ScriptedBackend) -> None:
     app = build(OPENING)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.backend_ready)
-        _script(backend)
-        await _suggest(app, pilot)
+        await _suggest(app, pilot, backend)
         first = app.editor.ghost.generation_id
         _cursor_in_ghost(app, 7)
-        await pilot.press("f8")  # the second key
-        await until(pilot, lambda: isinstance(app.screen, AlternativesScreen), what="the picker")
+        await _pick(app, pilot, "f8")  # the second key
         backend.enqueue(" flickered", " and", " died.", logprobs=[[token(" flickered", 0.4, (" glowed", 0.35))]])
         await pilot.press("down", "enter")
         await settle(app, pilot)
@@ -113,8 +113,7 @@ async def test_choosing_a_word_in_a_suggestion_writes_the_rest_again(build, back
         assert app.session.document.text == OPENING  # nothing is in the draft until accepted
         # The new suggestion has alternatives too, at the chosen word and after it.
         _cursor_in_ghost(app, 7)
-        await pilot.press("alt+a")
-        await until(pilot, lambda: isinstance(app.screen, AlternativesScreen), what="the picker again")
+        await _pick(app, pilot, what="the picker again")
         assert "(written)" in _options(app)[1] and _options(app)[1].startswith("candle")
         await pilot.press("escape")
         await pilot.pause()
@@ -127,17 +126,14 @@ async def test_choosing_a_word_in_a_suggestion_writes_the_rest_again(build, back
 async def test_choosing_a_word_in_accepted_text_replaces_the_models_rest(build, backend: ScriptedBackend) -> None:
     app = build(OPENING)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.backend_ready)
-        _script(backend)
-        await _suggest(app, pilot)
+        await _suggest(app, pilot, backend)
         await pilot.press("tab")
         await pilot.pause()
         await pilot.press(*" Then")  # the writer's own words after it stay
         accepted = OPENING + " The lantern hummed. Then"
         assert app.session.document.text == accepted
         app.editor.move_cursor(app.editor.location_of(len(OPENING) + len(" The lant")))
-        await pilot.press("alt+a")
-        await until(pilot, lambda: isinstance(app.screen, AlternativesScreen), what="the picker")
+        await _pick(app, pilot)
         backend.enqueue(" glowed.")
         await pilot.press("down", "down", "enter")  # " moon"
         await settle(app, pilot)
@@ -155,10 +151,7 @@ async def test_writers_own_text_has_no_alternatives(build) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.backend_ready)
         app.editor.move_cursor((0, 5))
-        await pilot.press("alt+a")
-        await pilot.pause()
-        assert not isinstance(app.screen, AlternativesScreen)
-        assert any("no model-written text at the cursor" in m for m in notifications(app, "error"))
+        await _refused(app, pilot, "no model-written text at the cursor")
 
 
 async def test_not_while_the_model_writes(build, backend: ScriptedBackend) -> None:
@@ -169,10 +162,7 @@ async def test_not_while_the_model_writes(build, backend: ScriptedBackend) -> No
         to_end(app)
         await pilot.press("f5")
         await until(pilot, lambda: app.editor.ghost is not None and app.editor.ghost.text == " The", what="a word")
-        await pilot.press("alt+a")
-        await pilot.pause()
-        assert not isinstance(app.screen, AlternativesScreen)
-        assert any("still writing" in m for m in notifications(app, "error"))
+        await _refused(app, pilot, "still writing")
         backend.release()
         await settle(app, pilot)
 
@@ -217,8 +207,7 @@ async def test_the_picker_lists_the_real_models_alternatives(store) -> None:
             tokens = app.continuation.finished[ghost.generation_id].logprobs[0]
             assert "".join(t.token for t in tokens) == ghost.text
             _cursor_in_ghost(app, 0)
-            await pilot.press("alt+a")
-            await until(pilot, lambda: isinstance(app.screen, AlternativesScreen), what="the picker")
+            await _pick(app, pilot)
             here = choices_at(tokens, 0)
             assert len(here.options) == 5
             options = _options(app)

@@ -62,13 +62,25 @@ def offered(app: QuillmateApp) -> bool:
     return isinstance(app.screen, TunedScreen) and bool(app.screen.query("#tuned-switch"))
 
 
-async def open_dialog(pilot) -> TuneScreen:
+async def from_palette(pilot, title: str) -> None:
+    """Run the command palette's ``title`` command."""
     await pilot.press("ctrl+p")
-    await pilot.press(*"Tune a model")
+    await pilot.press(*title)
     await pilot.pause(0.3)
     await pilot.press("enter")
+
+
+async def open_dialog(pilot) -> TuneScreen:
+    await from_palette(pilot, "Tune a model")
     await until(pilot, lambda: bool(pilot.app.screen.query("#tune-name")), what="the tuning dialog")
     return pilot.app.screen
+
+
+async def open_dialog_for(pilot, steps: int) -> tuple[TuneScreen, list[str]]:
+    """The dialog, for a run of ``steps`` fast steps; and the lines its progress bar will show."""
+    pilot.app.tuning.options = {"steps": steps, **FAST}
+    lines = recorded(pilot.app)
+    return await open_dialog(pilot), lines
 
 
 async def name_it(pilot, screen: TuneScreen, name: str) -> None:
@@ -83,9 +95,7 @@ async def test_tune_from_the_palette_then_write_with_the_new_model(chapter: Path
     app = app_on(chapter, store)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            app.tuning.options = {"steps": 3, **FAST}
-            lines = recorded(app)
-            screen = await open_dialog(pilot)
+            screen, lines = await open_dialog_for(pilot, 3)
             files = [str(box.label) for box in screen.query(Checkbox)]
             assert files == ["chapter.md", "notes.txt"]  # the current file first; no picture
             assert all(box.value for box in screen.query(Checkbox))
@@ -118,17 +128,12 @@ async def test_stopping_keeps_a_usable_model_and_not_now_keeps_the_backend(chapt
     app = app_on(chapter, store)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            app.tuning.options = {"steps": 10_000, **FAST}
-            lines = recorded(app)
-            screen = await open_dialog(pilot)
+            screen, lines = await open_dialog_for(pilot, 10_000)
             screen.query_one("#tune-file-1", Checkbox).value = False  # the chapter alone
             await name_it(pilot, screen, "halfway")
             await pilot.press("enter")
             await until(pilot, lambda: any(" step 2/" in line for line in lines), timeout=120, what="two steps")
-            await pilot.press("ctrl+p")
-            await pilot.press(*"Stop tuning")
-            await pilot.pause(0.3)
-            await pilot.press("enter")
+            await from_palette(pilot, "Stop tuning")
             await until(pilot, lambda: offered(app), timeout=120, what="the tuning to stop")
             outcome = app.tuning.outcome
             assert outcome.result.interrupted and 2 <= outcome.result.steps < 10_000
@@ -149,9 +154,7 @@ async def test_quitting_while_tuning_saves_what_was_learnt(chapter: Path, store)
     app = app_on(chapter, store)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            app.tuning.options = {"steps": 10_000, **FAST}
-            lines = recorded(app)
-            screen = await open_dialog(pilot)
+            screen, lines = await open_dialog_for(pilot, 10_000)
             await name_it(pilot, screen, "quitter")
             await pilot.press("enter")
             await until(pilot, lambda: any(" step 1/" in line for line in lines), timeout=120, what="a step")

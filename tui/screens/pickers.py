@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.message import Message
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.screens.dialog import Dialog
 
-class BackendScreen(ModalScreen[tuple[str, str | None] | None]):
+
+class BackendScreen(Dialog[tuple[str, str | None]]):
     """Choose a backend profile and, optionally, another model for it.
 
     Args:
         profiles: ``(name, description)`` of every configured profile.
         current: The profile in use.
     """
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, profiles: list[tuple[str, str]], current: str) -> None:
         super().__init__()
@@ -60,33 +58,15 @@ class BackendScreen(ModalScreen[tuple[str, str | None] | None]):
         self.dismiss((name, model))
 
     @on(OptionList.OptionSelected, "#backend-list")
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self._choose()
-
     @on(Input.Submitted, "#backend-model")
-    def _model_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._choose()
-
     @on(Button.Pressed, "#switch")
-    def _switch(self, event: Button.Pressed) -> None:
+    def _chosen(self, event: Message) -> None:
         event.stop()
         self._choose()
 
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(None)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class SaveAsScreen(ModalScreen[Path | None]):
+class SaveAsScreen(Dialog[Path]):
     """Ask where to save a draft that has no file yet."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, suggestion: str = "draft.md") -> None:
         super().__init__()
@@ -117,19 +97,7 @@ class SaveAsScreen(ModalScreen[Path | None]):
         self.dismiss(path)
 
     @on(Input.Submitted, "#save-path")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._choose()
-
     @on(Button.Pressed, "#save")
-    def _save(self, event: Button.Pressed) -> None:
+    def _chosen(self, event: Message) -> None:
         event.stop()
         self._choose()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -10,10 +10,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Static
 
 from assistant import QuillmateError
+from tui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     from assistant.tuning.local import LocalPlan
@@ -46,7 +48,7 @@ class TuneRequest:
     minutes: float
 
 
-class TuneScreen(ModalScreen[TuneRequest | None]):
+class TuneScreen(Dialog[TuneRequest]):
     """Pick the files to tune on (all ticked), name the model, and say how long to train.
 
     Args:
@@ -62,7 +64,6 @@ class TuneScreen(ModalScreen[TuneRequest | None]):
     #tune-name { width: 1fr; margin-right: 2; }
     #tune-minutes { width: 8; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, files: list[Path], name: str = "my-voice") -> None:
         super().__init__()
@@ -139,22 +140,10 @@ class TuneScreen(ModalScreen[TuneRequest | None]):
         self.dismiss(TuneRequest(the_plan, files, minutes))
 
     @on(Button.Pressed, "#tune-start")
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self._start()
-
     @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
+    def _started(self, event: Message) -> None:
         event.stop()
         self._start()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class TunedScreen(ModalScreen[bool]):

@@ -835,7 +835,7 @@ class OpenAIBackend(Backend):
                     sent = _notice_from(item)
                     if sent is not None:
                         notices.append(sent)
-                        yield notice
+                        yield sent
                 if getattr(chunk, "usage", None) is not None:
                     usage = Usage(int(chunk.usage.prompt_tokens or 0), int(chunk.usage.completion_tokens or 0))
                 for choice in chunk.choices or ():

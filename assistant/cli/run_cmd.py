@@ -152,6 +152,13 @@ def _divider(index: int, total: int) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Use this story bible file (instead of the session's).",
 )
+@click.option(
+    "--compare",
+    "compare_backends",
+    metavar="BACKEND[,BACKEND…]",
+    help="Run the same request on each of these backend profiles, one after the other, each draft under "
+    "a line naming its backend and model; with --session each is kept among the session's drafts.",
+)
 @click.option("--dry-run", is_flag=True, help="Show the prompt's parts (on stderr, or with --json) and send nothing.")
 def run(
     template: str | None,
@@ -165,6 +172,7 @@ def run(
     session_id: str | None,
     bible_file: Path | None = None,
     dry_run: bool = False,
+    compare_backends: str | None = None,
     **setting_values: Any,
 ) -> None:
     """Run TEMPLATE and stream the text to stdout.
@@ -178,6 +186,12 @@ def run(
     from assistant.core import Assistant
 
     _refuse_extra_arguments(click.get_current_context().args)
+    compared: list[str] | None = None
+    if compare_backends is not None:
+        from assistant.cli.run_compare import parse_compare, refuse_with_compare
+
+        compared = parse_compare(compare_backends)
+        refuse_with_compare(backend=backend, model=model, include_input=include_input, dry_run=dry_run)
     if include_input:
         INPUT_ECHO.enabled = True
         INPUT_ECHO.capture()  # read now, so that any failure below can put the selection back
@@ -189,11 +203,27 @@ def run(
         raise UsageError("Name a template to run, or give --template-file.", "See `quillmate templates list`.")
     values = parse_vars(variables)
     overrides = overrides_from_options(setting_values)
-    assistant = Assistant(backend, model=model, dtype=dtype)
+    assistant = Assistant(compared[0] if compared else backend, model=model, dtype=dtype)
     chosen = assistant.templates.load_file(template_file) if template_file else assistant.templates.get(template or "")
     _fill_input(chosen, values, include_input=include_input)
     from assistant.cli.bible_cmd import load_bible, show_dry_run
 
+    if compared:
+        from assistant.cli.run_compare import run_compare
+
+        bible = load_bible(session_id, bible_file)
+        run_compare(
+            compared,
+            assistant,
+            chosen,
+            values,
+            overrides,
+            dtype=dtype,
+            bible=bible,
+            as_json=as_json,
+            session_id=session_id,
+        )
+        return
     try:
         prepared = assistant.prepare(chosen, values, overrides, bible=load_bible(session_id, bible_file))
     except BackendError as error:  # the model could not be reached while fitting the bible: say so in the session

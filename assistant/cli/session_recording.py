@@ -64,6 +64,14 @@ def record(session_id: str, prepared: Any, backend: Any, result: Any) -> int:
     )
 
 
+def record_draft(session_id: str, prepared: Any, backend: Any, result: Any) -> int | None:
+    """Keep a generation among the session's drafts, attributed to its model; the draft text is left as it was."""
+    with _opened(session_id) as session:
+        recorder = _start(session, prepared, backend, result.model)
+        recorder.finished(result)
+        return recorder.event_id
+
+
 def record_cancelled(session_id: str, prepared: Any, backend: Any, result: Any) -> int | None:
     """Record a generation the writer stopped with Ctrl+C; the draft is left as it was."""
     with _opened(session_id) as session:

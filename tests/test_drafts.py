@@ -137,3 +137,26 @@ def test_the_language_server_keeps_every_suggestion_not_only_the_accepted_one(tm
     assert [d.accepted for d in drafts] == [False, False, True, False]
     assert drafts[3].model == "gpt-4o-mini" and drafts[3].backend == "cloud"
     assert drafts[0].params["temperature"] == 0.5
+
+
+def test_export_leaves_the_drafts_not_taken_out_unless_asked(sid: str) -> None:
+    code, plain, _ = run("export", sid)
+    assert code == 0 and "Drafts not taken" not in plain and "Gulls" not in plain
+    code, out, _ = run("export", sid, "--with-drafts")
+    assert code == 0 and out.startswith(plain.rstrip("\n"))
+    section = out[out.index("## Drafts not taken") :]
+    assert "### Draft 1 (#1.1, gpt2 via local)" in section and LOCAL[0] in section
+    assert "### Draft 3 (#2.1, gpt-4o-mini via cloud)" in section and REMOTE in section
+    assert LOCAL[1] not in section  # the taken one is the text above, not a draft left over
+    code, attributed, _ = run("export", sid, "--format", "md-attributed", "--with-drafts")
+    assert code == 0 and attributed.index("## Statistics") < attributed.index("## Drafts not taken")
+    code, page, _ = run("export", sid, "--format", "html", "--with-drafts")
+    assert code == 0 and page.count('class="draft-not-taken"') == 2 and "gpt-4o-mini via cloud" in page
+    code, out, _ = run("export", sid, "--format", "json")
+    assert "drafts_not_taken" not in json.loads(out)
+    code, out, _ = run("export", sid, "--format", "json", "--with-drafts")
+    drafts = json.loads(out)["drafts_not_taken"]
+    assert [(d["ref"], d["model"], d["backend"], d["text"]) for d in drafts] == [
+        ("1.1", "gpt2", "local", LOCAL[0]),
+        ("2.1", "gpt-4o-mini", "cloud", REMOTE),
+    ]

@@ -224,13 +224,18 @@ def drafts_cmd(session_id: str, pair: tuple[str, str] | None, as_json: bool) -> 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file (atomically) instead of standard output.",
 )
-def export_cmd(session_id: str, fmt: str, output: Path | None) -> None:
+@click.option(
+    "--with-drafts",
+    is_flag=True,
+    help="Add the drafts that were not taken (every alternative the writer did not keep), each named by its model.",
+)
+def export_cmd(session_id: str, fmt: str, output: Path | None, with_drafts: bool = False) -> None:
     """Export a session's text (with who wrote what, for md-attributed, html and json)."""
     from assistant.sessions import atomic_write, export_session
 
     with _store() as store:
         session = store.open(session_id, read_only=True)
-        text = export_session(session, fmt)
+        text = export_session(session, fmt, with_drafts=with_drafts)
     if output is None:
         click.echo(text, nl=False)
         return

@@ -7,6 +7,12 @@
 * ``html``: a standalone page; model text in ``<span class="model">``, edited
   model text in ``<span class="edited">``, a legend and the statistics.
 * ``json``: text, spans, events, notes, settings and statistics (never keys).
+
+``with_drafts`` (off by default) adds the drafts that were not taken — every
+alternative of every generation the writer did not keep, labelled by its model —
+after the text: a "Drafts not taken" section in Markdown and HTML, a
+``drafts_not_taken`` list in JSON. (The JSON's ``events`` are the session's full
+record and hold every alternative either way; the list names them as drafts.)
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 from typing import Any
 
 from assistant.sessions.document import Span
+from assistant.sessions.drafts import Draft, drafts_of
 from assistant.sessions.events import GenerationEvent, scrub
 from assistant.sessions.session import Session
 from assistant.sessions.stats import Stats
@@ -24,17 +31,35 @@ from assistant.sessions.stats import Stats
 FORMATS = ("md", "md-attributed", "html", "json")
 
 
-def export_session(session: Session, fmt: str = "md") -> str:
-    """The session in format ``fmt`` (one of FORMATS)."""
+def export_session(session: Session, fmt: str = "md", *, with_drafts: bool = False) -> str:
+    """The session in format ``fmt`` (one of FORMATS); ``with_drafts`` adds the drafts not taken."""
     if fmt == "md":
-        return session.document.text
+        return session.document.text + (_drafts_markdown(session) if with_drafts else "")
     if fmt == "md-attributed":
-        return export_attributed_markdown(session)
+        return export_attributed_markdown(session) + (_drafts_markdown(session) if with_drafts else "")
     if fmt == "html":
-        return export_html(session)
+        return export_html(session, with_drafts=with_drafts)
     if fmt == "json":
-        return export_json(session)
+        return export_json(session, with_drafts=with_drafts)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def drafts_not_taken(session: Session) -> list[Draft]:
+    """Every draft the writer did not take (empty ones left out), numbered as `sessions drafts` numbers them."""
+    return [draft for draft in drafts_of(session.events) if not draft.accepted and draft.text.strip()]
+
+
+def _drafts_markdown(session: Session) -> str:
+    """The drafts not taken as a Markdown section, each under a heading naming its model; "" when none."""
+    drafts = drafts_not_taken(session)
+    if not drafts:
+        return ""
+    lines = ["", "---", "", "## Drafts not taken", ""]
+    for draft in drafts:
+        lines += [f"### {draft.label[0].upper()}{draft.label[1:]}, {_when(draft.created)}", "", draft.text.strip(), ""]
+    text = session.document.text
+    lead = "" if text.endswith("\n") or not text else "\n"
+    return lead + "\n".join(lines)
 
 
 def _when(timestamp: float) -> str:
@@ -104,8 +129,8 @@ _CSS = """body { font-family: Georgia, serif; max-width: 44em; margin: 2em auto;
 table { border-collapse: collapse; } td, th { padding: .2em .8em; text-align: left; }"""
 
 
-def export_html(session: Session) -> str:
-    """A standalone HTML page; model text highlighted, with a legend and statistics."""
+def export_html(session: Session, *, with_drafts: bool = False) -> str:
+    """A standalone HTML page; model text highlighted, with a legend and statistics (and the drafts not taken)."""
     esc = html.escape
     text = session.document.text
     events = {e.id: e for e in session.events}
@@ -129,6 +154,14 @@ def export_html(session: Session) -> str:
     rows += [(m.model, f"{m.words:,} words, {m.edited_words:,} edited") for m in stats.by_model]
     table = "\n".join(f"<tr><th>{esc(a)}</th><td>{esc(b)}</td></tr>" for a, b in rows)
     title = esc(session.title)
+    drafts = ""
+    if with_drafts and (not_taken := drafts_not_taken(session)):
+        items = "\n".join(
+            f'<article class="draft-not-taken" data-generation="{d.event_id}" data-alternative="{d.alternative}">'
+            f'<h3>{esc(d.label)}</h3>\n<div class="draft">{esc(d.text.strip())}</div></article>'
+            for d in not_taken
+        )
+        drafts = f'<section class="drafts">\n<h2>Drafts not taken</h2>\n{items}\n</section>\n'
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n"
@@ -138,13 +171,13 @@ def export_html(session: Session) -> str:
         '<span class="edited">written by a model, then edited</span></p>\n'
         f'<div class="draft">{"".join(parts)}</div>\n'
         f'<section class="stats">\n<h2>Statistics</h2>\n<table>\n{table}\n</table>\n</section>\n'
-        "</body>\n</html>\n"
+        f"{drafts}</body>\n</html>\n"
     )
 
 
-def session_dict(session: Session) -> dict[str, Any]:
-    """Everything about a session as JSON-safe data (keys scrubbed)."""
-    return {
+def session_dict(session: Session, *, with_drafts: bool = False) -> dict[str, Any]:
+    """Everything about a session as JSON-safe data (keys scrubbed); ``with_drafts`` adds ``drafts_not_taken``."""
+    data = {
         "format": "quillmate-session",
         "version": 1,
         "id": session.id,
@@ -168,8 +201,11 @@ def session_dict(session: Session) -> dict[str, Any]:
         "settings": scrub(session.settings),
         "stats": session.stats().to_dict(),
     }
+    if with_drafts:
+        data["drafts_not_taken"] = [scrub(d.to_dict(), limit=1_000_000) for d in drafts_not_taken(session)]
+    return data
 
 
-def export_json(session: Session) -> str:
+def export_json(session: Session, *, with_drafts: bool = False) -> str:
     """The session as indented JSON."""
-    return json.dumps(session_dict(session), ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(session_dict(session, with_drafts=with_drafts), ensure_ascii=False, indent=2) + "\n"

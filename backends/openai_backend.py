@@ -50,6 +50,18 @@ Choices made here:
 * **Samplers beyond OpenAI's.** ``top_k`` and ``repetition_penalty`` (and the profile's
   ``min_p``) go to the server, beside the OpenAI fields, when ``extra_samplers`` names them;
   never to api.openai.com, which refuses them.
+* **Banned phrases.** The server never sees ``ban``: the text is watched as it streams and
+  stopped where a banned phrase begins (the phrase is never shown). A ``completion``
+  profile then asks again, a new request whose prompt is the prompt plus the text kept so
+  far, with what is left of max tokens and the next seed, at most ``MAX_BAN_REASKS`` (3)
+  times per alternative; after that the text ends just before the phrase and a Notice
+  says so. A ``chat`` profile does the same only with ``continue_final_message = true``
+  (the kept text goes as a final assistant message, with vLLM's ``continue_final_message``
+  and ``add_generation_prompt`` fields); without it the text ends before the phrase and a
+  Notice says why. A model sampling greedily (temperature 0, no seed) tends to write the
+  same phrase again from the same text, so there the re-asks usually end in the cut.
+* **Phrase bias / logit_bias.** Not sent: ``logit_bias`` needs the server's token ids and
+  tiktoken cannot fetch its tables offline, so ``bias`` is reported as not honoured.
 * **Not honoured** (a Notice says so): num_beams, and top_k and repetition_penalty unless
   declared as above. More than four stop sequences: the first four go to the server, the
   rest are applied here as the text arrives.
@@ -65,7 +77,7 @@ import math
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import ip_address
 from typing import Any
@@ -112,6 +124,7 @@ MAX_STOP = 4
 MAX_ALTERNATIVES = 128
 MAX_TEMPERATURE = 2.0
 MESSAGE_OVERHEAD = 4  # tokens each chat message costs beyond its text
+MAX_BAN_REASKS = 3  # how many times one alternative is asked again after writing a banned phrase
 CONTINUE_INSTRUCTION = (
     "Continue the writer's text from exactly where it stops, in the same voice. Reply with the continuation only."
 )
@@ -131,6 +144,7 @@ _OPTIONS = {
     "frequency_penalty",
     "extra_samplers",
     "min_p",
+    "continue_final_message",
 }
 EXTRA_SAMPLERS = ("top_k", "min_p", "repetition_penalty")  # what llama.cpp and vLLM take beyond OpenAI's API
 _COMPLETION_PREFIXES = ("gpt-3.5-turbo-instruct", "davinci-002", "babbage-002", "text-", "gpt2", "distilgpt2")
@@ -217,6 +231,8 @@ def _option(name: str, value: Any, kind: str, profile: str) -> Any:
         ok = isinstance(value, str)
     elif kind == "whole number":
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "true or false":
+        ok = isinstance(value, bool)
     else:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok:
@@ -249,6 +265,7 @@ class OpenAIBackend(Backend):
         frequency_penalty: float | None = None,
         extra_samplers: Sequence[str] = (),
         min_p: float | None = None,
+        continue_final_message: bool = False,
     ) -> None:
         super().__init__(name)
         problems = []
@@ -263,6 +280,8 @@ class OpenAIBackend(Backend):
                 problems.append(f"min_p must be between 0 and 1 (got {min_p!r})")
             elif "min_p" not in extra_samplers:
                 problems.append('min_p is sent only to a server that takes it: add "min_p" to extra_samplers')
+        if not isinstance(continue_final_message, bool):
+            problems.append(f"continue_final_message must be true or false (got {continue_final_message!r})")
         if not model or not model.strip():
             problems.append("model must not be empty")
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
@@ -294,6 +313,7 @@ class OpenAIBackend(Backend):
         self.frequency_penalty = frequency_penalty
         self.extra_samplers = tuple(extra_samplers) if not isinstance(extra_samplers, str) else ()
         self.min_p = min_p
+        self.continue_final_message = continue_final_message
         self._discovered_context: int | None = None
         self._discovered = False
         self._latency_ms: float | None = None
@@ -322,6 +342,8 @@ class OpenAIBackend(Backend):
                 values[key] = _option(key, value, "whole number", name)
             elif key == "extra_samplers":
                 values[key] = value
+            elif key == "continue_final_message":
+                values[key] = _option(key, value, "true or false", name)
             else:
                 values[key] = _option(key, value, "number", name)
         values = {k: v for k, v in values.items() if v is not None}
@@ -637,8 +659,29 @@ class OpenAIBackend(Backend):
 
     # -- generating ---------------------------------------------------------------------
 
+    def _can_reask(self) -> bool:
+        """Whether a banned phrase can be stopped at and the text asked for again from before it."""
+        return self.mode == "completion" or self.continue_final_message
+
     def _adjust(self, params: GenerationParams, context: int) -> tuple[GenerationParams, list[Notice]]:
         notices = self.unsupported_notices(params)
+        if params.ban:
+            cut = next((n for n in notices if "cannot keep banned phrases" in n.message), None)
+            if cut is not None and self._can_reask():
+                notices[notices.index(cut)] = Notice(
+                    "info",
+                    f"{self.name} cannot keep banned phrases from being written; quillmate stops at one and asks "
+                    f"again from just before it (up to {MAX_BAN_REASKS} times), then ends the text there.",
+                )
+            elif cut is not None:
+                notices.append(
+                    Notice(
+                        "unsupported",
+                        f"{self.name} is a chat model and quillmate does not know that the server continues a "
+                        "message it began, so it cannot ask again from before a banned phrase: set "
+                        f"continue_final_message = true in profile '{self.name}' if it does (vLLM).",
+                    )
+                )
         changes: dict[str, Any] = {}
         if params.num_alternatives > MAX_ALTERNATIVES:
             changes["num_alternatives"] = MAX_ALTERNATIVES
@@ -705,7 +748,7 @@ class OpenAIBackend(Backend):
         return wire, fitted.notice(), tokens
 
     def _body(
-        self, request: GenerationRequest, params: GenerationParams, context: int
+        self, request: GenerationRequest, params: GenerationParams, context: int, *, continuing: bool = False
     ) -> tuple[dict[str, Any], list[Notice], int]:
         """The SDK call's arguments, the notices about the prompt, and its approximate size."""
         notices: list[Notice] = []
@@ -763,6 +806,8 @@ class OpenAIBackend(Backend):
             extra_body["repetition_penalty"] = params.repetition_penalty
         if "min_p" in samplers and self.min_p is not None:
             extra_body["min_p"] = self.min_p
+        if continuing and self.mode == "chat":  # the last message is the assistant's text so far: go on with it
+            extra_body.update(continue_final_message=True, add_generation_prompt=False)
         if extra_body:
             body["extra_body"] = extra_body  # fields beyond OpenAI's API, sent as they are
         return body, notices, prompt_tokens
@@ -785,11 +830,129 @@ class OpenAIBackend(Backend):
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         params = request.params.validated()
+        if not params.ban or not self._can_reask():
+            async with contextlib.aclosing(self._stream_once(request)) as events:  # closed with this one
+                async for event in events:
+                    yield event
+            return
+        cuts: list[bool] = []
+        first: GenerationResult | None = None
+        async with contextlib.aclosing(self._stream_once(request, cuts)) as events:
+            async for event in events:
+                if isinstance(event, GenerationResult):
+                    first = event
+                else:
+                    yield event
+        if first is None:  # pragma: no cover - _stream_once always ends with a result
+            return
+        rows = len(first.texts)
+        texts = list(first.texts)
+        reasons = list(first.finish_reasons)
+        notices = list(first.notices)
+        logprobs = [list(row) for row in first.logprobs]
+        each = list(first.usage.completion_tokens_each or _share(first.usage.completion_tokens, [1] * rows))
+        prompt_tokens = first.usage.prompt_tokens
+        error = first.error
+        cuts += [False] * (rows - len(cuts))
+        for index in range(rows):
+            asked = 0
+            while cuts[index] and error is None and asked < MAX_BAN_REASKS:
+                remaining = params.max_new_tokens - self.count_tokens(texts[index])
+                if remaining < 1:
+                    cuts[index], reasons[index] = False, "length"
+                    break
+                asked += 1
+                seed = None if params.seed is None else params.seed + asked * rows + index  # not the same text again
+                rest = params.with_overrides(num_alternatives=1, max_new_tokens=remaining, seed=seed)
+                again = self._continuation(request, texts[index], rest)
+                more: list[bool] = []
+                fresh = texts[index][-1:].isspace()  # the kept text ends in a space: the server's own one goes
+                try:
+                    async with contextlib.aclosing(self._stream_once(again, more, before=texts[index])) as events:
+                        async for event in events:
+                            if isinstance(event, Delta):
+                                piece = event.text.lstrip() if fresh else event.text
+                                fresh = fresh and not piece
+                                if piece:
+                                    texts[index] += piece
+                                    yield Delta(index, piece)
+                            elif isinstance(event, Notice):
+                                if event not in notices:
+                                    notices.append(event)
+                                    yield event
+                            else:
+                                reasons[index] = event.finish_reasons[0]
+                                prompt_tokens += event.usage.prompt_tokens
+                                each[index] += event.usage.completion_tokens
+                                if params.logprobs and event.logprobs:
+                                    logprobs[index].extend(event.logprobs[0])
+                                error = event.error
+                except BackendError as failure:
+                    error = f"Asking again from before a banned phrase failed: {failure.message}"
+                    break
+                cuts[index] = bool(more and more[0])
+            if asked:
+                notice = Notice(
+                    "info",
+                    f"{self._which(index, rows)} came to a banned phrase; quillmate asked {self.name} again from just "
+                    f"before it ({asked} time{'s' if asked > 1 else ''}).",
+                )
+                notices.append(notice)
+                yield notice
+            if cuts[index] and error is None:
+                notice = Notice(
+                    "unsupported",
+                    f"{self._which(index, rows)} still came to a banned phrase after {asked} new "
+                    f"request{'s' if asked != 1 else ''}; it ends just before it.",
+                )
+                notices.append(notice)
+                yield notice
+        yield replace(
+            first,
+            texts=tuple(texts),
+            finish_reasons=tuple(reasons),
+            usage=Usage(prompt_tokens, sum(each), tuple(each)),
+            notices=tuple(notices),
+            error=redact(error) if error else None,
+            logprobs=tuple(fit_to_text(row, text) for row, text in zip(logprobs, texts, strict=True))
+            if params.logprobs
+            else first.logprobs,
+        )
+
+    @staticmethod
+    def _which(index: int, rows: int) -> str:
+        return "The text" if rows == 1 else f"Alternative {index + 1}"
+
+    def _continuation(self, request: GenerationRequest, kept: str, params: GenerationParams) -> GenerationRequest:
+        """The request that goes on from ``kept``, the text written so far (never cut to fit)."""
+        if self.mode == "chat":
+            messages: Sequence[ChatMessage] = request.messages or (
+                ChatMessage.of("system", CONTINUE_INSTRUCTION),
+                ChatMessage("user", request.prompt or ()),
+            )
+            return GenerationRequest.chat([*messages, ChatMessage.of("assistant", kept)], params)
+        if request.messages is not None:
+            from backends.gpt2 import transcript_prompt
+
+            parts: Sequence[TextPart] = transcript_prompt(request.messages)
+        else:
+            parts = request.prompt or ()
+        return GenerationRequest.completion([*parts, TextPart(kept)], params)
+
+    async def _stream_once(
+        self, request: GenerationRequest, cuts: list[bool] | None = None, *, before: str | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """One request's stream; ``cuts`` is filled with whether each alternative stopped at a banned phrase.
+
+        ``before`` is the text already shown when this request goes on from it (after a banned phrase).
+        """
+        continuing = before is not None
+        params = request.params.validated()
         client = self._client()
         await self._discover_context(client)
         context = self.capabilities.context_window
         params, notices = self._adjust(params, context)
-        body, prompt_notices, approx_prompt_tokens = self._body(request, params, context)
+        body, prompt_notices, approx_prompt_tokens = self._body(request, params, context, continuing=continuing)
         notices.extend(prompt_notices)
         shortened = params.max_new_tokens < request.params.max_new_tokens
         if self._context_source() == "assumed" and (shortened or any(n.kind == "truncated" for n in prompt_notices)):
@@ -810,7 +973,7 @@ class OpenAIBackend(Backend):
         if limited:
             filters = [StopFilter(extra_stops, params.max_lines) for _ in range(rows)]
             if params.ban:  # the server never sees the ban: end the text before a banned phrase here
-                filters = [BannedPhraseCut(params.ban, then) for then in filters]
+                filters = [BannedPhraseCut(params.ban, then, before or "") for then in filters]
         texts = [""] * rows
         alternatives: list[list[TokenAlternatives]] = [[] for _ in range(rows)]
         reasons: list[FinishReason | None] = [None] * rows
@@ -935,6 +1098,8 @@ class OpenAIBackend(Backend):
                 if none_given not in notices:
                     notices.append(none_given)
                     yield none_given
+        if cuts is not None:
+            cuts[:] = [isinstance(f, BannedPhraseCut) and f.cut for f in filters or ()] or [False] * rows
         elapsed = time.perf_counter() - started
         span = (last_at - first_at) if first_at and last_at and last_at > first_at else elapsed
         yield GenerationResult(

@@ -203,13 +203,17 @@ class BannedPhraseCut:
     Args:
         phrases: The banned phrases.
         then: The filter the allowed text goes through next.
+        before: Text already shown before this (when asking again from before a banned
+            phrase): never passed on again, but a phrase that begins in it and ends in the
+            new text is found, and the cut then comes where the new text starts.
     """
 
-    def __init__(self, phrases: Sequence[str], then: StopFilter) -> None:
+    def __init__(self, phrases: Sequence[str], then: StopFilter, before: str = "") -> None:
         self.pattern = phrase_pattern(phrases)
         self.then = then
-        self.text = ""
-        self.passed = 0
+        self.text = before
+        self.passed = len(before)
+        self._floor = len(before)
         self.cut = False
         self._hold = max((len(normalise_phrase(p)) for p in phrases), default=0) + 8
 
@@ -222,7 +226,7 @@ class BannedPhraseCut:
         if self.stopped:
             return ""
         self.text += piece
-        found = self.pattern.search(self.text, max(0, self.passed - self._hold)) if self.pattern else None
+        found = self._search()
         if found and found.end() < len(self.text):
             self.cut = True
             return self._pass(found.start())
@@ -231,11 +235,20 @@ class BannedPhraseCut:
 
     def flush(self) -> str:
         """The end of the text: release what was held back (all of it, unless it ends in a banned phrase)."""
-        found = self.pattern.search(self.text, max(0, self.passed - self._hold)) if self.pattern else None
+        found = self._search()
         if found:
             self.cut = True
             return self._pass(found.start()) + self.then.flush()
         return self._pass(len(self.text)) + self.then.flush()
+
+    def _search(self) -> re.Match[str] | None:
+        """The first banned phrase that reaches into the new text (one wholly in ``before`` is not this one's)."""
+        if self.pattern is None:
+            return None
+        found = self.pattern.search(self.text, max(0, self.passed - self._hold))
+        while found is not None and found.end() <= self._floor:
+            found = self.pattern.search(self.text, found.start() + 1)
+        return found
 
     def _pass(self, upto: int) -> str:
         if upto <= self.passed:

@@ -21,6 +21,8 @@ llamacpp_old  like llamacpp, but an over-long prompt gets a 200 stream holding o
 lone_surrogate like ok, but the second piece holds a lone surrogate (a broken ``\\ud83d`` escape)
 scripted      streams the next of ``FakeOpenAI.replies`` whole (the last one again once they run out)
 logprobs      like ok, but gives each piece's logprobs when asked (each piece is one token)
+ban_once      writes the banned phrase " and the" on its first text request, clean text on every later one
+ban_always    writes the banned phrase " and the" on every text request
 vllm          vLLM's ways: ``max_model_len`` (3072) in ``GET /v1/models``, no ``GET /v1/models/{id}``,
               and its wording for an over-long prompt (a 400)
 """
@@ -37,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PIECES = ("Hello", " there", " friend")
+BAN_PIECES = {"ban_once": ("Once", " upon", " and the", " rest"), "ban_always": (" and the", " rest")}
+CLEAN_PIECES = ("a", " time", " quietly")
 CONTEXT = {"llamacpp": 2048, "llamacpp_old": 2048, "vllm": 3072}
 
 
@@ -302,6 +306,10 @@ class FakeOpenAI:
             return {"tokens": [piece], "token_logprobs": [-0.25], "top_logprobs": [dict(shown)], "text_offset": [0]}
 
         pieces = PIECES
+        if scenario in BAN_PIECES:
+            self.counts[f"{scenario}:text"] += isinstance(body, dict)  # requests for text, not GET /props
+            again = scenario == "ban_once" and self.counts[f"{scenario}:text"] > 1
+            pieces = CLEAN_PIECES if again else BAN_PIECES[scenario]
         if scenario == "scripted" and self.replies:
             pieces = (self.replies.pop(0) if len(self.replies) > 1 else self.replies[0],)
         for position, piece in enumerate(pieces):

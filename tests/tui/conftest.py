@@ -69,12 +69,18 @@ def build(
         app.finish()
 
 
-async def until(pilot: Any, condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
-    """Let the app run until ``condition()`` is true (bounded; fails the test otherwise)."""
+async def until(
+    pilot: Any, condition: Callable[[], object], timeout: float = 5.0, what: str | Callable[[], str] = ""
+) -> None:
+    """Let the app run until ``condition()`` is true (bounded; fails the test otherwise).
+
+    ``what`` names what is awaited; a callable is asked only on failure, to say how things stand then.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out waiting for {said or condition}")
         await pilot.pause(0.01)
 
 

@@ -241,30 +241,41 @@ def run(
     shown = INPUT_ECHO.capture() if include_input else None
     out = _Out(sys.stdout, output=chosen.output, before=shown, as_json=as_json)
     out.form = _form_of(prepared)
+    from assistant.cli.session_recording import record
+
+    stream_recorded(assistant, prepared, out, template=chosen.name, session_id=session_id, record_done=record)
+
+
+def stream_recorded(
+    assistant: Any, prepared: Any, out: _Out, *, template: str, session_id: str | None, record_done: Any
+) -> GenerationResult:
+    """Stream ``prepared`` to stdout; with a session, record how it ended (``record_done`` when it ends well).
+
+    Raises:
+        KeyboardInterrupt: Ctrl+C (recorded as cancelled); any failure (recorded as failed); BackendError
+        when the result carries an error.
+    """
+    from assistant.cli.session_recording import record_cancelled, record_failed
+
     progress = _Progress(prepared.request.params.num_alternatives)
     try:
-        result = asyncio.run(_stream_to_stdout(assistant, prepared, progress, out, template=chosen.name))
+        result = asyncio.run(_stream_to_stdout(assistant, prepared, progress, out, template=template))
     except KeyboardInterrupt:
         out.release_input()
         if session_id:
-            from assistant.cli.session_recording import record_cancelled
-
             record_cancelled(session_id, prepared, assistant.backend, progress.cancelled_result())
         raise
     except Exception as error:
         out.release_input()
         if session_id:
-            from assistant.cli.session_recording import record_failed
-
             with contextlib.suppress(Exception):
                 record_failed(session_id, prepared, assistant.backend, error)
         raise
     if session_id:
-        from assistant.cli.session_recording import record
-
-        record(session_id, prepared, assistant.backend, result)
+        record_done(session_id, prepared, assistant.backend, result)
     if result.error:
         raise _generation_failed(result)
+    return result
 
 
 class _Progress:

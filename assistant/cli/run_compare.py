@@ -13,7 +13,6 @@ had its turn, naming those that wrote nothing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from typing import Any
@@ -69,8 +68,8 @@ def run_compare(
         ConfigError: a name that is not a configured profile (before anything runs).
         BackendError: naming the profiles that wrote no draft, after the others have run.
     """
-    from assistant.cli.run_cmd import _form_of, _generation_failed, _Out, _Progress, _stream_to_stdout
-    from assistant.cli.session_recording import record_cancelled, record_draft, record_failed
+    from assistant.cli.run_cmd import _form_of, _Out, stream_recorded
+    from assistant.cli.session_recording import record_draft
     from assistant.core import Assistant
     from backends.errors import BackendError
 
@@ -96,22 +95,9 @@ def run_compare(
                 sys.stdout.flush()
             out = _Out(sys.stdout, output=chosen.output, before=None, as_json=as_json)
             out.form = _form_of(prepared)
-            progress = _Progress(prepared.request.params.num_alternatives)
-            try:
-                result = asyncio.run(_stream_to_stdout(assistant, prepared, progress, out, template=chosen.name))
-            except KeyboardInterrupt:
-                if session_id:
-                    record_cancelled(session_id, prepared, assistant.backend, progress.cancelled_result())
-                raise
-            except Exception as error:
-                if session_id:
-                    with contextlib.suppress(Exception):
-                        record_failed(session_id, prepared, assistant.backend, error)
-                raise
-            if session_id:
-                record_draft(session_id, prepared, assistant.backend, result)
-            if result.error:
-                raise _generation_failed(result)
+            stream_recorded(
+                assistant, prepared, out, template=chosen.name, session_id=session_id, record_done=record_draft
+            )
         except BackendError as error:
             _say_failed(name, error)
             failed.append(name)

@@ -28,6 +28,7 @@ from typing import Any
 
 from assistant.forms import check_form
 from assistant.forms.sounds import is_known, words_of
+from assistant.keywords import content_words, uses_words
 
 POEM_TOPICS = (
     "my grandmother's kitchen",
@@ -57,13 +58,6 @@ SCENES = (
     ("a bakery window at night", "stable-diffusion", "4:3"),
 )
 MIDJOURNEY_VERSIONS = {"1", "2", "3", "4", "5", "5.0", "5.1", "5.2", "6", "6.0", "6.1", "7"}
-_STOP = frozenset(
-    {
-        *("a", "an", "the", "of", "and", "to", "in", "into", "on", "at", "by", "for", "with", "from", "under"),
-        *("over", "my", "your", "his", "her", "their", "its", "our", "who", "whom", "which", "that", "this"),
-        *("these", "those", "is", "are", "was", "were", "be", "been", "it", "i", "you", "we", "they", "he", "she"),
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -91,28 +85,6 @@ def cases(subset: int | None = None, seed: int = 1) -> list[Case]:
     chosen = [group[:subset] if subset else group for group in (poems, slogans, images)]
     flat = [case for group in chosen for case in group]
     return [Case(c.template, c.variables, seed + 1000 * i) for i, c in enumerate(flat)]
-
-
-def stem(word: str) -> str:
-    """A crude stem: enough to match "clocks", "clock's" and "clock", "frosted" and "frost"."""
-    word = word.lower().removesuffix("'s")
-    for suffix in ("ing", "ed", "es", "s", "ly", "er"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> list[str]:
-    """The words of ``text`` that carry its meaning (no articles, pronouns or prepositions)."""
-    return [w for w in words_of(text) if w not in _STOP and len(w) > 1]
-
-
-def uses_words(text: str, wanted: Sequence[str]) -> float:
-    """The share of ``wanted`` words that ``text`` uses, by stem."""
-    if not wanted:
-        return 1.0
-    stems = {stem(w) for w in words_of(text)}
-    return sum(1 for w in wanted if stem(w) in stems) / len(wanted)
 
 
 def midjourney_ok(text: str) -> bool:

@@ -39,6 +39,7 @@ EOS = "<|endoftext|>"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 from backends.tuning import evaluate, lr_at  # noqa: E402 - shared with `quillmate tune`
+from scripts import training_shapes as shapes  # noqa: E402
 
 DEFAULT_CORPUS = Path("/work/shared/corpus")
 DEFAULT_OUT = REPO_ROOT / "backends" / "bundled_model"
@@ -719,10 +720,74 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ...")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from this model folder and its tokenizer (e.g. the first edition) instead of from scratch",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the training state saved beside --out (OUT.resume.pt), written every checkpoint",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="auto: bf16 (or fp16) mixed precision on a GPU, fp32 on the CPU",
+    )
+    p.add_argument("--fim-rate", type=float, default=0.2, help="share of poems and stories also given as FIM")
+    p.add_argument("--keyword-rate", type=float, default=0.85, help="share of poems given a Keywords line")
+    p.add_argument("--sayings-docs", type=int, default=8000, help="'Sayings about …' documents to make")
+    p.add_argument("--image-docs", type=int, default=5000, help="image-prompt documents to make")
     args = p.parse_args(argv)
     if args.max_steps <= 0 and args.time_budget_minutes <= 0:
         p.error("give --max-steps and/or --time-budget-minutes")
     return args
+
+
+def shape_documents(docs: list[Doc], args: argparse.Namespace, rng: random.Random) -> list[Doc]:
+    """Add the second edition's shapes: keyword poems, sayings about a word, image prompts, FIM."""
+    common = shapes.common_words(d.text for d in docs)
+    things = shapes.nouns(d.text for d in docs)
+    out: list[Doc] = []
+    for d in docs:
+        if d.genre == "verse" and rng.random() < args.keyword_rate:
+            d = shapes.keyword_poem(d, rng, common)
+        out.append(d)
+        if d.genre in ("verse", "prose") and rng.random() < args.fim_rate:
+            fim = shapes.fill_in_the_middle(d.text, rng)
+            if fim:
+                out.append(Doc(fim, d.source, "fim", min(d.weight, 1.0)))
+    lines = shapes.short_lines(d for d in docs if d.genre != "fim")
+    for text in shapes.sayings_about(lines, rng, common, things, args.sayings_docs):
+        out.append(Doc(text, "sayings about a word", "sayings", 1.0))
+    pairs = shapes.scenes(docs, common, things)
+    for text in shapes.image_docs(pairs, rng, things, args.image_docs):
+        out.append(Doc(text, "image prompts from prose", "image", 1.0))
+    return out
+
+
+def autocast_dtype(precision: str, device):
+    """The mixed-precision dtype for this device, or None for plain fp32."""
+    import torch
+
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if precision == "fp16" or (precision == "auto" and not torch.cuda.is_bf16_supported()):
+        return torch.float16
+    return torch.bfloat16
+
+
+def reuse_tokenizer(model_dir: Path, out: Path):
+    """The tokenizer of ``model_dir`` with the fill-in-the-middle tokens added, saved to ``out``."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    tok.add_special_tokens({"additional_special_tokens": list(shapes.FIM_TOKENS)})
+    tok.save_pretrained(str(out))
+    return tok
 
 
 def pick_heldout_passage(heldout: list[Doc], rng: random.Random) -> str:
@@ -756,6 +821,8 @@ def main(argv: list[str] | None = None) -> int:
     docs = build_documents(args.corpus, args.seed)
     train_docs = [d for d in docs if not is_heldout(d, args.heldout_frac, args.seed)]
     heldout_docs = [d for d in docs if is_heldout(d, args.heldout_frac, args.seed)]
+    # The split is made on the first edition's shapes, so both editions hold out the same texts.
+    train_docs = shape_documents(train_docs, args, random.Random(args.seed + 1))
     stream = weighted_stream(train_docs, random.Random(args.seed))
     print(
         f"documents: {len(docs)} ({len(heldout_docs)} held out); weighted training stream: {len(stream)} docs",
@@ -763,7 +830,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     tok_dir = Path(tempfile.mkdtemp(prefix="quillmate_tok_"))
-    tok = train_tokenizer([d.text for d in train_docs], args.vocab_size, tok_dir)
+    if args.init_from:
+        tok = reuse_tokenizer(args.init_from, tok_dir)
+    else:
+        tok = train_tokenizer([d.text for d in train_docs], args.vocab_size, tok_dir)
+        tok.add_special_tokens({"additional_special_tokens": list(shapes.FIM_TOKENS)})
+        tok.save_pretrained(str(tok_dir))
     train_ids, starts = encode_stream(tok, [d.text for d in stream])
     heldout_ids, _ = encode_stream(tok, [d.text for d in heldout_docs])
     data = Data(train_ids, starts, heldout_ids)
@@ -806,7 +878,16 @@ def main(argv: list[str] | None = None) -> int:
         # backend keeps prompt + new text within this many tokens.
         quillmate_context_window=max(args.seq_len, args.long_seq_len if args.long_frac > 0 else 0),
     )
-    model = GPT2LMHeadModel(config).to(device)
+    if args.init_from:
+        model = GPT2LMHeadModel.from_pretrained(str(args.init_from), dtype=torch.float32)
+        model.resize_token_embeddings(len(tok))
+        model.config.quillmate_context_window = config.quillmate_context_window
+        model.config.dtype = "float32"
+        for name in ("n_layer", "n_embd", "n_head", "n_positions"):
+            setattr(args, name, getattr(model.config, name))
+        model = model.to(device)
+    else:
+        model = GPT2LMHeadModel(config).to(device)
     model.generation_config = GenerationConfig(
         bos_token_id=eos_id,
         eos_token_id=eos_id,
@@ -835,13 +916,25 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     state = TrainState()
     budget_s = args.time_budget_minutes * 60
+    resume_path = out.with_name(out.name + ".resume.pt")
+    resumed_seconds = 0.0
+    if args.resume and resume_path.exists():
+        saved = torch.load(resume_path, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        gen.set_state(saved["gen"])
+        state = TrainState(saved["step"], saved["tokens"], saved["log"])
+        resumed_seconds = saved["seconds"]
+        print(f"resumed at step {state.step} after {resumed_seconds / 60:.1f} min of training", flush=True)
+    amp_dtype = autocast_dtype(args.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     def progress(now: float) -> float:
         p = 0.0
         if args.max_steps > 0:
             p = max(p, state.step / args.max_steps)
         if budget_s > 0:
-            p = max(p, (now - t_loop) / budget_s)
+            p = max(p, (now - t_loop + resumed_seconds) / budget_s)
         return min(1.0, p)
 
     def metrics_and_log(final: bool, heldout_loss: float, train_seconds: float) -> dict:
@@ -873,8 +966,14 @@ def main(argv: list[str] | None = None) -> int:
                     "weight_decay",
                     "seed",
                     "heldout_frac",
+                    "fim_rate",
+                    "keyword_rate",
+                    "sayings_docs",
+                    "image_docs",
+                    "precision",
                 )
             },
+            "init_from": str(args.init_from) if args.init_from else None,
             "genre_mix_weighted": mix_weighted,
             "source_bytes_weighted": dict(src_bytes.most_common()),
             "documents": {"total": len(docs), "heldout": len(heldout_docs), "train_weighted": len(stream)},
@@ -884,7 +983,20 @@ def main(argv: list[str] | None = None) -> int:
         return m
 
     def checkpoint(final: bool, heldout_loss: float) -> None:
-        train_seconds = time.time() - t_loop
+        train_seconds = time.time() - t_loop + resumed_seconds
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "gen": gen.get_state(),
+                "step": state.step,
+                "tokens": state.tokens,
+                "log": state.log,
+                "seconds": train_seconds,
+            },
+            resume_path.with_suffix(".tmp"),
+        )
+        os.replace(resume_path.with_suffix(".tmp"), resume_path)
         m = metrics_and_log(final, heldout_loss, train_seconds)
         save_model(model, tok_dir, out, {"metrics.json": m, "training_log.json": state.log})
         with (out / "training_log.csv").open("w", encoding="utf-8") as fh:
@@ -901,15 +1013,19 @@ def main(argv: list[str] | None = None) -> int:
     last_eval = last_ckpt = t_loop
     ema: float | None = None
     last_heldout = evaluate(model, heldout_ids, args.seq_len, args.eval_tokens)
-    state.log.append(
-        {
-            "step": 0,
-            "tokens": 0,
-            "seconds": 0.0,
-            "lr": 0.0,
-            "train_loss": last_heldout,
-            "heldout_loss": round(last_heldout, 4),
-        }
+    state.log += (
+        []
+        if state.step
+        else [
+            {
+                "step": 0,
+                "tokens": 0,
+                "seconds": 0.0,
+                "lr": 0.0,
+                "train_loss": last_heldout,
+                "heldout_loss": round(last_heldout, 4),
+            }
+        ]
     )
     bar = tqdm(
         total=1000,
@@ -932,12 +1048,15 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         x = get_batch(data, bsz, seq, gen).to(device)
-        logits = model(input_ids=x[:, :-1]).logits
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model(input_ids=x[:, :-1]).logits
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), x[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         state.step += 1
         state.tokens += bsz * seq
         window_tokens += bsz * seq
@@ -972,7 +1091,7 @@ def main(argv: list[str] | None = None) -> int:
         bar.update(0)
     bar.close()
 
-    train_seconds = time.time() - t_loop
+    train_seconds = time.time() - t_loop + resumed_seconds
     final_loss = evaluate(model, heldout_ids, args.seq_len, args.final_eval_tokens)
     state.log.append(
         {

@@ -13,14 +13,13 @@ from assistant import Assistant
 from assistant.evaluation import (
     Case,
     cases,
-    content_words,
     format_table,
     measure,
     midjourney_ok,
     negative_prompt_ok,
     run_eval,
-    uses_words,
 )
+from assistant.keywords import content_words, uses_words
 from backends.openai_backend import OpenAIBackend
 from tests.support.fake_openai_server import FakeOpenAI
 

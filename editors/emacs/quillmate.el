@@ -21,7 +21,7 @@
 ;;
 ;; Keys (in `quillmate-mode-map', prefix C-c q): C-c q c continue, C-c q a accept,
 ;; C-c q w accept a word, C-c q l accept a line, C-c q n / C-c q p next/previous
-;; alternative, C-c q d dismiss, C-c q k cancel, C-c q r rewrite the region,
+;; alternative, C-c q o other words the model weighed at a word, C-c q d dismiss, C-c q k cancel, C-c q r rewrite the region,
 ;; C-c q t template, C-c q b backend, C-c q v provenance, C-c q i info.
 ;; M-<right> accepts a word and M-<down> a line while ghost text is shown.
 
@@ -379,17 +379,7 @@ the alternative shown first."
          (extension (append (list :n (or n 1) :streamId stream)
                             (and max-new-tokens (list :maxNewTokens max-new-tokens)))))
     (setq quillmate--current ghost)
-    (puthash stream
-             (lambda (params)
-               (when (and (buffer-live-p buffer) (eq (buffer-local-value 'quillmate--current buffer) ghost))
-                 (let* ((i (or (plist-get params :index) 0))
-                        (items (quillmate--ghost-items ghost)))
-                   (while (<= (length items) i) (setq items (append items (list ""))))
-                   (setf (nth i items) (or (plist-get params :text) ""))
-                   (setf (quillmate--ghost-items ghost) items)
-                   (when (= i (quillmate--ghost-index ghost))
-                     (with-current-buffer buffer (quillmate--render ghost))))))
-             quillmate--streams)
+    (puthash stream (quillmate--ghost-progress buffer ghost) quillmate--streams)
     (setf (quillmate--ghost-request ghost)
           (quillmate--request
            "textDocument/inlineCompletion"
@@ -399,6 +389,18 @@ the alternative shown first."
                  :quillmate extension)
            (lambda (result error) (quillmate--ghost-finish buffer ghost result error))))
     ghost))
+
+(defun quillmate--ghost-progress (buffer ghost)
+  "A handler of `quillmate/progress' that grows GHOST in BUFFER."
+  (lambda (params)
+    (when (and (buffer-live-p buffer) (eq (buffer-local-value 'quillmate--current buffer) ghost))
+      (let* ((i (or (plist-get params :index) 0))
+             (items (quillmate--ghost-items ghost)))
+        (while (<= (length items) i) (setq items (append items (list ""))))
+        (setf (nth i items) (or (plist-get params :text) ""))
+        (setf (quillmate--ghost-items ghost) items)
+        (when (= i (quillmate--ghost-index ghost))
+          (with-current-buffer buffer (quillmate--render ghost)))))))
 
 (defun quillmate--ghost-finish (buffer ghost result error)
   "Finish GHOST in BUFFER with the server's RESULT or ERROR."
@@ -524,7 +526,7 @@ the alternative shown first."
     (when (and ghost
                (not (memq this-command '(quillmate-complete quillmate-accept quillmate-accept-word
                                          quillmate-accept-line quillmate-next quillmate-previous
-                                         quillmate-cancel)))
+                                         quillmate-cancel quillmate-alternatives)))
                (or (/= (point) (quillmate--ghost-marker ghost))
                    (/= (buffer-chars-modified-tick) (quillmate--ghost-tick ghost))))
       (quillmate-dismiss))))
@@ -613,9 +615,10 @@ the alternative shown first."
   "The preview in progress (for tests): a plist with :new, :pending, :error."
   quillmate--preview)
 
-(defun quillmate--request-edit (method params title beg end on-insert)
+(defun quillmate--request-edit (method params title beg end on-insert &optional new-text)
   "Send METHOD with PARAMS; preview an edit of BEG..END titled TITLE.
-`insert' results go to ON-INSERT instead."
+`insert' results go to ON-INSERT instead.  NEW-TEXT, given the result,
+returns the text to preview (by default its newText or text)."
   (let* ((stream (quillmate--new-stream))
          (buffer (current-buffer))
          (p (and beg (list :buffer buffer :beg (copy-marker beg) :end (copy-marker end t)
@@ -653,7 +656,9 @@ the alternative shown first."
                       (funcall on-insert (or (plist-get result :text) (plist-get result :newText) "")
                                (plist-get result :edit)))))
                  (t
-                  (plist-put p :new (or (plist-get result :newText) (plist-get result :text) ""))
+                  (plist-put p :new (if new-text
+                                        (funcall new-text result)
+                                      (or (plist-get result :newText) (plist-get result :text) "")))
                   (when current (quillmate--refresh-preview)))))))))
       (when p (plist-put p :request request)))))
 
@@ -726,6 +731,142 @@ preview.  Interactively, variables are read as name=value pairs."
                                              :tick (buffer-chars-modified-tick))))
            (setq quillmate--current ghost)
            (quillmate--render ghost)))))))
+
+;;;; Word alternatives: the words the model almost wrote
+
+(defun quillmate--request-wait (method params)
+  "Send METHOD with PARAMS and wait for the answer: (RESULT . ERROR).
+Nil when the server is not running.  \\[keyboard-quit] stops waiting."
+  (let ((answer nil))
+    (quillmate--request method params (lambda (result error) (setq answer (cons result error))))
+    (while (and (null answer) (process-live-p quillmate--process))
+      (accept-process-output quillmate--process 0.05))
+    answer))
+
+(defun quillmate--words (text)
+  "The words of TEXT as (WORD . OFFSET), OFFSET where the word starts."
+  (let ((start 0) (words nil))
+    (while (string-match "[^[:space:]\n]+" text start)
+      (push (cons (match-string 0 text) (match-beginning 0)) words)
+      (setq start (match-end 0)))
+    (nreverse words)))
+
+(defun quillmate--shown-word (text)
+  "TEXT as the menus show it: quoted when it has a space at either end."
+  (let ((word (replace-regexp-in-string "\n" "\\n" text t t)))
+    (if (equal (string-trim word) word) word (format "\"%s\"" word))))
+
+(defun quillmate--in-order (labels)
+  "A completion table of LABELS, an alist, that keeps their order."
+  (lambda (string predicate action)
+    (if (eq action 'metadata)
+        '(metadata (display-sort-function . identity) (cycle-sort-function . identity))
+      (complete-with-action action labels string predicate))))
+
+(defun quillmate--choose-alternative (params)
+  "Ask for the alternatives at PARAMS and let the writer choose one.
+Return (REPLY . CHOICE), or nil when there is none or nothing was chosen."
+  (let* ((answer (quillmate--request-wait "quillmate/alternatives" params))
+         (reply (car answer))
+         (word (plist-get reply :word)))
+    (cond
+     ;; On an error the server has already shown its one line.
+     ((or (null answer) (cdr answer)) nil)
+     ((null (plist-get reply :alternatives))
+      (message "quillmate: the model weighed no other words here")
+      nil)
+     (t
+      (let* ((labels (mapcar (lambda (option)
+                               (let ((text (plist-get option :text)))
+                                 (cons (format "%5.1f%%  %s%s" (* 100.0 (or (plist-get option :probability) 0))
+                                               (quillmate--shown-word text)
+                                               (if (equal text word) "  (written)" ""))
+                                       text)))
+                             (plist-get reply :alternatives)))
+             (picked (completing-read (format "quillmate: instead of %s: " (quillmate--shown-word word))
+                                      (quillmate--in-order labels) nil t)))
+        (when-let ((cell (assoc picked labels)))
+          (cons reply (cdr cell))))))))
+
+(defun quillmate-alternatives (&optional word)
+  "Show the words the model almost wrote at a word; write again from one.
+The words the model weighed there come with their probabilities, the one
+it wrote marked (written).  Choose one and the model writes again from
+it, keeping the words before.  With ghost text shown, the word is one of
+the suggestion's: the WORD-th (the prefix argument) or one you choose,
+and the new suggestion streams in as ghost text.  Without, it is the
+word at point in model text accepted in this buffer, and the new words
+are previewed, replacing the old ones from that word on."
+  (interactive "P")
+  (let* ((ghost quillmate--current)
+         (text (and ghost (quillmate--ghost-text ghost)))
+         (number (and word (prefix-numeric-value word))))
+    (cond
+     ((or (null text) (string-empty-p text))
+      (if number
+          (message "quillmate: no suggestion is shown to take word %d from; without a number, the word at point is used"
+                   number)
+        (quillmate--accepted-alternatives)))
+     ((quillmate--ghost-pending ghost)
+      (message "quillmate: the model is still writing this suggestion; ask again once it has finished"))
+     (t
+      (let* ((words (quillmate--words text))
+             (labels (cl-loop for w in words for i from 1 collect (cons (format "%s  (%d)" (car w) i) w)))
+             (chosen (cond
+                      ((null number)
+                       (cdr (assoc (completing-read "quillmate: which word? " (quillmate--in-order labels) nil t)
+                                   labels)))
+                      ((<= 1 number (length words)) (nth (1- number) words))
+                      (t (message "quillmate: the suggestion has %d words; there is no word %d"
+                                  (length words) number)
+                         nil))))
+        (when chosen
+          (quillmate--ghost-alternatives ghost text (cdr chosen))))))))
+
+(defun quillmate--ghost-alternatives (ghost text offset)
+  "Offer the alternatives at OFFSET of TEXT, shown by GHOST; write again."
+  (let* ((params (list :textDocument (list :uri (quillmate--uri))
+                       :position (quillmate--position (quillmate--ghost-marker ghost))
+                       :text text :offset offset))
+         (picked (quillmate--choose-alternative params)))
+    (cond
+     ((null picked) nil)
+     ((not (eq quillmate--current ghost))
+      (message "quillmate: the suggestion changed while you chose; ask again"))
+     (t
+      (let* ((reply (car picked))
+             (lead (concat (substring text 0 (plist-get reply :start)) (cdr picked)))
+             (buffer (current-buffer))
+             (stream (quillmate--new-stream))
+             (new (quillmate--make-ghost :marker (copy-marker (quillmate--ghost-marker ghost)) :items (list lead)
+                                         :stream stream :tick (buffer-chars-modified-tick))))
+        (quillmate-dismiss)
+        (setq quillmate--current new)
+        (quillmate--render new)
+        (puthash stream (quillmate--ghost-progress buffer new) quillmate--streams)
+        (setf (quillmate--ghost-request new)
+              (quillmate--request
+               "quillmate/regenerateFrom" (append params (list :choice (cdr picked) :streamId stream))
+               (lambda (result error)
+                 ;; One new suggestion: finish it as an inline completion's.
+                 (quillmate--ghost-finish
+                  buffer new (list :items (list (list :insertText (or (plist-get result :text) lead)))) error))))
+        new)))))
+
+(defun quillmate--accepted-alternatives ()
+  "Offer the alternatives at point in accepted model text; preview the rest."
+  (let* ((params (list :textDocument (list :uri (quillmate--uri)) :position (quillmate--position)))
+         (picked (quillmate--choose-alternative params)))
+    (when picked
+      (let* ((reply (car picked))
+             (beg (quillmate--point (plist-get (plist-get reply :range) :start)))
+             (old (substring (plist-get reply :text) (plist-get reply :start))))
+        (quillmate--request-edit
+         "quillmate/regenerateFrom" (append params (list :choice (cdr picked)))
+         (format "words from %s with %s" (quillmate--shown-word (plist-get reply :word))
+                 (quillmate--shown-word (cdr picked)))
+         beg (min (point-max) (+ beg (length old))) #'ignore
+         (lambda (result) (substring (plist-get result :text) (plist-get result :start))))))))
 
 ;;;; Information
 
@@ -823,6 +964,7 @@ Return non-nil if every change found its buffer."
     (define-key prefix (kbd "l") #'quillmate-accept-line)
     (define-key prefix (kbd "n") #'quillmate-next)
     (define-key prefix (kbd "p") #'quillmate-previous)
+    (define-key prefix (kbd "o") #'quillmate-alternatives)
     (define-key prefix (kbd "d") #'quillmate-dismiss)
     (define-key prefix (kbd "k") #'quillmate-cancel)
     (define-key prefix (kbd "r") #'quillmate-rewrite)

@@ -41,7 +41,7 @@ def test_ert_suite(prose_file: Path, editor_env: dict[str, str]) -> None:
     print(f"emacs plugin tests took {time.monotonic() - start:.1f} s")
     output = (proc.stdout + proc.stderr)[-6000:]
     assert proc.returncode == 0, output
-    assert "Ran 4 tests, 4 results as expected" in output, output
+    assert "Ran 5 tests, 5 results as expected" in output, output
     timings = json.loads(result_file.read_text(encoding="utf-8"))
     print(f"emacs timings: {timings}")
     assert timings["cancel-ms"] < 2000, timings

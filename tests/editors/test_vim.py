@@ -24,6 +24,7 @@ def test_ghost_text_accept_provenance_rewrite_cancel(prose_file: Path, editor_en
             "accept",
             "provenance",
             "alternatives",
+            "word alternatives",
             "template, accept line",
             "info, provenance window",
             "switch backend",

@@ -66,6 +66,27 @@ function! s:last_message() abort
   return get(split(execute('messages'), "\n"), -1, '')
 endfunction
 
+" The lines of the one popup menu shown (waited for).
+function! s:menu(what) abort
+  call s:wait_for(a:what, 'len(popup_list()) == 1')
+  return getbufline(winbufnr(popup_list()[0]), 1, '$')
+endfunction
+
+" The word an alternatives menu line offers ("  12.5%  \" sea\"  (written)").
+function! s:offered_word(line) abort
+  let m = matchlist(a:line, '^\s*\d\+\.\d%  \(.\{-}\)\%(  (written)\)\=$')
+  call s:check(!empty(m), 'an alternative without its probability: ' . a:line)
+  let word = m[1] =~# '^".*"$' ? m[1][1:-2] : m[1]
+  return substitute(word, '\\n', "\n", 'g')
+endfunction
+
+function! s:check_one_line(what, pattern) abort
+  call s:wait_for(a:what, 's:last_message() =~# ' . string(a:pattern))
+  let line = s:last_message()
+  call s:check(line =~# '^quillmate: ' && line !~# "\n" && line !~# 'Traceback', a:what . ' is not one line: ' . line)
+  return line
+endfunction
+
 function! s:run() abort
   execute 'set runtimepath^=' . fnameescape($QM_PLUGIN)
   filetype on
@@ -160,11 +181,96 @@ function! s:run() abort
   call quillmate#configure({'params': {'max_new_tokens': 12, 'temperature': 0, 'seed': 7}})
   call add(s:result.steps, 'alternatives')
 
+  " Word alternatives on ghost text: the <Plug> map offers its words in a popup
+  " menu; on the second, the words the model weighed there with their
+  " probabilities; choosing the second of those writes again from it (streaming),
+  " keeping the words before it.
+  call cursor(line('$'), col([line('$'), '$']) - 1)
+  let before_words = s:text()
+  call quillmate#suggest()
+  let ghost = s:wait_suggestion('the suggestion to choose a word in').text
+  let prefix = matchstr(ghost, "^\\_s*[^ \t\n]\\+")
+  let space = matchstr(strpart(ghost, len(prefix)), '^\_s*')
+  call s:check(strpart(ghost, len(prefix)) =~# '\S', 'the suggestion has fewer than two words: ' . ghost)
+  execute "normal \<Plug>(quillmate-alternatives)"
+  let words = s:menu('the menu of words')
+  call s:check(words == split(ghost), 'the menu does not list the suggestion''s words: ' . string(words))
+  call feedkeys("j\<CR>", 'xt')
+  call s:wait_for('the words menu to close', 'empty(popup_list())', 5.0)
+  let offered = s:menu('the alternatives')
+  let s:result.word_alternatives = offered
+  call s:check(len(offered) >= 3, 'fewer than three alternatives: ' . string(offered))
+  call s:check(offered[0] =~# '  (written)$', 'the written word is not the likeliest at temperature 0: ' . string(offered))
+  let chosen = s:offered_word(offered[1])
+  call map(copy(offered), 's:offered_word(v:val)')
+  call feedkeys("j\<CR>", 'xt')
+  let again = s:wait_suggestion('the suggestion written again')
+  let s:result.regenerated = again.text
+  " Drawn once with the kept words and the choice, once at the end: more means it streamed.
+  call s:check(len(again.renders) >= 4, 'the new suggestion was drawn only ' . len(again.renders) . ' time(s): no streaming')
+  call s:check(stridx(again.text, prefix) == 0, 'the words before the chosen one changed: ' . again.text)
+  let at = strpart(again.text, len(prefix))
+  call s:check(stridx(at, chosen) == 0 || stridx(at, space . chosen) == 0,
+        \ 'the chosen word ' . string(chosen) . ' does not follow the kept words: ' . again.text)
+  call s:check(again.text !=# ghost, 'the suggestion did not change: ' . ghost)
+  call s:check(map(copy(again.shown), 'v:val[1]') == s:expected_shown(again.text), 'the ghost text does not show the new suggestion')
+  call s:check(s:text() ==# before_words, 'choosing a word changed the buffer')
+  execute "normal \<Plug>(quillmate-accept)"
+  call s:check(s:text() ==# before_words . again.text, 'accepting the new suggestion gave: ' . s:text())
+
+  " The same word, now accepted text, with the cursor on it and the numbered
+  " list instead of the popup: the first choice; the new words replace the old
+  " from there, through the preview.
+  let upto = split(before_words . strpart(again.text, 0, len(prefix) + len(space)), "\n", 1)
+  call cursor(len(upto), len(upto[-1]) + 1)
+  let g:quillmate_menu = 'list'
+  redir => s:listed
+  call feedkeys("1\<CR>", 't')
+  QuillmateAlternatives
+  call s:wait_for('the preview', '!empty(quillmate#preview()) && (quillmate#preview().new isnot v:null || quillmate#preview().error !=# "")')
+  redir END
+  unlet g:quillmate_menu
+  let redo = quillmate#preview()
+  call s:check(redo.error ==# '', 'writing again from accepted text failed: ' . redo.error)
+  " The list as :redir saw it: "quillmate: instead of ...", "1. ...", "2. ...".
+  let first = matchlist(s:listed, 'quillmate: instead of [^\n]\{-}\_s\+1\. \([^\n]\{-}\)\_s\+2\. ')
+  call s:check(!empty(first), 'the numbered list was not shown: ' . s:listed)
+  let chosen = s:offered_word(first[1])
+  let kept = strpart(again.text, 0, len(prefix) + len(space) - len(matchstr(chosen, '^\_s*')))
+  call s:check(redo.old ==# strpart(again.text, len(kept)), 'the preview does not replace from the word on: ' . redo.old)
+  call s:check(stridx(redo.new, chosen) == 0, 'the preview does not start with the chosen word ' . string(chosen) . ': ' . redo.new)
+  call s:check(quillmate#preview_accept(), 'accepting the new words failed')
+  call s:check(s:text() ==# before_words . kept . redo.new,
+        \ 'the new words did not replace the old from the word on: ' . s:text())
+  call s:check(stridx(s:model_text(s:provenance()), trim(redo.new)) >= 0, 'the session does not credit the model with the new words')
+
+  " One clear line when there is nothing to offer.
+  let before_errors = s:text()
+  call cursor(1, 3)
+  QuillmateAlternatives
+  let s:result.no_text_message = s:check_one_line('the message on the writer''s words', 'There is no text from a suggestion at this position')
+  Quillmate alternatives many
+  call s:check_one_line('the message on a bad word number', 'give the word''s number')
+  call quillmate#configure({'params': {'max_new_tokens': 12, 'temperature': 0, 'seed': 7, 'logprobs': 0}})
+  call cursor(line('$'), col([line('$'), '$']) - 1)
+  call quillmate#suggest()
+  call s:wait_suggestion('a suggestion without alternatives')
+  QuillmateAlternatives 99
+  call s:check_one_line('the message on a word past the end', 'there is no word 99')
+  QuillmateAlternatives 1
+  let s:result.no_alternatives_message = s:check_one_line('the message on text without alternatives', 'This text has no word alternatives')
+  call s:check(empty(popup_list()), 'a menu opened with nothing to offer')
+  execute "normal \<Plug>(quillmate-dismiss)"
+  call quillmate#configure({'params': {'max_new_tokens': 12, 'temperature': 0, 'seed': 7}})
+  call s:check(s:text() ==# before_errors, 'asking for alternatives with none changed the text')
+  call add(s:result.steps, 'word alternatives')
+
   " A template on a selection: the poem comes as ghost text after it, as a new
   " paragraph; accepting line by line inserts it.
   let before_template = s:text()
+  let s:error_before = quillmate#last_error()
   3Quillmate template poem
-  call s:wait_for('the poem', '(!empty(quillmate#suggestion()) && quillmate#suggestion().done) || quillmate#last_error() =~# "."')
+  call s:wait_for('the poem', '(!empty(quillmate#suggestion()) && quillmate#suggestion().done) || quillmate#last_error() !=# s:error_before')
   call s:check(empty(quillmate#preview()), 'the preview stayed open for a template that inserts')
   let poem = quillmate#suggestion()
   call s:check(!empty(poem) && poem.text[:1] ==# "\n\n" && poem.text =~# '\S', 'the poem is not a new paragraph: ' . string(poem))

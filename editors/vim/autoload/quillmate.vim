@@ -249,7 +249,7 @@ endfunction
 function! s:default_maps() abort
   let maps = {
         \ 'suggest': '<M-\>', 'accept': '<M-a>', 'accept-word': '<M-w>', 'accept-line': '<M-l>',
-        \ 'next': '<M-]>', 'prev': '<M-[>', 'dismiss': '<M-e>', 'cancel': '<M-c>'}
+        \ 'next': '<M-]>', 'prev': '<M-[>', 'dismiss': '<M-e>', 'cancel': '<M-c>', 'alternatives': '<M-o>'}
   call extend(maps, s:opt('keys', {}))
   for [name, lhs] in items(maps)
     let plug = '<Plug>(quillmate-' . name . ')'
@@ -346,6 +346,15 @@ function! s:insert_point() abort
   return [lnum, col]
 endfunction
 
+" A suggestion shown at (lnum, col), made the buffer's; pending while `stream` is not ''.
+function! s:new_ghost(buf, lnum, col, items, index, stream) abort
+  let g = {'buf': a:buf, 'lnum': a:lnum, 'col': a:col, 'items': a:items, 'index': a:index,
+        \ 'stream': a:stream, 'pending': a:stream !=# '', 'done': a:stream ==# '', 'cancelled': 0, 'error': '',
+        \ 'renders': [], 'tick': getbufvar(a:buf, 'changedtick'), 'request': {'id': -1}}
+  let s:ghosts[a:buf] = g
+  return g
+endfunction
+
 " Ask for a continuation; the ghost text grows while the model writes.
 " Options: n (alternatives), lnum, col (0-based byte), max_new_tokens, index.
 function! quillmate#suggest(...) abort
@@ -355,10 +364,7 @@ function! quillmate#suggest(...) abort
   call quillmate#dismiss(buf)
   let [lnum, col] = has_key(opts, 'lnum') ? [opts.lnum, opts.col] : s:insert_point()
   let stream = s:next_stream()
-  let g = {'buf': buf, 'lnum': lnum, 'col': col, 'items': [], 'index': get(opts, 'index', 0),
-        \ 'stream': stream, 'pending': 1, 'done': 0, 'cancelled': 0, 'error': '', 'renders': [],
-        \ 'tick': getbufvar(buf, 'changedtick'), 'request': {}}
-  let s:ghosts[buf] = g
+  let g = s:new_ghost(buf, lnum, col, [], get(opts, 'index', 0), stream)
   let s:streams[stream] = function('s:on_ghost_progress', [g])
   let ext = {'n': get(opts, 'n', 1), 'streamId': stream}
   if has_key(opts, 'max_new_tokens')
@@ -669,11 +675,13 @@ function! quillmate#preview_reject() abort
 endfunction
 
 function! quillmate#preview() abort
-  return empty(s:preview) ? {} : {'new': get(s:preview, 'new', v:null), 'pending': s:preview.pending,
-        \ 'error': get(s:preview, 'error', '')}
+  return empty(s:preview) ? {} : {'new': get(s:preview, 'new', v:null), 'old': s:preview.old,
+        \ 'pending': s:preview.pending, 'error': get(s:preview, 'error', '')}
 endfunction
 
-function! s:request_edit(method, params, title, range, OnInsert) abort
+" Send a request whose result edits `range` (previewed first) or inserts text
+" (given to OnInsert(text, edit)). NewText(result), if given, is the previewed text.
+function! s:request_edit(method, params, title, range, OnInsert, ...) abort
   let buf = bufnr('%')
   call quillmate#attach(buf)
   let stream = s:next_stream()
@@ -684,7 +692,7 @@ function! s:request_edit(method, params, title, range, OnInsert) abort
     call s:open_preview(p)
   endif
   let s:streams[stream] = function('s:on_edit_progress', [p])
-  let p.request = s:request(a:method, a:params, function('s:on_edit_done', [p, stream, a:OnInsert]))
+  let p.request = s:request(a:method, a:params, function('s:on_edit_done', [p, stream, a:OnInsert, a:0 ? a:1 : v:null]))
 endfunction
 
 function! s:on_edit_progress(p, params) abort
@@ -694,7 +702,7 @@ function! s:on_edit_progress(p, params) abort
   endif
 endfunction
 
-function! s:on_edit_done(p, stream, OnInsert, msg) abort
+function! s:on_edit_done(p, stream, OnInsert, NewText, msg) abort
   silent! call remove(s:streams, a:stream)
   let a:p.pending = 0
   if has_key(a:msg, 'error')
@@ -713,7 +721,7 @@ function! s:on_edit_done(p, stream, OnInsert, msg) abort
     call a:OnInsert(get(result, 'text', get(result, 'newText', '')), get(result, 'edit', {}))
     return
   endif
-  let a:p.new = get(result, 'newText', get(result, 'text', ''))
+  let a:p.new = a:NewText isnot v:null ? a:NewText(result) : get(result, 'newText', get(result, 'text', ''))
   if s:preview is a:p
     call s:refresh_preview()
   endif
@@ -754,9 +762,7 @@ function! s:show_inserted(buf, lnum, col, text, edit) abort
   if len(edits) == 1 && edits[0].range.start == edits[0].range.end
     let [lnum, col, text] = [edits[0].range.start.line + 1, s:byte_col(a:buf, edits[0].range.start), edits[0].newText]
   endif
-  let s:ghosts[a:buf] = {'buf': a:buf, 'lnum': lnum, 'col': col, 'items': [text], 'index': 0, 'stream': '',
-        \ 'pending': 0, 'done': 1, 'cancelled': 0, 'error': '', 'renders': [],
-        \ 'tick': getbufvar(a:buf, 'changedtick'), 'request': {'id': -1}}
+  call s:new_ghost(a:buf, lnum, col, [text], 0, '')
   call s:render(a:buf)
 endfunction
 
@@ -854,9 +860,149 @@ function! s:apply_workspace_edit(edit) abort
   return 1
 endfunction
 
+" Word alternatives: the words the model almost wrote -------------------------
+
+" The words of a suggestion: {word, offset}, offset counting characters (code
+" points, as the server does) up to the word's first letter.
+function! s:words_of(text) abort
+  let words = []
+  let [word, from, to] = matchstrpos(a:text, "[^ \t\n]\\+")
+  while from >= 0
+    call add(words, {'word': word, 'offset': strchars(strpart(a:text, 0, from))})
+    let [word, from, to] = matchstrpos(a:text, "[^ \t\n]\\+", to)
+  endwhile
+  return words
+endfunction
+
+" The first `chars` characters of text (the server's offsets count code points).
+function! s:chars_upto(text, chars) abort
+  let at = byteidxcomp(a:text, a:chars)
+  return at < 0 ? a:text : strpart(a:text, 0, at)
+endfunction
+
+" A word as the menus show it: quoted when it has a space at either end.
+function! s:shown_word(text) abort
+  let word = substitute(a:text, "\n", '\\n', 'g')
+  return trim(word) ==# word ? word : '"' . word . '"'
+endfunction
+
+" Let the writer choose one of `lines`: a popup menu (j/k, <CR>, <Esc>), or a
+" numbered list (inputlist()) with g:quillmate_menu = 'list' or without
+" +popupwin. Callback(index) gets the 0-based choice; nothing when cancelled.
+function! s:select(title, lines, Callback) abort
+  if has('popupwin') && s:opt('menu', 'popup') !=# 'list'
+    call popup_menu(a:lines, {'title': ' quillmate: ' . a:title . ' ',
+          \ 'callback': {id, result -> result > 0 ? a:Callback(result - 1) : 0}})
+    return
+  endif
+  let choice = inputlist(['quillmate: ' . a:title] + map(copy(a:lines), {i, line -> (i + 1) . '. ' . line}))
+  if choice >= 1 && choice <= len(a:lines)
+    call a:Callback(choice - 1)
+  endif
+endfunction
+
+" Ask for the alternatives at `params`, let the writer choose one, then OnChoice(reply, choice).
+function! s:choose_alternative(params, OnChoice) abort
+  call s:request('quillmate/alternatives', a:params, function('s:on_alternatives', [a:OnChoice]))
+endfunction
+
+function! s:on_alternatives(OnChoice, msg) abort
+  if has_key(a:msg, 'error')
+    " The server has already shown its one line (window/showMessage).
+    let s:last_error = substitute(get(a:msg.error, 'message', 'the request failed'), '^quillmate: ', '', '')
+    return
+  endif
+  let reply = a:msg.result
+  let options = get(reply, 'alternatives', [])
+  if empty(options)
+    echomsg 'quillmate: the model weighed no other words here'
+    return
+  endif
+  let lines = map(copy(options), {_, o -> printf('%5.1f%%  %s%s', 100.0 * get(o, 'probability', 0),
+        \ s:shown_word(o.text), o.text ==# reply.word ? '  (written)' : '')})
+  call s:select('instead of ' . s:shown_word(reply.word), lines, {i -> a:OnChoice(reply, options[i].text)})
+endfunction
+
+" Show the words the model almost wrote at a word, and write again from the one
+" chosen, keeping the words before it. With ghost text shown the word is one of
+" the suggestion's (opts.word, its number, or chosen from a menu) and the new
+" suggestion streams in as ghost text; without, the word under the cursor in
+" model text accepted in this document, and the new words are previewed.
+function! quillmate#alternatives(...) abort
+  let opts = a:0 ? a:1 : {}
+  let buf = bufnr('%')
+  call quillmate#attach(buf)
+  let g = get(s:ghosts, buf, {})
+  let text = empty(g) ? '' : get(g.items, g.index, '')
+  if text ==# ''
+    if has_key(opts, 'word')
+      return s:error('no suggestion is shown to take word ' . opts.word . ' from; without a number, the word under the cursor is used')
+    endif
+    let [lnum, col] = [line('.'), col('.') - 1]
+    let params = {'textDocument': {'uri': s:uri(buf)}, 'position': s:lsp_pos(buf, lnum, col)}
+    call s:choose_alternative(params, {reply, choice -> s:regenerate_accepted(buf, params, reply, choice)})
+    return
+  endif
+  if g.pending
+    return s:error('the model is still writing this suggestion; ask again once it has finished')
+  endif
+  let words = s:words_of(text)
+  if has_key(opts, 'word')
+    if opts.word < 1 || opts.word > len(words)
+      return s:error(printf('the suggestion has %d words; there is no word %d', len(words), opts.word))
+    endif
+    call s:ghost_word(g, text, words[opts.word - 1])
+    return
+  endif
+  call s:select('which word?', map(copy(words), 'v:val.word'), {i -> s:ghost_word(g, text, words[i])})
+endfunction
+
+function! s:ghost_word(g, text, word) abort
+  let col = min([a:g.col, len(get(getbufline(a:g.buf, a:g.lnum), 0, ''))])
+  let params = {'textDocument': {'uri': s:uri(a:g.buf)}, 'position': s:lsp_pos(a:g.buf, a:g.lnum, col),
+        \ 'text': a:text, 'offset': a:word.offset}
+  call s:choose_alternative(params, {reply, choice -> s:regenerate_ghost(a:g, extend(copy(params), {'choice': choice}),
+        \ col, s:chars_upto(a:text, reply.start) . choice)})
+endfunction
+
+" The suggestion written again from the chosen word, streaming in as ghost text
+" where the old one was; `lead` (the kept words and the choice) shows at once.
+function! s:regenerate_ghost(old, params, col, lead) abort
+  if get(s:ghosts, a:old.buf, {}) isnot a:old
+    return s:warn('the suggestion changed while you chose; ask again')
+  endif
+  call quillmate#dismiss(a:old.buf)
+  let stream = s:next_stream()
+  let a:params.streamId = stream
+  let g = s:new_ghost(a:old.buf, a:old.lnum, a:col, [a:lead], 0, stream)
+  call s:render(g.buf)
+  let s:streams[stream] = function('s:on_ghost_progress', [g])
+  " The answer is one new suggestion: finish it as an inline completion's.
+  let g.request = s:request('quillmate/regenerateFrom', a:params, {msg -> s:on_ghost_done(g, has_key(msg, 'error')
+        \ ? msg : {'result': {'items': [{'insertText': get(msg.result, 'text', a:lead)}]}})})
+endfunction
+
+" Where text inserted at (lnum, col) ends.
+function! s:end_of(lnum, col, text) abort
+  let lines = split(a:text, "\n", 1)
+  return len(lines) == 1 ? [a:lnum, a:col + len(a:text)] : [a:lnum + len(lines) - 1, len(lines[-1])]
+endfunction
+
+" Accepted model text written again from the chosen word: a preview that
+" replaces it from that word on.
+function! s:regenerate_accepted(buf, params, reply, choice) abort
+  let start = a:reply.range.start
+  let [lnum, col] = [start.line + 1, s:byte_col(a:buf, start)]
+  let old = strpart(a:reply.text, len(s:chars_upto(a:reply.text, a:reply.start)))
+  let title = 'words from ' . s:shown_word(a:reply.word) . ' with ' . s:shown_word(a:choice)
+  call s:request_edit('quillmate/regenerateFrom', extend(copy(a:params), {'choice': a:choice}), title,
+        \ [lnum, col] + s:end_of(lnum, col, old), {text, edit -> 0},
+        \ {result -> strpart(result.text, len(s:chars_upto(result.text, result.start)))})
+endfunction
+
 " :Quillmate -------------------------------------------------------------------
 
-let s:subcommands = ['continue', 'rewrite', 'template', 'backend', 'provenance', 'info', 'attach', 'stop']
+let s:subcommands = ['continue', 'alternatives', 'rewrite', 'template', 'backend', 'provenance', 'info', 'attach', 'stop']
 let s:presets = ['vivid', 'shorter', 'longer', 'simpler', 'past-tense', 'present-tense', 'first-person', 'third-person']
 
 function! quillmate#command(range, line1, line2, args) abort
@@ -866,6 +1012,11 @@ function! quillmate#command(range, line1, line2, args) abort
   let range = a:range > 0 ? s:command_range(a:line1, a:line2) : []
   if sub ==# 'continue'
     call quillmate#suggest()
+  elseif sub ==# 'alternatives'
+    if len(rest) > 1 || (!empty(rest) && rest[0] !~# '^\d\+$')
+      return s:error("give the word's number in the suggestion, e.g. :Quillmate alternatives 3")
+    endif
+    call quillmate#alternatives(empty(rest) ? {} : {'word': str2nr(rest[0])})
   elseif sub ==# 'rewrite'
     call quillmate#rewrite(join(rest), empty(range) ? s:command_range(line('.'), line('.')) : range)
   elseif sub ==# 'template'

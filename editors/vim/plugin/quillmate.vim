@@ -27,10 +27,13 @@ nnoremap <silent> <Plug>(quillmate-dismiss) <Cmd>call quillmate#dismiss()<CR>
 inoremap <silent> <Plug>(quillmate-dismiss) <Cmd>call quillmate#dismiss()<CR>
 nnoremap <silent> <Plug>(quillmate-cancel) <Cmd>call quillmate#cancel()<CR>
 inoremap <silent> <Plug>(quillmate-cancel) <Cmd>call quillmate#cancel()<CR>
+nnoremap <silent> <Plug>(quillmate-alternatives) <Cmd>call quillmate#alternatives()<CR>
+inoremap <silent> <Plug>(quillmate-alternatives) <Cmd>call quillmate#alternatives()<CR>
 xnoremap <Plug>(quillmate-rewrite) :Quillmate rewrite<Space>
 
 command! -range=0 -nargs=* -complete=customlist,quillmate#complete Quillmate
       \ call quillmate#command(<range>, <line1>, <line2>, <q-args>)
+command! -nargs=? QuillmateAlternatives call quillmate#command(0, 0, 0, 'alternatives ' . <q-args>)
 
 augroup quillmate
   autocmd!

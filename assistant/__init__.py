@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "Prepared": "assistant.core",
     "collect": "assistant.core",
     "Config": "assistant.config",
+    "DTYPES": "backends.gpt2",
     "Profile": "assistant.config",
     "load_config": "assistant.config",
     "Template": "assistant.templates",
@@ -51,6 +52,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "DTYPES",
     "SETTINGS",
     "Assistant",
     "Backend",
@@ -113,6 +115,7 @@ if TYPE_CHECKING:  # pragma: no cover
         TokenAlternatives,
         Usage,
     )
+    from backends.gpt2 import DTYPES
     from backends.settings import SETTINGS, ParamOverrides, Setting
 
 

@@ -62,6 +62,11 @@ class Profile:
     kind: str
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def takes_dtype(self) -> bool:
+        """True for a local model's profile: the number type of its weights (``dtype``) can be chosen."""
+        return self.kind == "gpt2"
+
 
 @dataclass(frozen=True)
 class Config:

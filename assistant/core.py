@@ -105,7 +105,7 @@ class Assistant:
         if model:
             options["model"] = model
         if dtype:
-            if profile.kind != "gpt2":
+            if not profile.takes_dtype:
                 raise UsageError(
                     f"--dtype is for local models; the profile '{profile.name}' is a {profile.kind} one.",
                     "Leave --dtype out, or pick a local profile with --backend.",
@@ -156,6 +156,7 @@ class Assistant:
         params: ParamsLike = None,
         *,
         bible: Bible | None = None,
+        suffix: str = "",
     ) -> Prepared:
         """Render ``template`` in the form this backend takes and build the request.
 
@@ -165,12 +166,30 @@ class Assistant:
         ``Prepared.report`` then says what went in and what was left out. See
         :mod:`assistant.bible.prompting`.
 
+        ``suffix`` is the writer's text after the cursor, for a template that writes at the
+        cursor (``continue``): a model that fills in the middle writes what goes between;
+        any other writes from the text before the cursor and a Notice says so.
+
         Raises:
             TemplateError: unknown template, missing or unknown variable.
             InvalidParameters: a parameter out of range.
             ContextOverflow: the bible's memory and author's note alone do not fit the model.
+            UsageError: a ``suffix`` for a template that does not write at the cursor.
         """
         chosen = self.template(template)
+        if suffix and chosen.output != "cursor":
+            raise UsageError(
+                f"The text after the cursor is for templates that write at the cursor; '{chosen.name}' does not.",
+                "Leave the text after the cursor out, or use the continue template.",
+            )
+        prepared = self._prepare(chosen, variables, params, bible)
+        if suffix:
+            prepared = replace(prepared, request=replace(prepared.request, suffix=suffix))
+        return prepared
+
+    def _prepare(
+        self, chosen: Template, variables: Mapping[str, Any] | None, params: ParamsLike, bible: Bible | None
+    ) -> Prepared:
         if bible is not None:
             from assistant.bible.prompting import prepare_with_bible, takes_bible
 
@@ -200,13 +219,24 @@ class Assistant:
 
         When the template's ``form`` variable names a form with rules (haiku, limerick,
         sonnet, ...), generation goes through :func:`assistant.forms.steer.steer`: line by
-        line on completion backends, with bounded re-asks on chat backends. Anything else
-        is streamed as :meth:`astream_request` streams it.
+        line on completion backends, with bounded re-asks on chat backends, and among lines
+        that keep the form equally well, one that brings in a word of the topic is preferred.
+        Anything else is streamed as :meth:`astream_request` streams it. When the chosen
+        options carry a finish (``[variables.NAME.finish]``), each text ends as it says
+        (:mod:`assistant.templates.finish`).
         """
-        from assistant.forms.steer import form_of, steer
+        from assistant.forms.steer import form_of, steer, topic_of
+        from assistant.templates.finish import finish_stream
 
         spec = form_of(prepared.variables)
-        events = self.astream_request(prepared.request) if spec is None else steer(self.backend, prepared.request, spec)
+        events = (
+            self.astream_request(prepared.request)
+            if spec is None
+            else steer(self.backend, prepared.request, spec, topic=topic_of(prepared.variables))
+        )
+        finish = prepared.template.finish_for(prepared.variables)
+        if finish:
+            events = finish_stream(events, finish)
         try:
             async for event in events:
                 yield event
@@ -214,23 +244,26 @@ class Assistant:
             await events.aclose()  # type: ignore[attr-defined]
 
     async def astream(
-        self, template: str | Template, /, params: ParamsLike = None, **variables: Any
+        self, template: str | Template, /, params: ParamsLike = None, *, suffix: str = "", **variables: Any
     ) -> AsyncIterator[StreamEvent]:
         """Run a template, streaming Delta and Notice events, then the GenerationResult.
 
         Deltas are the model's raw text; the final result's texts are tidied by the
         template's output kind (:func:`assistant.textjoin.tidy_output`): a rewrite or a
         poem does not start with a space, a continuation keeps the space that joins it.
+        ``suffix`` is the text after the cursor (see :meth:`prepare`).
         """
-        prepared = self.prepare(template, variables, params)
+        prepared = self.prepare(template, variables, params, suffix=suffix)
         async for event in self.astream_prepared(prepared):
             if isinstance(event, GenerationResult):
                 event = tidy_result(prepared.template.output, event)
             yield event
 
-    async def arun(self, template: str | Template, /, params: ParamsLike = None, **variables: Any) -> GenerationResult:
-        """Run a template and return the finished result."""
-        return await collect(self.astream(template, params, **variables))
+    async def arun(
+        self, template: str | Template, /, params: ParamsLike = None, *, suffix: str = "", **variables: Any
+    ) -> GenerationResult:
+        """Run a template and return the finished result (``suffix``: the text after the cursor)."""
+        return await collect(self.astream(template, params, suffix=suffix, **variables))
 
     async def acomplete(self, prompt: str, params: ParamsLike = None) -> GenerationResult:
         """Continue a plain prompt (no template)."""
@@ -243,17 +276,21 @@ class Assistant:
 
     # -- sync API --------------------------------------------------------------------------
 
-    def run(self, template: str | Template, /, params: ParamsLike = None, **variables: Any) -> GenerationResult:
-        """Run a template and return the result (blocking)."""
-        return self._submit(self.arun(template, params, **variables)).result()
+    def run(
+        self, template: str | Template, /, params: ParamsLike = None, *, suffix: str = "", **variables: Any
+    ) -> GenerationResult:
+        """Run a template and return the result (blocking; ``suffix``: the text after the cursor)."""
+        return self._submit(self.arun(template, params, suffix=suffix, **variables)).result()
 
     def complete(self, prompt: str, params: ParamsLike = None) -> GenerationResult:
         """Continue a plain prompt (blocking)."""
         return self._submit(self.acomplete(prompt, params)).result()
 
-    def stream(self, template: str | Template, /, params: ParamsLike = None, **variables: Any) -> Iterator[StreamEvent]:
-        """Run a template, yielding events as they arrive (blocking iterator)."""
-        return self._iterate(self.astream(template, params, **variables))
+    def stream(
+        self, template: str | Template, /, params: ParamsLike = None, *, suffix: str = "", **variables: Any
+    ) -> Iterator[StreamEvent]:
+        """Run a template, yielding events as they arrive (blocking; ``suffix``: the text after the cursor)."""
+        return self._iterate(self.astream(template, params, suffix=suffix, **variables))
 
     def close(self) -> None:
         """Release the backend and stop the background event loop."""

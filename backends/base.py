@@ -65,21 +65,31 @@ class ChatMessage:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Either chat ``messages`` or a completion ``prompt``, plus parameters."""
+    """Either chat ``messages`` or a completion ``prompt``, plus parameters.
+
+    ``suffix`` is the writer's text after the cursor, when the prompt ends at a cursor with
+    more text after it: a model that fills in the middle (see ``backends.fim``) writes what
+    goes between the two; any other sees the prompt alone, and a Notice says so.
+    """
 
     params: GenerationParams = field(default_factory=GenerationParams)
     prompt: tuple[TextPart, ...] | None = None
     messages: tuple[ChatMessage, ...] | None = None
+    suffix: str = ""
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
             raise InvalidParameters("A request needs either a completion prompt or chat messages.")
+        if not isinstance(self.suffix, str):
+            raise InvalidParameters("The text after the cursor (suffix) must be text.")
 
     @classmethod
-    def completion(cls, prompt: str | Sequence[TextPart], params: GenerationParams | None = None) -> GenerationRequest:
+    def completion(
+        cls, prompt: str | Sequence[TextPart], params: GenerationParams | None = None, *, suffix: str = ""
+    ) -> GenerationRequest:
         """A completion request; a plain string counts as one elastic part."""
         parts = (TextPart(prompt, elastic=True),) if isinstance(prompt, str) else tuple(prompt)
-        return cls(params=params or GenerationParams(), prompt=parts)
+        return cls(params=params or GenerationParams(), prompt=parts, suffix=suffix)
 
     @classmethod
     def chat(cls, messages: Sequence[ChatMessage], params: GenerationParams | None = None) -> GenerationRequest:
@@ -89,6 +99,11 @@ class GenerationRequest:
     @property
     def is_chat(self) -> bool:
         return self.messages is not None
+
+    @property
+    def has_text_after(self) -> bool:
+        """True when the writer has words after the cursor (blank space alone does not count)."""
+        return bool(self.suffix.strip())
 
 
 @dataclass(frozen=True)

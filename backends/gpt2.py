@@ -40,10 +40,15 @@ from backends.base import (
     Usage,
     fit_parts,
 )
+from backends.batching import Batcher, prepare_job
 from backends.errors import ConfigError, ModelNotFound
+from backends.fim import MARKER_TOKENS, FimTokens, cannot_see_after, end_at_word, find_fim_tokens, suffix_room
+from backends.handoff import Handoff
+from backends.native_libs import preload_torch_libraries
 from backends.prefix_cache import PrefixCache
 from backends.steering import steering_kwargs
 from backends.token_alternatives import add_recorder, beam_notice
+from backends.token_mask import add_token_mask
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled_model"
 BUNDLED_NAME = "bundled"
@@ -127,6 +132,13 @@ class LoadedModel:
     lock: TurnLock
     # Key/value caches of recent prompts (see backends.prefix_cache); used under ``lock``.
     prefix_cache: PrefixCache = field(default_factory=PrefixCache)
+    # The tokens that let the model fill in the middle (see backends.fim); None: it cannot.
+    fim: FimTokens | None = None
+    # The decoding loop that lets concurrent requests share each step (see backends.batching).
+    batcher: Batcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self.model, self.lock, self.prefix_cache)
 
 
 _cache: dict[tuple[str, str, str, str | None], LoadedModel] = {}
@@ -251,6 +263,7 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "vocab.txt
 
 def _load_uncached(target: str, requested: str, device: str, dtype: str, revision: str | None) -> LoadedModel:
     started = time.perf_counter()
+    preload_torch_libraries()  # the slowest part of the import, without stopping other threads
     import torch  # noqa: F401 - imported here so start-up stays fast
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -342,6 +355,7 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
         eos_token_id=int(eos),
         load_seconds=time.perf_counter() - started,
         lock=TurnLock(),
+        fim=find_fim_tokens(tokenizer.get_vocab(), model.get_input_embeddings().num_embeddings),
     )
 
 
@@ -411,13 +425,14 @@ class _AlternativeStreamer:
         rows: int,
         stops: Sequence[str],
         eos_token_id: int,
-        emit: Callable[[Delta], None],
+        emit: Callable[[Sequence[Delta]], None],
         cancel: threading.Event,
         max_lines: int | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.eos = eos_token_id
         self.emit = emit
+        self._step: list[Delta] | None = None  # this step's deltas while put() collects them
         self.cancel = cancel
         self.tokens: list[list[int]] = [[] for _ in range(rows)]
         self.filters = [StopFilter(stops, max_lines) for _ in range(rows)]
@@ -436,16 +451,25 @@ class _AlternativeStreamer:
         if not self._prompt_seen:  # generate() first hands over the prompt itself
             self._prompt_seen = True
             return
-        for row, token in enumerate(value.reshape(-1).tolist()):
-            if row >= len(self.done) or self.done[row]:
-                continue
-            if self.cancel.is_set():
-                return
-            if token == self.eos:
-                self._finish(row, "stop")
-                continue
-            self.tokens[row].append(token)
-            self._advance(row)
+        # Every alternative's text of one step is handed over together: one wake-up of the reader.
+        self._step = []
+        try:
+            for row, token in enumerate(value.reshape(-1).tolist()[: len(self.done)]):
+                self.put_token(row, token)
+        finally:
+            step, self._step = self._step, None
+            if step:
+                self.emit(step)
+
+    def put_token(self, row: int, token: int) -> None:
+        """Take one new token of alternative ``row`` (ignored once it is done or the reader has gone)."""
+        if self.done[row] or self.cancel.is_set():
+            return
+        if token == self.eos:
+            self._finish(row, "stop")
+            return
+        self.tokens[row].append(token)
+        self._advance(row)
 
     def _advance(self, row: int, *, final: bool = False) -> None:
         # Byte-level BPE: the text of the tokens since the last piece is the next piece, as long
@@ -468,7 +492,10 @@ class _AlternativeStreamer:
         if chunk:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            self.emit(Delta(row, chunk))
+            if self._step is not None:
+                self._step.append(Delta(row, chunk))
+            else:
+                self.emit((Delta(row, chunk),))
 
     def _finish(self, row: int, reason: FinishReason) -> None:
         if self.done[row]:
@@ -497,14 +524,19 @@ def _make_stopping_criteria(
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class StopWhenDone(StoppingCriteria):
+        none_done: Any = None  # made once: most steps end no alternative
+
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             if turns is not None and turns.others_waiting:
                 _take_turns(turns, input_ids.device)
             rows = input_ids.shape[0]
             if cancel.is_set():
                 return torch.ones(rows, dtype=torch.bool, device=input_ids.device)
-            if rows != len(streamer.done):  # beam search: only cancellation applies
-                return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+            # Beam search (only cancellation applies), or no alternative has ended yet.
+            if rows != len(streamer.done) or not any(streamer.done):
+                if self.none_done is None or self.none_done.shape[0] != rows:
+                    self.none_done = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+                return self.none_done
             return torch.tensor(streamer.done, dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([StopWhenDone()])
@@ -537,7 +569,7 @@ class GPT2Backend(Backend):
 
     kind = "gpt2"
     max_concurrency = 16
-    """Requests ``quillmate serve`` lets in at once: they take turns token by token (see TurnLock)."""
+    """Requests ``quillmate serve`` lets in at once: they share each step (see backends.batching)."""
 
     def __init__(
         self,
@@ -548,6 +580,7 @@ class GPT2Backend(Backend):
         revision: str | None = None,
         *,
         prefix_cache: bool = True,
+        batching: bool = True,
     ) -> None:
         super().__init__(name)
         self.model_name = model
@@ -556,6 +589,9 @@ class GPT2Backend(Backend):
         self.revision = revision
         self.prefix_cache = prefix_cache
         """Reuse the computation of earlier prompts that start the same (the output does not change)."""
+        self.batching = batching
+        """Let concurrent requests of one alternative without beams share each step (backends.batching);
+        others, and all requests when this is off, take turns token by token (TurnLock)."""
         self._loaded: LoadedModel | None = None
         self._worker: threading.Thread | None = None
         self._declared_context: int | None = None
@@ -620,6 +656,14 @@ class GPT2Backend(Backend):
         loaded = self._load_sync()
         return len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def _head_tokens(self, text: str, count: int) -> str:
+        """The start of ``text`` in at most ``count`` tokens, ending at a whole word."""
+        tokenizer = self._load_sync().tokenizer
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= count:
+            return text
+        return end_at_word(tokenizer.decode(ids[: max(count, 0)], clean_up_tokenization_spaces=False))
+
     def _tail_tokens(self, text: str, count: int) -> str:
         """The end of ``text`` in at most ``count`` tokens, its front cut at a multiple of the trim step."""
         loaded = self._load_sync()
@@ -653,52 +697,47 @@ class GPT2Backend(Backend):
         notices.extend(adjusted)
         if beam := beam_notice(params):
             notices.append(beam)
-        fitted = await asyncio.to_thread(
-            fit_parts, parts, loaded.context_window - params.max_new_tokens, self.count_tokens, self._tail_tokens
-        )
+        room = loaded.context_window - params.max_new_tokens
+        # The text after the cursor: None writes on from the prompt alone.
+        after = None
+        if request.has_text_after:
+            if loaded.fim is not None and request.messages is None:
+                after = await asyncio.to_thread(self._head_tokens, request.suffix, suffix_room(room))
+                room -= MARKER_TOKENS + self.count_tokens(after)
+            else:
+                notices.append(cannot_see_after())
+        fitted = await asyncio.to_thread(fit_parts, parts, room, self.count_tokens, self._tail_tokens)
         truncated = fitted.notice()
         if truncated:
             notices.append(truncated)
         for notice in notices:
             yield notice
 
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        handoff: Handoff[Delta] = Handoff(asyncio.get_running_loop())
         cancel = threading.Event()
         rows = params.num_alternatives
-
-        def emit(delta: Delta) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, delta)
-
         streamer = _AlternativeStreamer(
             loaded.tokenizer,
             rows,
             params.stop,
             loaded.eos_token_id,
-            emit,
+            handoff.put_all,
             cancel,
             params.max_lines,
         )
         outcome: dict[str, Any] = {}
-
-        def finished() -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
-
         started = time.perf_counter()
         worker = threading.Thread(
             target=self._generate,
-            args=(loaded, fitted.text, params, streamer, cancel, outcome, finished),
+            args=(loaded, fitted.text, params, streamer, cancel, outcome, handoff.close, after),
             name=f"quillmate-{self.name}-generate",
             daemon=True,
         )
         self._worker = worker
         worker.start()
         try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    break
-                yield item
+            async for delta in handoff.items():
+                yield delta
         finally:
             cancel.set()
             if worker.is_alive():
@@ -751,17 +790,25 @@ class GPT2Backend(Backend):
         cancel: threading.Event,
         outcome: dict[str, Any],
         done: Callable[[], None],
+        after: str | None = None,
     ) -> None:
-        """Run ``model.generate`` in this worker thread, taking turns token by token with the model's other users."""
+        """Write in this worker thread: in the shared batch when the request can join it, else with
+        ``model.generate``, taking turns token by token with the model's other users.
+
+        With ``after`` (the text after the cursor) the model fills in the middle (see backends.fim).
+        """
         try:
             import torch
 
+            if self.batching and params.num_beams == 1 and params.num_alternatives == 1:
+                self._generate_batched(loaded, prompt, params, streamer, cancel, outcome, after)
+                return
             with loaded.lock:
                 if cancel.is_set():
                     streamer.end()
                     return
                 tokenizer = loaded.tokenizer
-                ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] or [loaded.eos_token_id]
+                ids = prompt_ids(loaded, prompt, after)
                 outcome["prompt_tokens"] = len(ids)
                 # One row per alternative (beam search makes its own), so one cached prompt serves them all.
                 rows = params.num_alternatives if params.num_beams == 1 else 1
@@ -771,8 +818,7 @@ class GPT2Backend(Backend):
                     torch.manual_seed(params.seed)
                     if loaded.device == "cuda":
                         torch.cuda.manual_seed_all(params.seed)
-                kwargs = _generate_kwargs(params, loaded.eos_token_id)
-                kwargs.update(steering_kwargs(tokenizer, params))
+                kwargs = _request_kwargs(loaded, params)
                 outcome["recorder"] = add_recorder(kwargs, params, tokenizer)
                 criteria = _make_stopping_criteria(streamer, cancel, loaded.lock)
                 with torch.inference_mode():
@@ -799,6 +845,52 @@ class GPT2Backend(Backend):
             streamer.end()
         finally:
             done()
+
+    def _generate_batched(
+        self,
+        loaded: LoadedModel,
+        prompt: str,
+        params: GenerationParams,
+        streamer: _AlternativeStreamer,
+        cancel: threading.Event,
+        outcome: dict[str, Any],
+        after: str | None,
+    ) -> None:
+        """Write one alternative as a row of the model's shared batch; returns when the row has ended."""
+        if cancel.is_set():
+            streamer.end()
+            return
+        ids = prompt_ids(loaded, prompt, after)
+        outcome["prompt_tokens"] = len(ids)
+        kwargs = _request_kwargs(loaded, params)
+        outcome["recorder"] = add_recorder(kwargs, params, loaded.tokenizer)
+        job = prepare_job(
+            loaded.model,
+            ids,
+            kwargs,
+            params.seed,
+            on_token=lambda token: streamer.put_token(0, token),
+            finished=streamer.all_done,
+            cancel=cancel,
+            keep_cache=self.prefix_cache,
+        )
+        try:
+            loaded.batcher.run(job)
+        finally:
+            outcome["prefix_reused"] = job.reused
+
+
+def prompt_ids(loaded: LoadedModel, prompt: str, after: str | None = None) -> list[int]:
+    """The tokens ``generate`` starts from: ``prompt``'s, or with ``after`` the fill-in-the-middle layout.
+
+    The two texts are tokenized apart, as the model saw them in training (the markers split them).
+    """
+    tokenizer = loaded.tokenizer
+    before = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if after is None or loaded.fim is None:
+        return before or [loaded.eos_token_id]
+    tail = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
+    return loaded.fim.prompt_ids(before, tail)
 
 
 def _alternatives(recorder: Any, streamer: _AlternativeStreamer) -> tuple[tuple[Any, ...], ...]:
@@ -844,11 +936,19 @@ def _score_texts(loaded: LoadedModel, texts: list[str], context: str, batch: int
     return scores
 
 
+def _request_kwargs(loaded: LoadedModel, params: GenerationParams) -> dict[str, Any]:
+    """``generate``'s keyword arguments for ``params`` on this model: sampling, stops, bans and biases."""
+    kwargs = _generate_kwargs(params, loaded.eos_token_id)
+    kwargs.update(steering_kwargs(loaded.tokenizer, params))
+    # An end-of-text as the very first token would hand the writer nothing; they asked for more words.
+    # The layout's markers (fill in the middle) are never part of the writing.
+    add_token_mask(kwargs, loaded.eos_token_id, loaded.fim.ids if loaded.fim is not None else ())
+    return kwargs
+
+
 def _generate_kwargs(params: GenerationParams, eos: int) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "max_new_tokens": params.max_new_tokens,
-        # An end-of-text as the very first token would hand the writer nothing; they asked for more words.
-        "min_new_tokens": 1,
         "pad_token_id": eos,
         "eos_token_id": eos,
         "num_beams": params.num_beams,

@@ -16,6 +16,11 @@ A profile looks like::
     # presence_penalty = 0.0   frequency_penalty = 0.0
     # extra_samplers = ["top_k", "min_p", "repetition_penalty"]   # what llama.cpp and vLLM also take
     # min_p = 0.05                            # sent when extra_samplers names it
+    # continue_final_message = true           # the server goes on with a final assistant message (vLLM)
+    # tokenizer = "gpt2"                      # the model's tokenizer (a Hugging Face name or a folder):
+    #                                         # single-token phrase bias and bans go as logit_bias
+    # send_suffix = true                      # completion mode: the server's completions take suffix
+    #                                         # (the text after the cursor, to fill in the middle)
 
 Choices made here:
 
@@ -60,8 +65,17 @@ Choices made here:
   and ``add_generation_prompt`` fields); without it the text ends before the phrase and a
   Notice says why. A model sampling greedily (temperature 0, no seed) tends to write the
   same phrase again from the same text, so there the re-asks usually end in the cut.
-* **Phrase bias / logit_bias.** Not sent: ``logit_bias`` needs the server's token ids and
-  tiktoken cannot fetch its tables offline, so ``bias`` is reported as not honoured.
+* **Phrase bias / logit_bias.** ``logit_bias`` needs the server's token ids, so it is sent
+  only when the profile names the model's ``tokenizer`` (loaded with transformers, from the
+  local cache first, on the first request with a bias or a ban). Then every bias phrase and
+  banned phrase that is one token in each of its spellings goes as ``logit_bias`` (a ban as
+  -100); a Notice names the bias phrases of more than one token, which are not applied, and
+  multi-token bans keep the stop-and-ask-again path above (see ``backends.logit_bias``).
+  Without ``tokenizer``, ``bias`` is reported as not honoured.
+* **Text after the cursor.** Sent as the completion's ``suffix`` only when a ``completion``
+  profile declares ``send_suffix = true`` (the legacy endpoint defines the field; many servers
+  refuse or ignore it); its start is kept, within a quarter of the prompt's room. Otherwise the
+  model writes from the text before the cursor and a Notice says it cannot see the rest.
 * **Not honoured** (a Notice says so): num_beams, and top_k and repetition_penalty unless
   declared as above. More than four stop sequences: the first four go to the server, the
   rest are applied here as the text arrives.
@@ -106,6 +120,8 @@ from backends.base import (
 )
 from backends.credentials import stored_key
 from backends.errors import BackendError, ConfigError, ModelNotFound
+from backends.fim import cannot_see_after, end_at_word, suffix_room
+from backends.logit_bias import TokenBias, load_tokenizer, token_bias
 from backends.openai_errors import host_of, http_errors, mask, protect, redact, shown_url, translate
 from backends.steering import BannedPhraseCut
 from backends.token_alternatives import fit_to_text, from_openai, no_alternatives_notice, openai_request_fields
@@ -145,6 +161,8 @@ _OPTIONS = {
     "extra_samplers",
     "min_p",
     "continue_final_message",
+    "send_suffix",
+    "tokenizer",
 }
 EXTRA_SAMPLERS = ("top_k", "min_p", "repetition_penalty")  # what llama.cpp and vLLM take beyond OpenAI's API
 _COMPLETION_PREFIXES = ("gpt-3.5-turbo-instruct", "davinci-002", "babbage-002", "text-", "gpt2", "distilgpt2")
@@ -266,6 +284,8 @@ class OpenAIBackend(Backend):
         extra_samplers: Sequence[str] = (),
         min_p: float | None = None,
         continue_final_message: bool = False,
+        send_suffix: bool = False,
+        tokenizer: str | None = None,
     ) -> None:
         super().__init__(name)
         problems = []
@@ -282,6 +302,12 @@ class OpenAIBackend(Backend):
                 problems.append('min_p is sent only to a server that takes it: add "min_p" to extra_samplers')
         if not isinstance(continue_final_message, bool):
             problems.append(f"continue_final_message must be true or false (got {continue_final_message!r})")
+        if not isinstance(send_suffix, bool):
+            problems.append(f"send_suffix must be true or false (got {send_suffix!r})")
+        elif send_suffix and (mode or default_mode(model or "")) != "completion":
+            problems.append('send_suffix is for mode = "completion" (chat completions take no suffix)')
+        if tokenizer is not None and (not isinstance(tokenizer, str) or not tokenizer.strip()):
+            problems.append(f"tokenizer must name a Hugging Face model or a folder (got {tokenizer!r})")
         if not model or not model.strip():
             problems.append("model must not be empty")
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
@@ -314,6 +340,11 @@ class OpenAIBackend(Backend):
         self.extra_samplers = tuple(extra_samplers) if not isinstance(extra_samplers, str) else ()
         self.min_p = min_p
         self.continue_final_message = continue_final_message
+        self.send_suffix = send_suffix
+        """The server's completions take ``suffix``: the text after the cursor goes with the prompt."""
+        self.tokenizer = tokenizer.strip() if tokenizer else None
+        """The model's tokenizer, by Hugging Face name or folder: for ``logit_bias`` (see ``backends.logit_bias``)."""
+        self._tokenizer: Any = None
         self._discovered_context: int | None = None
         self._discovered = False
         self._latency_ms: float | None = None
@@ -331,7 +362,7 @@ class OpenAIBackend(Backend):
                 f"Backend profile '{name}' has unknown setting(s): {', '.join(sorted(unknown))}.",
                 f"An openai profile takes: {', '.join(sorted(_OPTIONS))}.",
             )
-        text = {"model", "base_url", "api_key_env", "api_key_file", "organization", "project", "mode"}
+        text = {"model", "base_url", "api_key_env", "api_key_file", "organization", "project", "mode", "tokenizer"}
         values: dict[str, Any] = {}
         for key, value in options.items():
             if key == "kind":
@@ -342,7 +373,7 @@ class OpenAIBackend(Backend):
                 values[key] = _option(key, value, "whole number", name)
             elif key == "extra_samplers":
                 values[key] = value
-            elif key == "continue_final_message":
+            elif key in ("continue_final_message", "send_suffix"):
                 values[key] = _option(key, value, "true or false", name)
             else:
                 values[key] = _option(key, value, "number", name)
@@ -525,6 +556,7 @@ class OpenAIBackend(Backend):
             top_k="top_k" in extra,
             repetition_penalty="repetition_penalty" in extra,
             phrase_ban="cut",
+            phrase_bias=self.tokenizer is not None,
         )
 
     def _samplers(self) -> tuple[str, ...]:
@@ -605,14 +637,17 @@ class OpenAIBackend(Backend):
         return False
 
     async def _discover_context(self, client: Any) -> None:
-        """Once, for a completion model of unknown size on a compatible server: ask it (failures are ignored).
+        """Once, for a completion model on a compatible server: ask it its context (failures are ignored).
+
+        Also for a model name the table knows: a server may serve it with a shorter context
+        (vLLM's ``--max-model-len``) or serve another model under that name.
 
         ``GET /models/{id}``, then ``GET /models`` (``max_model_len``: vLLM, ``quillmate serve``),
         then llama.cpp's ``GET /props`` (``default_generation_settings.n_ctx``, at the server's root).
         Chat models are assumed large; a server that finds a chat too long says so, and that is
         reported as such.
         """
-        if self._discovered or self.context_window or self.mode != "completion" or _known_context(self.model):
+        if self._discovered or self.context_window or self.mode != "completion":
             return
         self._discovered = True
         if self.is_official:
@@ -648,6 +683,15 @@ class OpenAIBackend(Backend):
             with contextlib.suppress(Exception):
                 await client.close()
 
+    def _head_tokens(self, text: str, count: int) -> str:
+        """The start of ``text`` in about ``count`` tokens at most, ending at a whole word."""
+        if self.count_tokens(text) <= count:
+            return text
+        head = text[: max(count, 0) * 4]
+        while head and self.count_tokens(head) > count:
+            head = head[: len(head) - max(1, len(head) // 20)]
+        return end_at_word(head)
+
     def _tail_tokens(self, text: str, count: int) -> str:
         if count <= 0:
             return ""
@@ -663,9 +707,53 @@ class OpenAIBackend(Backend):
         """Whether a banned phrase can be stopped at and the text asked for again from before it."""
         return self.mode == "completion" or self.continue_final_message
 
-    def _adjust(self, params: GenerationParams, context: int) -> tuple[GenerationParams, list[Notice]]:
-        notices = self.unsupported_notices(params)
-        if params.ban:
+    async def _token_bias(self, params: GenerationParams) -> TokenBias | None:
+        """The ``logit_bias`` for the request's bias and bans; None without a tokenizer or either setting.
+
+        Raises:
+            ConfigError: when the profile's tokenizer cannot be loaded.
+        """
+        if self.tokenizer is None or not (params.bias or params.ban):
+            return None
+        if self._tokenizer is None:
+            self._tokenizer = await asyncio.to_thread(load_tokenizer, self.tokenizer, self.name)
+        return token_bias(self._tokenizer, params.bias, params.ban)
+
+    def _steering_notices(self, params: GenerationParams, steer: TokenBias | None) -> list[Notice]:
+        """What of ``bias`` could not be sent (``steer`` None: no tokenizer)."""
+        if not params.bias:
+            return []
+        if steer is None:
+            return [
+                Notice(
+                    "unsupported",
+                    f"{self.name} cannot honour bias without knowing the model's tokenizer; it was not applied. "
+                    f"Set tokenizer = \"NAME\" (the model's Hugging Face name or folder) in profile '{self.name}' "
+                    "to send one-token phrases as logit_bias.",
+                )
+            ]
+        if not steer.unsent_bias:
+            return []
+        named = ", ".join(f"'{phrase}'" for phrase in steer.unsent_bias)
+        several = len(steer.unsent_bias) > 1
+        return [
+            Notice(
+                "unsupported",
+                f"Phrase bias for {named} was not applied: {'they are' if several else 'it is'} more than one "
+                f"token, and {self.name} takes a bias for single tokens only (logit_bias).",
+            )
+        ]
+
+    def _adjust(
+        self, params: GenerationParams, context: int, steer: TokenBias | None = None
+    ) -> tuple[GenerationParams, list[Notice]]:
+        generic = f"{self.name} cannot honour bias; it was not applied."  # said better below
+        notices = [n for n in self.unsupported_notices(params) if n.message != generic]
+        notices.extend(self._steering_notices(params, steer))
+        if steer is not None and params.ban and not steer.unsent_bans:
+            # Every ban went to the server as logit_bias; the text watch stays, silently, for other spellings.
+            notices = [n for n in notices if "cannot keep banned phrases" not in n.message]
+        elif params.ban:
             cut = next((n for n in notices if "cannot keep banned phrases" in n.message), None)
             if cut is not None and self._can_reask():
                 notices[notices.index(cut)] = Notice(
@@ -776,11 +864,17 @@ class OpenAIBackend(Backend):
                 notices.append(Notice("info", f"{self.name} is a completion model; the chat was sent as a transcript."))
             else:
                 parts = request.prompt or ()
-            fitted = fit_parts(parts, budget, self.count_tokens, self._tail_tokens)
+            suffix_tokens = 0
+            if request.has_text_after and self.send_suffix and request.messages is None:
+                body["suffix"] = self._head_tokens(request.suffix, suffix_room(budget))
+                suffix_tokens = self.count_tokens(body["suffix"])
+            fitted = fit_parts(parts, budget - suffix_tokens, self.count_tokens, self._tail_tokens)
             fitted_notice = fitted.notice()
             body["prompt"] = join_parts(fitted.parts)
-            prompt_tokens = self.count_tokens(body["prompt"])
+            prompt_tokens = self.count_tokens(body["prompt"]) + suffix_tokens
             tokens_field = "max_tokens"
+        if request.has_text_after and "suffix" not in body:
+            notices.append(cannot_see_after())
         if fitted_notice:
             notices.append(fitted_notice)
         body[tokens_field] = params.max_new_tokens
@@ -937,7 +1031,7 @@ class OpenAIBackend(Backend):
             parts: Sequence[TextPart] = transcript_prompt(request.messages)
         else:
             parts = request.prompt or ()
-        return GenerationRequest.completion([*parts, TextPart(kept)], params)
+        return GenerationRequest.completion([*parts, TextPart(kept)], params, suffix=request.suffix)
 
     async def _stream_once(
         self, request: GenerationRequest, cuts: list[bool] | None = None, *, before: str | None = None
@@ -951,8 +1045,11 @@ class OpenAIBackend(Backend):
         client = self._client()
         await self._discover_context(client)
         context = self.capabilities.context_window
-        params, notices = self._adjust(params, context)
+        steer = await self._token_bias(params)
+        params, notices = self._adjust(params, context, steer)
         body, prompt_notices, approx_prompt_tokens = self._body(request, params, context, continuing=continuing)
+        if steer is not None and steer.logit_bias:
+            body["logit_bias"] = steer.logit_bias
         notices.extend(prompt_notices)
         shortened = params.max_new_tokens < request.params.max_new_tokens
         if self._context_source() == "assumed" and (shortened or any(n.kind == "truncated" for n in prompt_notices)):
@@ -1100,6 +1197,16 @@ class OpenAIBackend(Backend):
                     yield none_given
         if cuts is not None:
             cuts[:] = [isinstance(f, BannedPhraseCut) and f.cut for f in filters or ()] or [False] * rows
+        elif steer is not None and params.ban and not steer.unsent_bans:  # no notice said it might be cut
+            for index, cut in enumerate(filters or ()):
+                if isinstance(cut, BannedPhraseCut) and cut.cut:
+                    notice = Notice(
+                        "unsupported",
+                        f"{self._which(index, rows)} came to a banned phrase in a spelling logit_bias does not "
+                        "reach; it ends just before it.",
+                    )
+                    notices.append(notice)
+                    yield notice
         elapsed = time.perf_counter() - started
         span = (last_at - first_at) if first_at and last_at and last_at > first_at else elapsed
         yield GenerationResult(

@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
-"""How ``quillmate serve`` holds up with several streaming clients, against the backend called directly.
+"""How ``quillmate serve`` holds up with several streaming clients: batched, taking turns, and one at a time.
 
-For each client count N (default 1, 4 and 16) it starts N streaming requests at once,
-first in-process on the local GPT-2 backend, then over HTTP against ``quillmate serve``
-on 127.0.0.1 (the same model object, so the same weights and thread). It reports the
-median and 95th-percentile time to first token and the aggregate tokens per second,
-and the ratio serve / direct. Everything is bounded: a fixed number of requests, a
-small max_tokens and an overall time limit; traffic goes to 127.0.0.1 only.
+The local GPT-2 backend lets concurrent requests share each step (backends/batching.py);
+with ``batching=False`` they take turns token by token instead (``TurnLock`` in
+backends/gpt2.py). For each client count N (default 1, 4 and 16) this starts N streaming
+requests at once over HTTP against ``quillmate serve`` on 127.0.0.1, once per mode, the
+modes interleaved so drift in machine load hits both alike, and reports the median and
+95th-percentile time to first token and the aggregate tokens per second (median over
+``--repeats``). Plain ``model.generate`` on one request, with no server, is the library's
+own figure for one client. Everything is bounded: a fixed number of requests, a small
+max_tokens and an overall time limit; traffic goes to 127.0.0.1 only.
 
     python bench/serve_concurrency.py                       # bundled model, N = 1, 4, 16
     python bench/serve_concurrency.py --model gpt2 --max-tokens 32 --clients 1,4
 
-Requests to the local model take turns token by token (``TurnLock`` in backends/gpt2.py),
-so a short request does not wait for a long one; the first part measures exactly that:
-a 3-token request sent while a 400-token one streams (goal: done within 2 s), against the
-same server letting one request in at a time (what quillmate did before). The table then
-gives the ratio serve / direct (what HTTP, JSON and SSE add), and the aggregate tokens/s
-with 4 clients against 1 (goal: at least 1.5). ``uptime`` is printed with the figures.
+The first part measures a 3-token request sent while a 400-token one streams (goal: done
+within 2 s), batched, taking turns, and on a server that lets one request in at a time
+(what quillmate did before turns). Goals for the table: batched aggregate tokens/s with
+4 clients at least 1.5 x one client's. ``uptime`` and the CPU time per token are printed
+with the figures: on a busy machine wall-clock figures drift, CPU time much less.
 """
 
 from __future__ import annotations
@@ -59,27 +61,6 @@ class Run:
     @property
     def rate(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else float("nan")
-
-
-async def direct_batch(backend: object, clients: int, max_tokens: int) -> Run:
-    from backends.base import Delta, GenerationParams, GenerationRequest, GenerationResult
-
-    async def one(number: int) -> tuple[float | None, int]:
-        params = GenerationParams(max_new_tokens=max_tokens, temperature=0.8, seed=number)
-        started = time.perf_counter()
-        first: float | None = None
-        tokens = 0
-        async for event in backend.stream(GenerationRequest.completion(PROMPT, params)):  # type: ignore[attr-defined]
-            if isinstance(event, Delta) and first is None:
-                first = time.perf_counter() - started
-            elif isinstance(event, GenerationResult):
-                tokens = event.usage.completion_tokens
-        return first, tokens
-
-    started = time.perf_counter()
-    results = await asyncio.gather(*(one(i) for i in range(clients)))
-    seconds = time.perf_counter() - started
-    return Run([t for t, _ in results if t is not None], sum(n for _, n in results), seconds)
 
 
 async def serve_batch(url: str, clients: int, max_tokens: int) -> Run:
@@ -171,74 +152,139 @@ def pick_model(name: str) -> str:
     return str(build_tiny_model(folder))
 
 
+def library_run(model: object, tokenizer: object, max_tokens: int) -> Run:
+    """One request through plain ``model.generate`` (no backend, no server), sampling as the clients do."""
+    import torch
+
+    class FirstToken:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.at: float | None = None
+
+        def put(self, value: object) -> None:
+            self.calls += 1
+            if self.calls == 2 and self.at is None:  # the first call hands over the prompt
+                self.at = time.perf_counter()
+
+        def end(self) -> None:
+            pass
+
+    ids = tokenizer(PROMPT, return_tensors="pt")  # type: ignore[operator]
+    streamer = FirstToken()
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(  # type: ignore[attr-defined]
+            **ids,
+            max_new_tokens=max_tokens,
+            do_sample=True,
+            temperature=0.8,
+            top_k=0,
+            top_p=1.0,
+            repetition_penalty=1.0,
+            min_new_tokens=1,
+            pad_token_id=0,
+            streamer=streamer,
+        )
+    seconds = time.perf_counter() - started
+    tokens = int(out.shape[1] - ids["input_ids"].shape[1])
+    return Run([streamer.at - started] if streamer.at else [], tokens, seconds)
+
+
+def median_run(runs: list[Run]) -> Run:
+    """The run with the median aggregate rate."""
+    return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
+
+
 async def main(args: argparse.Namespace) -> int:
     from assistant.config import Config
     from assistant.server import ServerThread, create_app, free_port
     from backends.gpt2 import GPT2Backend
 
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
-    backend = GPT2Backend("local", model=pick_model(args.model), device="cpu")
+    model = pick_model(args.model)
+    batched = GPT2Backend("local", model=model, device="cpu")
     started = time.perf_counter()
-    await backend.load()
-    info = backend.info()
+    await batched.load()
+    info = batched.info()
     print(f"model {info.model} on {info.device}, loaded in {time.perf_counter() - started:.1f} s")
     print(
-        f"max_tokens={args.max_tokens}, clients={counts}, torch threads={os.environ.get('OMP_NUM_THREADS', 'default')}"
+        f"max_tokens={args.max_tokens}, clients={counts}, repeats={args.repeats}, "
+        f"torch threads={os.environ.get('OMP_NUM_THREADS', 'default')}"
     )
-    await direct_batch(backend, 1, 4)  # warm up
-
-    # The same model behind a server that lets one request in at a time: quillmate before turns.
-    serial = GPT2Backend("local", model=pick_model(args.model), device="cpu")
-    serial.max_concurrency = 1
-    serial_port = free_port()
-    serial_app = create_app(Config(), backends={"local": serial}, port=serial_port)
-    port = free_port()
-    app = create_app(Config(), backends={"local": backend}, port=port)
-    with ServerThread(app, port=port) as server, ServerThread(serial_app, port=serial_port) as serial_server:
-        turns_runs, serial_runs = [], []
+    turns = GPT2Backend("local", model=model, device="cpu", batching=False)  # the same model object
+    serial = GPT2Backend("local", model=model, device="cpu", batching=False)
+    serial.max_concurrency = 1  # quillmate before turns: one request in at a time
+    backends = {"batched": batched, "turns": turns, "one at a time": serial}
+    apps = {}
+    for mode, backend in backends.items():
+        port = free_port()
+        apps[mode] = (create_app(Config(), backends={"local": backend}, port=port), port)
+    servers = {mode: ServerThread(app, port=port) for mode, (app, port) in apps.items()}
+    for server in servers.values():
+        server.start()
+    try:
+        urls = {mode: server.url for mode, server in servers.items()}
+        for url in urls.values():
+            await serve_batch(url, 1, 4)  # warm up
         before = load_average()
-        for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
-            turns_runs.append(await short_behind_long(server.url))
-            serial_runs.append(await short_behind_long(serial_server.url))
+        waits: dict[str, list[float]] = {mode: [] for mode in urls}
+        for _ in range(args.repeats):
+            for mode, url in urls.items():
+                waits[mode].append(await short_behind_long(url))
         print(f"\na 3-token request while a 400-token one streams, median of {args.repeats}:")
-        print(f"  taking turns      {statistics.median(turns_runs):7.2f} s   (goal < 2 s)")
-        print(f"  one at a time     {statistics.median(serial_runs):7.2f} s")
+        for mode, seconds in waits.items():
+            print(f"  {mode:<14} {statistics.median(seconds):7.2f} s   (goal < 2 s)")
         print(f"  uptime before: {before}; after: {load_average()}\n")
 
-    rows = []
-    before = load_average()
-    deadline = time.monotonic() + args.time_limit
-    with ServerThread(app, port=port) as server:
-        await serve_batch(server.url, 1, 4)  # warm up
+        loaded = batched.loaded
+        assert loaded is not None
+        results: dict[tuple[str, int], Run] = {}
+        cpu: dict[tuple[str, int], float] = {}
+        before = load_average()
+        library = [library_run(loaded.model, loaded.tokenizer, args.max_tokens) for _ in range(args.repeats)]
+        deadline = time.monotonic() + args.time_limit
         for n in counts:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                print(f"time limit reached before N={n}", file=sys.stderr)
-                break
-            direct = await asyncio.wait_for(direct_batch(backend, n, args.max_tokens), remaining)
-            remaining = deadline - time.monotonic()
-            served = await asyncio.wait_for(serve_batch(server.url, n, args.max_tokens), max(remaining, 1))
-            rows.append((n, direct, served))
-            print(f"  N={n:<3} done (direct {direct.seconds:.1f} s, serve {served.seconds:.1f} s)", file=sys.stderr)
+            runs: dict[str, list[Run]] = {"turns": [], "batched": []}
+            spent: dict[str, float] = {"turns": 0.0, "batched": 0.0}
+            for _ in range(args.repeats):
+                for mode in runs:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        print(f"time limit reached at N={n}", file=sys.stderr)
+                        break
+                    cpu_before = time.process_time()
+                    runs[mode].append(await asyncio.wait_for(serve_batch(urls[mode], n, args.max_tokens), remaining))
+                    spent[mode] += time.process_time() - cpu_before
+            for mode, done in runs.items():
+                if done:
+                    results[(mode, n)] = median_run(done)
+                    cpu[(mode, n)] = spent[mode] / max(1, sum(r.tokens for r in done))
+            print(f"  N={n:<3} done", file=sys.stderr)
+    finally:
+        for server in servers.values():
+            server.stop()
 
-    header = (
-        f"{'N':>3} | {'direct p50':>10} {'p95':>7} | {'serve p50':>10} {'p95':>7} | {'ratio p50':>9} {'p95':>5} | "
-        f"{'direct tok/s':>12} {'serve tok/s':>11} {'ratio':>5}"
-    )
-    print()
-    print("time to first token (s) and aggregate tokens/s; ratio = serve / direct")
+    header = f"{'mode':<9} {'N':>3} | {'TTFT p50':>8} {'p95':>7} | {'tok/s':>7} {'x 1 client':>10} | {'cpu ms/tok':>10}"
+    print("time to first token (s), aggregate tokens/s (median run), and its ratio to the same mode with 1 client")
     print(header)
     print("-" * len(header))
-    for n, direct, served in rows:
-        print(
-            f"{n:>3} | {direct.p50:>10.3f} {direct.p95:>7.3f} | {served.p50:>10.3f} {served.p95:>7.3f} | "
-            f"{served.p50 / direct.p50:>9.2f} {served.p95 / direct.p95:>5.2f} | "
-            f"{direct.rate:>12.1f} {served.rate:>11.1f} {served.rate / direct.rate:>5.2f}"
-        )
-    by_count = {n: served for n, _, served in rows}
-    if 1 in by_count and 4 in by_count:
-        gain = by_count[4].rate / by_count[1].rate
-        print(f"\nserve aggregate tokens/s, 4 clients / 1 client: {gain:.2f} (goal >= 1.5)")
+    one = median_run(library)
+    print(f"{'generate':<9} {1:>3} | {one.p50:>8.3f} {one.p95:>7.3f} | {one.rate:>7.1f} {1.0:>10.2f} | {'':>10}")
+    for mode in ("turns", "batched"):
+        for n in counts:
+            if (mode, n) not in results:
+                continue
+            run = results[(mode, n)]
+            base = results.get((mode, 1))
+            ratio = f"{run.rate / base.rate:>10.2f}" if base else f"{'':>10}"
+            print(
+                f"{mode:<9} {n:>3} | {run.p50:>8.3f} {run.p95:>7.3f} | {run.rate:>7.1f} {ratio} | "
+                f"{cpu[(mode, n)] * 1000:>10.2f}"
+            )
+    if ("batched", 1) in results and ("batched", 4) in results:
+        gain = results[("batched", 4)].rate / results[("batched", 1)].rate
+        print(f"\nbatched aggregate tokens/s, 4 clients / 1 client: {gain:.2f} (goal >= 1.5)")
     print(f"uptime before: {before}; after: {load_average()}")
     return 0
 
@@ -249,5 +295,5 @@ if __name__ == "__main__":
     parser.add_argument("--clients", default="1,4,16", help="comma-separated client counts (default 1,4,16)")
     parser.add_argument("--max-tokens", type=int, default=24, help="tokens per request (default 24)")
     parser.add_argument("--time-limit", type=float, default=300, help="give up after this many seconds (default 300)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of the short-behind-long test (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement (default 3)")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -41,3 +41,13 @@ def bundled_model_dir() -> Path:
     if not (BUNDLED_MODEL_DIR / "config.json").is_file():
         pytest.fail(f"The bundled model is missing from {BUNDLED_MODEL_DIR}.")
     return BUNDLED_MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def fim_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the bundled model whose tokenizer declares the fill-in-the-middle tokens (built once per run)."""
+    from tests.support.fim_model import copy_with_fim_tokens
+
+    if not (BUNDLED_MODEL_DIR / "config.json").is_file():
+        pytest.fail(f"The bundled model is missing from {BUNDLED_MODEL_DIR}.")
+    return copy_with_fim_tokens(BUNDLED_MODEL_DIR, tmp_path_factory.mktemp("fim-model"))

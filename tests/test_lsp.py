@@ -225,6 +225,8 @@ async def test_accept_records_model_text_in_the_files_session(
             event = session.event(model[0].generation_id)
             assert event.template == "continue" and event.status == "accepted"
             assert chosen in event.alternatives
+            assert event.position == len(STORY)  # offered at the end of the story: its point's history
+            assert event.id in [e.id for e in session.events_at(len(STORY))]
         finally:
             session.close()
     provenance = await lsp.request("quillmate/provenance", {"textDocument": {"uri": uri}})

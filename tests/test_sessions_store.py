@@ -418,7 +418,7 @@ def test_search_falls_back_to_like_without_fts5() -> None:
 def test_migrations_are_recorded_and_idempotent() -> None:
     store = SessionStore()
     names = [r[0] for r in store.conn.execute("SELECT name FROM migrations ORDER BY name")]
-    assert names == ["m001_initial", "m002_fts", "m003_bible"]
+    assert names == ["m001_initial", "m002_fts", "m003_bible", "m004_points"]
     store.close()
     again = SessionStore()
     assert [r[0] for r in again.conn.execute("SELECT name FROM migrations ORDER BY name")] == names

@@ -135,12 +135,25 @@ def test_builtin_outputs_and_inputs(tmp_path: Path, name: str, output: str, inpu
 def test_poem_completion_has_the_training_shape(tmp_path: Path) -> None:
     poem = library(tmp_path).get("poem")
     plain = poem.render({"topic": "the sea at night"}, "completion")
-    assert plain.text == "Poem: the sea at night\nForm: free verse\n\n"
+    assert plain.text == "Poem: the sea at night\nForm: free verse\nKeywords: sea, night\n\n"
     titled = poem.render({"topic": "the sea", "title": "Night Tide", "form": "Sonnet"}, "completion")
-    assert titled.text == "Poem: Night Tide\nForm: sonnet\n\n"
+    assert titled.text == "Poem: Night Tide\nForm: sonnet\nKeywords: sea\n\n"
     assert poem.variables["form"].options[-2:] == ["couplets", "blank verse"]
     moody = poem.render({"topic": "the sea", "mood": "eerie", "style": "like a sea shanty"}, "completion")
-    assert moody.text == "Poem: the sea\nForm: free verse\nMood: eerie\nStyle: like a sea shanty\n\n"
+    assert moody.text == "Poem: the sea\nForm: free verse\nKeywords: sea\nMood: eerie\nStyle: like a sea shanty\n\n"
+
+
+def test_poem_completion_keywords_come_from_the_topic(tmp_path: Path) -> None:
+    poem = library(tmp_path).get("poem")
+    haiku = poem.render({"topic": "my grandmother's kitchen", "form": "haiku"}, "completion")
+    assert haiku.text == "Poem: my grandmother's kitchen\nForm: haiku\nKeywords: grandmother, kitchen\n\n"
+    many = poem.render({"topic": "the clocks and the clock of rain on a tin roof at night"}, "completion")
+    assert "\nKeywords: clocks, rain, tin, roof\n" in many.text  # one per stem, at most four
+    given = poem.render({"topic": "the sea", "keywords": "salt, gulls"}, "completion")
+    assert "\nKeywords: salt, gulls\n" in given.text  # the writer's own words win
+    none = poem.render({"topic": "it", "form": "haiku"}, "completion")
+    assert none.text == "Poem: it\nForm: haiku\n\n"  # nothing to derive: the line is left out
+    assert "Keywords" not in poem.render({"topic": "my grandmother's kitchen"}, "chat").text
 
 
 def test_image_prompt_completion_is_few_shot_and_ends_on_the_prompt(tmp_path: Path) -> None:
@@ -616,6 +629,90 @@ MALFORMED = [
         "settings by option only apply to kind",
     ),
     ("completion as string", 'name = "t"\ncompletion = "x"\n', 2, "completion must be a section: a line [completion]"),
+    (
+        "unknown derivation",
+        'name = "t"\n[variables.t]\n[variables.k]\nderive = "keyword"\nfrom = "t"\n[chat]\nuser = "{t} {k}"\n',
+        4,
+        "derive = 'keyword' in [variables.k] is not something quillmate can work out. Did you mean 'keywords'?",
+    ),
+    (
+        "derivation as code",
+        'name = "t"\n[variables.t]\n[variables.k]\nderive = "__import__(\'os\')"\nfrom = "t"\n[chat]\nuser = "{k}"\n',
+        4,
+        "is not something quillmate can work out",
+    ),
+    (
+        "derive from nothing",
+        'name = "t"\n[variables.k]\nderive = "keywords"\nfrom = "topic"\n[chat]\nuser = "{k}"\n',
+        4,
+        "from = 'topic' in [variables.k] must name another declared variable",
+    ),
+    (
+        "derive without from",
+        'name = "t"\n[variables.k]\nderive = "keywords"\n[chat]\nuser = "{k}"\n',
+        3,
+        'but not from which variable; add from = "NAME"',
+    ),
+    (
+        "from without derive",
+        'name = "t"\n[variables.t]\n[variables.k]\nfrom = "t"\n[chat]\nuser = "{k}"\n',
+        4,
+        "from = 't' in [variables.k] only goes with derive",
+    ),
+    (
+        "derived and required",
+        'name = "t"\n[variables.t]\n[variables.k]\nrequired = true\nderive = "keywords"\nfrom = "t"\n'
+        '[chat]\nuser = "{k}"\n',
+        4,
+        "[variables.k] is derived, so it cannot be required",
+    ),
+    (
+        "from as number",
+        'name = "t"\n[variables.k]\nfrom = 3\n[chat]\nuser = "{k}"\n',
+        3,
+        "from in [variables.k] must be text",
+    ),
+    (
+        "finish for a missing option",
+        'name = "t"\n[variables.c]\nkind = "choice"\noptions = ["a"]\n[variables.c.finish]\nb = " --v 6"\n'
+        '[chat]\nuser = "{c}"\n',
+        6,
+        "'b' in [variables.c.finish] is not one of the options of [variables.c]",
+    ),
+    (
+        "finish of no shape",
+        'name = "t"\n[variables.c]\nkind = "choice"\noptions = ["a"]\n[variables.c.finish]\na = "and more"\n'
+        '[chat]\nuser = "{c}"\n',
+        6,
+        "in [variables.c.finish] for 'a': 'and more' is neither of the shapes a finish takes",
+    ),
+    (
+        "finish reaching an attribute",
+        'name = "t"\n[variables.c]\nkind = "choice"\noptions = ["a"]\n[variables.c.finish]\n'
+        'a = " --ar {c.__class__}"\n[chat]\nuser = "{c}"\n',
+        6,
+        "in [variables.c.finish] for 'a': ",
+    ),
+    (
+        "finish with an undeclared variable",
+        'name = "t"\n[variables.c]\nkind = "choice"\noptions = ["a"]\n[variables.c.finish]\na = " --ar {aspect}"\n'
+        '[chat]\nuser = "{c}"\n',
+        6,
+        "'{aspect}' is not a declared variable",
+    ),
+    (
+        "finish on text",
+        'name = "t"\n[variables.x]\nfinish = { a = "--v 6" }\n[chat]\nuser = "{x}"\n',
+        3,
+        'a finish by option only applies to kind = "choice"',
+    ),
+    (
+        "finish not text",
+        'name = "t"\n[variables.c]\nkind = "choice"\noptions = ["a"]\n[variables.c.finish]\na = 6\n'
+        '[chat]\nuser = "{c}"\n',
+        6,
+        "a in [variables.c.finish] must be text in quotes",
+    ),
 ]
 
 
@@ -627,6 +724,7 @@ def test_malformed_files_name_file_and_line(tmp_path: Path, label: str, text: st
     error = caught.value
     assert error.message.startswith(f"{path}:{line}: "), error.message
     assert message in error.message
+    assert "\n" not in error.message
     assert error.problems[0] == error.message
     assert isinstance(error, UsageError)
 

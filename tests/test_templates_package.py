@@ -17,7 +17,9 @@ HEAVY = ("langchain_core", "torch", "transformers", "openai")
 def test_every_job_has_its_module() -> None:
     assert MODULES == [
         "common",
+        "derivations",
         "files",
+        "finish",
         "library",
         "model",
         "render",

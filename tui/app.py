@@ -36,8 +36,10 @@ from tui.flows.backend import BackendFlow
 from tui.flows.base import BackendFactory, BackendHolder, Messenger, Services, Views
 from tui.flows.bible import BibleFlow
 from tui.flows.chat import ChatFlow
+from tui.flows.compare import CompareFlow
 from tui.flows.continuation import ContinuationFlow
 from tui.flows.generation import GenerationFlow
+from tui.flows.history import HistoryFlow
 from tui.flows.panels import PanelFlow
 from tui.flows.rewrite import RewriteFlow
 from tui.flows.saving import SavingFlow
@@ -45,6 +47,7 @@ from tui.flows.status import StatusFlow
 from tui.flows.templates import TemplateFlow
 from tui.flows.tuning import TuningFlow
 from tui.keys import APP_KEYS, report_alt_digits_as_keys
+from tui.screens.compare import CompareScreen
 from tui.screens.rewrite import RewriteScreen
 from tui.widgets.editor import DraftEditor
 from tui.widgets.panels import BibleView, ChatView, ContextView, ResultsView, SettingsView, SidePanel, StatsView
@@ -148,6 +151,8 @@ class QuillmateApp(App[None]):
         self.story = BibleFlow(services, self.continuation)
         self.panels = PanelFlow(services, self.indicators, self.conversation, self.story)
         self.backends = BackendFlow(services, self.generation, self.indicators)
+        self.history = HistoryFlow(services, self.generation, self.continuation)
+        self.comparing = CompareFlow(services, self.continuation, self.backends)
         self.tuning = TuningFlow(services, self.backends)
         self.saving = SavingFlow(
             services,
@@ -366,6 +371,14 @@ class QuillmateApp(App[None]):
         """Show the words the model almost wrote at the cursor; the one picked is written on from."""
         self.alternatives.show()
 
+    def action_history(self) -> None:
+        """Show every suggestion made at the cursor; the one chosen comes back."""
+        self.history.show()
+
+    def action_compare(self) -> None:
+        """Write the continuation at the cursor with several backends, side by side; keep one."""
+        self.comparing.open()
+
     def action_rewrite(self, template: Any = "rewrite", variables: Mapping[str, Any] | None = None) -> None:
         """Rewrite the selected passage, with a preview beside the original."""
         self.rewriting.start(template, variables)
@@ -439,6 +452,11 @@ class QuillmateApp(App[None]):
         message.stop()
         self.rewriting.generate(message.screen, message.instruction)
 
+    @on(CompareScreen.Run)
+    def _compare_run(self, message: CompareScreen.Run) -> None:
+        message.stop()
+        self.comparing.run(message.screen, message.names)
+
     @on(RewriteScreen.Stop)
     def _rewrite_stop(self, message: RewriteScreen.Stop) -> None:
         message.stop()
@@ -499,7 +517,7 @@ class QuillmateApp(App[None]):
 
     @on(SettingsView.SwitchBackend)
     def _settings_switch(self, message: SettingsView.SwitchBackend) -> None:
-        self.backends.switch(message.backend, message.model)
+        self.backends.switch(message.backend, message.model, message.dtype)
 
 
 def make_app(
@@ -559,9 +577,9 @@ def make_app(
     notices: list[str] = []
     try:
         if assistant is None:
-            cfg, name, wanted_model = _choose_backend(session, config, backend, model, backend_factory, notices)
+            cfg, name, wanted_model, dtype = _choose_backend(session, config, backend, model, backend_factory, notices)
             made: Assistant | Callable[[], Assistant] = partial(
-                _make_assistant, cfg, name, wanted_model, backend_factory
+                _make_assistant, cfg, name, wanted_model, backend_factory, dtype
             )
         else:
             cfg, name, made = assistant.config, assistant.backend.name, assistant
@@ -590,14 +608,16 @@ def _choose_backend(
     model: str | None,
     factory: BackendFactory | None,
     notices: list[str],
-) -> tuple[Config, str, str | None]:
-    """The config, backend profile and model to start with (an unknown ``--backend`` is an error now)."""
+) -> tuple[Config, str, str | None, str | None]:
+    """The config, backend profile, model and number type to start with (an unknown ``--backend`` is an
+    error now). The session's last choices hold unless ``backend`` or ``model`` is given."""
     from assistant.config import load_config
 
     cfg = config or load_config()
     remembered = session.settings
     name = backend or remembered.get("backend") or cfg.default_backend
     wanted_model = model if (backend or model) else remembered.get("model")
+    dtype = None if (backend or model) else remembered.get("dtype")
     if name not in cfg.profiles and factory is None:
         if backend:
             cfg.profile(backend)  # raises ConfigError naming the known profiles
@@ -605,13 +625,17 @@ def _choose_backend(
             f"This session last used the backend '{name}', which is no longer configured; "
             f"using '{cfg.default_backend}'."
         )
-        name, wanted_model = cfg.default_backend, model
-    return cfg, name, wanted_model
+        name, wanted_model, dtype = cfg.default_backend, model, None
+    if name not in cfg.profiles or not cfg.profiles[name].takes_dtype:
+        dtype = None
+    return cfg, name, wanted_model, dtype
 
 
-def _make_assistant(cfg: Config, name: str, model: str | None, factory: BackendFactory | None) -> Assistant:
+def _make_assistant(
+    cfg: Config, name: str, model: str | None, factory: BackendFactory | None, dtype: str | None = None
+) -> Assistant:
     from assistant.core import Assistant
 
     if factory is not None:
         return Assistant(factory(name, model), config=cfg)
-    return Assistant(name, model=model, config=cfg)
+    return Assistant(name, model=model, dtype=dtype, config=cfg)

@@ -67,6 +67,16 @@ class AppCommands(_EntryProvider):
                 app.action_alternatives,
             ),
             (
+                "Drafts here",
+                "Every suggestion made at the cursor, newest first; bring one back (F9 / Alt+H).",
+                app.action_history,
+            ),
+            (
+                "Compare backends",
+                "The continuation at the cursor from two or more backends, side by side (F12 / Alt+C).",
+                app.action_compare,
+            ),
+            (
                 "Rewrite the selection",
                 "More vivid, shorter, another tense… with a preview (Ctrl+R).",
                 app.action_rewrite,

@@ -100,6 +100,20 @@ APP_KEYS: tuple[Key, ...] = (
         "The words the model almost wrote at the cursor, with their chances; pick one to write on from it.",
         WRITING,
     ),
+    Key(
+        "f9,alt+h",
+        "history",
+        "Drafts here",
+        "Every suggestion made at the cursor, newest first, with its model and settings; bring any one back.",
+        WRITING,
+    ),
+    Key(
+        "f12,alt+c",
+        "compare",
+        "Compare",
+        "Write the continuation at the cursor with two or more backends, side by side; keep the one you like.",
+        WRITING,
+    ),
     Key("ctrl+r", "rewrite", "Rewrite", "Rewrite the selected passage (more vivid, shorter…); preview first.", WRITING),
     Key(
         "ctrl+p",

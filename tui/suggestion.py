@@ -57,6 +57,8 @@ class Suggestion:
         sources: The backend's index of each alternative (they renumber once some are dropped).
         narrowed: True once alternatives that disagree with what was accepted were dropped.
         kept: Characters accepted as the model's (typing through the ghost text is the writer's).
+        restored: Brought back from the history at its point (F9): dismissing it again leaves its
+            generation's record as it was; taking it records it as taken.
     """
 
     start: int
@@ -69,6 +71,7 @@ class Suggestion:
     sources: list[int] = field(default_factory=list)
     narrowed: bool = False
     kept: int = 0
+    restored: bool = False
 
     def __post_init__(self) -> None:
         self.sources = list(range(len(self.alternatives)))

@@ -8,7 +8,9 @@ draft text: the writer compares, then takes one.
 
 Every name is checked against the config before anything runs; after that, one
 profile failing does not stop the others, and the run fails once every profile has
-had its turn, naming those that wrote nothing.
+had its turn, naming those that wrote nothing. What a comparison is (the checks, an
+Assistant per profile, the labels, the recording) is :mod:`assistant.compare`'s, shared
+with the writing app's Compare panel; this module writes it to stdout.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ def refuse_with_compare(**given: Any) -> None:
 
 def header(index: int, total: int, backend: str, model: str) -> str:
     """The line above each draft on stdout: ``──── draft 1 of 2: local (gpt2) ────``."""
-    who = f"{backend} ({model})" if model and model != backend else backend
-    return f"──── draft {index + 1} of {total}: {who} ────\n"
+    from assistant.compare import label
+
+    return f"──── draft {index + 1} of {total}: {label(backend, model)} ────\n"
 
 
 def run_compare(
@@ -70,17 +73,19 @@ def run_compare(
     """
     from assistant.cli.run_cmd import _form_of, _Out, stream_recorded
     from assistant.cli.session_recording import record_draft
+    from assistant.compare import assistant_for, check_profiles
     from assistant.core import Assistant
     from backends.errors import BackendError
 
-    for name in names:
-        first.config.profile(name)
+    check_profiles(first.config, names)
     failed: list[str] = []
+
+    def make(name: str) -> Assistant:
+        return Assistant(name, dtype=dtype, config=first.config, templates=first.templates)
+
     for index, name in enumerate(names):
         try:
-            assistant = (
-                first if index == 0 else Assistant(name, dtype=dtype, config=first.config, templates=first.templates)
-            )
+            assistant = assistant_for(name, first, make)
         except BackendError as error:  # this profile cannot be made: tell, and go on with the rest
             _say_failed(name, error)
             failed.append(name)

@@ -66,8 +66,10 @@ def record(session_id: str, prepared: Any, backend: Any, result: Any) -> int:
 
 def record_draft(session_id: str, prepared: Any, backend: Any, result: Any) -> int | None:
     """Keep a generation among the session's drafts, attributed to its model; the draft text is left as it was."""
+    from assistant.compare import start_recording
+
     with _opened(session_id) as session:
-        recorder = _start(session, prepared, backend, result.model)
+        recorder = start_recording(session, prepared, backend, result.model, source="cli")
         recorder.finished(result)
         return recorder.event_id
 

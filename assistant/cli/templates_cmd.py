@@ -88,6 +88,8 @@ def _default_text(spec: VariableSpec) -> str:
         return "(required)"
     if spec.fallback and spec.default in (None, ""):
         return f"(= {spec.fallback})"
+    if spec.derive and spec.from_:
+        return f"({spec.derive} of {spec.from_})"
     if spec.default is None or spec.default == "":
         return "(empty)"
     return str(spec.default)
@@ -101,6 +103,8 @@ def _about(spec: VariableSpec) -> str:
         notes.append("elastic: oldest part left out when too long")
     if spec.multiline:
         notes.append("multi-line")
+    if spec.finish:
+        notes.append("finish for " + ", ".join(spec.finish))
     return "; ".join(notes)
 
 

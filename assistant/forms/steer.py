@@ -6,7 +6,9 @@ every backend gets this the same way:
 * **Completion backends** (the local GPT-2 models, completion endpoints) write the poem
   line by line. For each line one request asks for several candidates at once (a batched
   call); each candidate is cut at the word where its syllables reach the line's count, and
-  the cut that keeps the count and the rhyme best is kept. When no candidate rhymes and the
+  the cut that keeps the count and the rhyme best is kept; among cuts that keep the form
+  equally well, one that brings in a topic word the poem has not used yet wins (the form is
+  never traded for the topic). When no candidate rhymes and the
   backend can score text (:meth:`Backend.score_texts`), the line's last word is replaced by
   the rhyme the model finds likeliest there.
 * **Chat backends** (OpenAI-compatible APIs) write the whole poem; the checker reads it and
@@ -26,6 +28,7 @@ from dataclasses import dataclass, replace
 from assistant.forms.check import check_form, poem_lines
 from assistant.forms.sounds import WORD_RE, count_syllables, is_known, rhymes, rhymes_for, syllable_range, words_of
 from assistant.forms.specs import FormSpec, find_form
+from assistant.keywords import keywords, stem
 from backends.base import (
     Backend,
     ChatMessage,
@@ -311,9 +314,16 @@ async def _fill_rhyme(
 
 
 async def steer_completion(
-    backend: Backend, request: GenerationRequest, spec: FormSpec, settings: SteerSettings = SteerSettings()
+    backend: Backend,
+    request: GenerationRequest,
+    spec: FormSpec,
+    settings: SteerSettings = SteerSettings(),
+    topic: Sequence[str] = (),
 ) -> AsyncIterator[StreamEvent]:
-    """Write a poem line by line on a completion backend (see the module's docstring)."""
+    """Write a poem line by line on a completion backend (see the module's docstring).
+
+    ``topic``: content words of what the poem is about (see :func:`topic_of`).
+    """
     params = request.params
     base = tuple(request.prompt or ())
     # A line limit the writer set (--max-lines) wins over the form's length.
@@ -330,7 +340,7 @@ async def steer_completion(
                 line = written[plan.refrain]
             else:
                 found, error = await _choose_line(
-                    backend, base, params, plan, written, settings, tally, alternative, number
+                    backend, base, params, plan, written, settings, tally, alternative, number, topic
                 )
                 if found is None:
                     break
@@ -368,11 +378,13 @@ async def _choose_line(
     tally: _Tally,
     alternative: int,
     number: int,
+    topic: Sequence[str] = (),
 ) -> tuple[str | None, str | None]:
     """The best line for ``plan`` after at most ``settings.rounds`` batched calls; (line, error)."""
     body = "".join(line + "\n" for line in written)
     request_parts = (*base, TextPart(body)) if body else base
     best: _Candidate | None = None
+    unused = _unused(topic, written)
     for attempt in range(settings.rounds):
         line_params = _line_params(params, settings, backend, _seed(params, alternative, number, attempt))
         result = await _run(backend, GenerationRequest.completion(request_parts, line_params))
@@ -381,10 +393,7 @@ async def _choose_line(
             return None, result.error
         for text in result.texts:
             judged = _judge(_first_line(text), plan, written)
-            if judged is not None and (
-                best is None
-                or (judged.ok, judged.syllables_ok, judged.score) > (best.ok, best.syllables_ok, best.score)
-            ):
+            if judged is not None and (best is None or _rank(judged, unused) > _rank(best, unused)):
                 best = judged
         if best is not None and best.ok and (best.score > -1 or attempt >= 1):
             break
@@ -399,6 +408,18 @@ async def _choose_line(
         if filled:
             return filled, None
     return best.text, None
+
+
+def _unused(topic: Sequence[str], written: Sequence[str]) -> frozenset[str]:
+    """The stems of the topic words the poem has not used yet."""
+    used = {stem(word) for line in written for word in words_of(line)}
+    return frozenset(stem(word) for word in topic) - used
+
+
+def _rank(candidate: _Candidate, unused: frozenset[str]) -> tuple[bool, bool, float, int]:
+    """How good a line is: the form first, then the rest of its score, then new topic words."""
+    new_words = len(unused & {stem(word) for word in words_of(candidate.text)})
+    return candidate.ok, candidate.syllables_ok, candidate.score, new_words
 
 
 def _missed(spec: FormSpec, problems: Sequence[str], alternative: int, total: int) -> Notice:
@@ -498,15 +519,33 @@ async def steer_chat(
 
 
 def steer(
-    backend: Backend, request: GenerationRequest, spec: FormSpec, settings: SteerSettings = SteerSettings()
+    backend: Backend,
+    request: GenerationRequest,
+    spec: FormSpec,
+    settings: SteerSettings = SteerSettings(),
+    *,
+    topic: Sequence[str] = (),
 ) -> AsyncIterator[StreamEvent]:
-    """Generate a poem in ``spec``'s form: line by line on completion requests, re-asking on chat."""
+    """Generate a poem in ``spec``'s form: line by line on completion requests, re-asking on chat.
+
+    ``topic`` (content words, see :func:`topic_of`) breaks ties between lines on completion
+    requests; a chat model is given the topic in its prompt.
+    """
     if request.is_chat:
         return steer_chat(backend, request, spec, settings)
-    return steer_completion(backend, request, spec, settings)
+    return steer_completion(backend, request, spec, settings, topic)
 
 
 def form_of(variables: Mapping[str, object]) -> FormSpec | None:
     """The form a template's variables ask for (its ``form`` variable), if it has rules to keep."""
     value = variables.get("form")
     return find_form(value) if isinstance(value, str) else None
+
+
+def topic_of(variables: Mapping[str, object]) -> tuple[str, ...]:
+    """The content words of what a poem is about: its ``keywords`` variable, else its ``topic``."""
+    for name in ("keywords", "topic"):
+        value = variables.get(name)
+        if isinstance(value, str) and value.strip():
+            return tuple(keywords(value, limit=None))
+    return ()

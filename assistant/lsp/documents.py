@@ -45,6 +45,9 @@ class Offer:
         result: The finished generation.
         event_ids: The session event recording it, by session id, once something was accepted.
         prompt: What was sent, as labelled parts (``PromptReport.to_dict()``), recorded with it.
+        position: For a suggestion at the cursor, its offset in the editor's text then (the
+            session keeps the suggestions made at one point as that point's history).
+        anchor: The text just before ``position`` then (:func:`assistant.sessions.points.anchor_at`).
     """
 
     template: str
@@ -55,6 +58,8 @@ class Offer:
     result: GenerationResult
     event_ids: dict[str, int] = field(default_factory=dict)
     prompt: dict[str, Any] | None = None
+    position: int | None = None
+    anchor: str = ""
 
     def alternative_holding(self, text: str) -> int | None:
         """The index of the first alternative containing ``text``, or None."""
@@ -263,6 +268,8 @@ def _record(session: Session, offer: Offer) -> int:
         notices=offer.result.notices,
         source="lsp",
         prompt=offer.prompt,
+        position=offer.position,
+        anchor=offer.anchor,
     )
     session.record_result(event_id, offer.result)
     offer.event_ids[session.id] = event_id

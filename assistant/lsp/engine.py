@@ -186,15 +186,20 @@ class Engine:
         bible: Bible | None = None,
         n: int | None = None,
         max_new_tokens: int | None = None,
+        after: str = "",
     ) -> Prepared:
-        """Continue ``before`` (the text up to the cursor) with ``n`` alternatives, with the session's ``bible``."""
+        """Continue ``before`` (the text up to the cursor) with ``n`` alternatives, with the session's ``bible``.
+
+        ``after`` is the text after the cursor (bounded: see ``assistant.cursor``), for a model
+        that fills in the middle.
+        """
         variables: dict[str, Any] = {"text": before}
         if title:
             variables["title"] = title
         # Word alternatives come with every suggestion, so quillmate/alternatives can show them later.
         asked = self._params({"num_alternatives": n, "max_new_tokens": max_new_tokens})
         params = {"logprobs": EDITOR_LOGPROBS, **asked}
-        return helper.prepare("continue", variables, params, bible=bible)
+        return helper.prepare("continue", variables, params, bible=bible, suffix=after)
 
     def prepare_rewrite(
         self,

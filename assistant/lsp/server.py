@@ -24,11 +24,13 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from assistant.alternatives import choices_at, regenerate_from
+from assistant.cursor import text_after_cursor
 from assistant.lsp import actions
 from assistant.lsp.alternatives import Located, in_document, in_suggestion
 from assistant.lsp.documents import Ledger, Offer
 from assistant.lsp.engine import Engine, clean_result, story_title, template_output
 from assistant.lsp.streaming import generate
+from assistant.sessions.points import anchor_at
 from backends.base import GenerationResult, Notice
 from backends.errors import QuillmateError, UsageError
 
@@ -235,7 +237,8 @@ def did_close(ls: QuillmateServer, params: types.DidCloseTextDocumentParams) -> 
 async def inline_completion(ls: QuillmateServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
     extension = ls.qprotocol.extensions.pop(ls.protocol.msg_id, {}) if ls.protocol.msg_id is not None else {}
     uri = params.text_document.uri
-    before = ls.text(uri)[: ls.offset(uri, params.position)]
+    document, offset = ls.text(uri), ls.offset(uri, params.position)
+    before = document[:offset]
     helper = await ls.engine.assistant()
     ledger = ls.ledger(uri)
     prepared = ls.engine.prepare_continue(
@@ -245,9 +248,10 @@ async def inline_completion(ls: QuillmateServer, params: types.InlineCompletionP
         n=extension.get("n"),
         max_new_tokens=extension.get("maxNewTokens"),
         bible=ledger.bible(),
+        after=text_after_cursor(document, offset),
     )
     result = await generate(helper, prepared.request, ls.progress_sender(extension.get("streamId")), ls.note)
-    ledger.remember(_offer(prepared, helper, result))
+    ledger.remember(_offer(prepared, helper, result, at=before))
     here = types.Range(start=params.position, end=params.position)
     return types.InlineCompletionList(
         items=[types.InlineCompletionItem(insert_text=text, range=here) for text in result.texts]
@@ -335,9 +339,14 @@ async def regenerate_from_request(ls: QuillmateServer, params: dict[str, Any]) -
     helper = await ls.engine.assistant()
     ledger = ls.ledger(uri)
     made: list[Prepared] = []
+    after = _after_written(ls, uri, found, params)
 
     def prepare(text: str) -> Prepared:
-        made.append(ls.engine.prepare_continue(helper, text, title=story_title(ledger.path), n=1, bible=ledger.bible()))
+        made.append(
+            ls.engine.prepare_continue(
+                helper, text, title=story_title(ledger.path), n=1, bible=ledger.bible(), after=after
+            )
+        )
         return made[-1]
 
     send = ls.progress_sender(params.get("streamId"))
@@ -362,12 +371,23 @@ async def regenerate_from_request(ls: QuillmateServer, params: dict[str, Any]) -
     result = replace(
         again.result, texts=(again.text,), finish_reasons=again.result.finish_reasons[:1], logprobs=(again.tokens,)
     )
-    ledger.remember(_offer(made[-1], helper, result))
+    # Written again from the same point as the suggestion it replaces (when the editor said where that is).
+    point = found.before if found.base is not None or isinstance(params.get("position"), dict) else None
+    ledger.remember(_offer(made[-1], helper, result, at=point))
     reply: dict[str, Any] = {"text": again.text, "start": again.start}
     if found.base is not None:
         span = _client_range(ls, uri, found.base + again.start, found.base + len(found.written))
         reply["edit"] = _edit(uri, span, again.text[again.start :])
     return reply
+
+
+def _after_written(ls: QuillmateServer, uri: str, found: Located, params: dict[str, Any]) -> str:
+    """The document's text after a suggestion: after its text in the document, else after where it was offered."""
+    document = ls.text(uri)
+    if found.base is not None:
+        return text_after_cursor(document, found.base + len(found.written))
+    position = params.get("position")
+    return text_after_cursor(document, ls.offset(uri, position)) if isinstance(position, dict) else ""
 
 
 def _locate(ls: QuillmateServer, uri: str, params: dict[str, Any]) -> Located:
@@ -439,11 +459,18 @@ async def continue_command(ls: QuillmateServer, *args: Any) -> dict[str, Any]:
     offset = ls.offset(uri, position)
     helper = await ls.engine.assistant()
     ledger = ls.ledger(uri)
+    document = ls.text(uri)
+    before = document[:offset]
     prepared = ls.engine.prepare_continue(
-        helper, ls.text(uri)[:offset], title=story_title(ledger.path), n=1, bible=ledger.bible()
+        helper,
+        before,
+        title=story_title(ledger.path),
+        n=1,
+        bible=ledger.bible(),
+        after=text_after_cursor(document, offset),
     )
     result = await generate(helper, prepared.request, on_notice=ls.note)
-    ledger.remember(_offer(prepared, helper, result))
+    ledger.remember(_offer(prepared, helper, result, at=before))
     await _apply(ls, uri, {"start": position, "end": position}, result.text, "quillmate: continue")
     return {"text": result.text}
 
@@ -562,8 +589,12 @@ async def _apply(
     _record_accept(ls, uri, offset, accepted)
 
 
-def _offer(prepared: Prepared, helper: Assistant, result: GenerationResult) -> Offer:
-    """``result`` of ``prepared`` as an offer for the document's ledger, with what was sent."""
+def _offer(prepared: Prepared, helper: Assistant, result: GenerationResult, *, at: str | None = None) -> Offer:
+    """``result`` of ``prepared`` as an offer for the document's ledger, with what was sent.
+
+    ``at`` is the document's text before the cursor for a suggestion offered there: the
+    session keeps it with that point's history.
+    """
     return Offer(
         prepared.template.name,
         prepared.variables,
@@ -572,6 +603,8 @@ def _offer(prepared: Prepared, helper: Assistant, result: GenerationResult) -> O
         result.model,
         result,
         prompt=_sent(prepared, helper),
+        position=None if at is None else len(at),
+        anchor="" if at is None else anchor_at(at, len(at)),
     )
 
 

@@ -7,7 +7,8 @@ One implementation for the writing app, the CLI and the HTTP server.
   ``search(query)``, ``delete(id)``; ``recovered`` is set if a damaged
   database was moved aside.
 * :class:`Session`: ``document`` (a :class:`Document`), ``notes``,
-  ``settings``, ``title``, ``events``, ``record_generation(...)``,
+  ``settings``, ``title``, ``events``, ``events_at(pos)`` (the suggestions made at
+  one point of the draft), ``record_generation(...)``,
   ``record_result(id, result)``, ``accept(id, alternative, pos)``,
   ``rewrite(id, start, end, alternative)``, ``mark_rejected/cancelled/error``,
   ``stats()``, ``save_to_file()``, ``file_changed_outside()``,

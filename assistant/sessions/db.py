@@ -20,7 +20,8 @@ Tables (created by append-only migrations, recorded in ``migrations``):
   so a one-character edit in a 100,000-word draft writes one ~4 KB row.
 * ``events``: one row per generation event, keyed by (session, number): the
   full event as JSON (zlib-compressed when over 512 bytes) plus a few columns
-  (template, backend, model, status) so that opening a session reads only
+  (template, backend, model, status, and for a suggestion at the cursor its
+  position and anchor in the draft) so that opening a session reads only
   those; the JSON is read when first needed.
 * ``locks``: who holds each session open for writing (pid, host, since).
 * ``chunks_fts``/``notes_fts``: FTS5 indexes kept by triggers (when FTS5 exists).
@@ -146,7 +147,18 @@ def m003_bible(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE sessions ADD COLUMN bible TEXT NOT NULL DEFAULT '{}'")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_fts, m003_bible]
+def m004_points(conn: sqlite3.Connection) -> None:
+    """Where each suggestion was offered: its offset in the draft then, and the text just before it.
+
+    Opening a session reads them with the other summary columns, so the suggestions made at
+    one point are found without reading every event. Events from before have no point
+    (``position`` NULL, ``anchor`` empty) and read as before.
+    """
+    conn.execute("ALTER TABLE events ADD COLUMN position INTEGER")
+    conn.execute("ALTER TABLE events ADD COLUMN anchor TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_fts, m003_bible, m004_points]
 
 
 def fts5_available(conn: sqlite3.Connection) -> bool:

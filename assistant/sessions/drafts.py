@@ -8,18 +8,22 @@ drafts of different models.
 Drafts are numbered 1, 2, 3... in the order they were written (a generation's
 alternatives in their own order); ``E.A`` names alternative ``A`` of generation ``E``
 (both counted from 1), as ``quillmate sessions show`` numbers generations.
+
+The suggestions made at one point of the draft (``Session.events_at``) are that point's
+history: :func:`history` lists their drafts newest first, as the writing app shows them.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.sessions.events import GenerationEvent
 from backends.errors import UsageError
+from backends.settings import SETTING
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=\n)")
 
@@ -40,6 +44,7 @@ class Draft:
         accepted: True when the writer took this alternative.
         created: When the generation was asked for (epoch seconds).
         params: The generation settings.
+        position: For a suggestion at the cursor, its offset in the draft when it was offered.
     """
 
     number: int
@@ -53,6 +58,7 @@ class Draft:
     accepted: bool
     created: float
     params: dict[str, Any] = field(default_factory=dict)
+    position: int | None = None
 
     @property
     def ref(self) -> str:
@@ -60,11 +66,16 @@ class Draft:
         return f"{self.event_id}.{self.alternative + 1}"
 
     @property
-    def label(self) -> str:
-        """Who wrote it, for headings: ``draft 3 (#2.1, gpt2 via local)``."""
+    def who(self) -> str:
+        """The model that wrote it and through which backend: ``gpt2 via local``."""
         who = self.model or self.backend or "a model"
         via = f" via {self.backend}" if self.backend and self.model and self.backend != self.model else ""
-        return f"draft {self.number} (#{self.ref}, {who}{via})"
+        return who + via
+
+    @property
+    def label(self) -> str:
+        """Who wrote it, for headings: ``draft 3 (#2.1, gpt2 via local)``."""
+        return f"draft {self.number} (#{self.ref}, {self.who})"
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON."""
@@ -81,6 +92,7 @@ class Draft:
             "accepted": self.accepted,
             "created": self.created,
             "params": self.params,
+            "position": self.position,
         }
 
 
@@ -103,9 +115,46 @@ def drafts_of(events: Sequence[GenerationEvent]) -> list[Draft]:
                     accepted,
                     event.created,
                     dict(event.params),
+                    event.position,
                 )
             )
     return out
+
+
+def history(events: Sequence[GenerationEvent]) -> list[Draft]:
+    """The drafts of the suggestions made at one point, newest first; empty ones (failed early) left out.
+
+    Their numbers count within that point, oldest first; ``ref`` names each in the session.
+    """
+    return [draft for draft in reversed(drafts_of(events)) if draft.text]
+
+
+ALWAYS_SHOWN = ("temperature", "top_p", "max_new_tokens")
+"""The settings a draft's line always names; the others only when changed from their defaults."""
+NEVER_SHOWN = ("num_alternatives", "logprobs", "stop")
+"""Settings a draft's line leaves out: they do not change its words, or are the template's plumbing."""
+
+
+def settings_line(params: Mapping[str, Any]) -> str:
+    """The settings a draft was written with, briefly: ``Temperature 0.8 · Top-p 0.95 · Max tokens 60``."""
+    parts = []
+    for name, spec in SETTING.items():
+        if name not in params or name in NEVER_SHOWN:
+            continue
+        value = params[name]
+        default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+        if name not in ALWAYS_SHOWN and (value is None or value == default or value == spec.off):
+            continue
+        parts.append(f"{spec.label} {_shown(value)}")
+    return " · ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join("=".join(map(_shown, v)) if isinstance(v, list) else repr(v) for v in value)
+    return str(value)
 
 
 def find_draft(drafts: Sequence[Draft], ref: str) -> Draft:
@@ -152,4 +201,4 @@ def preview(text: str, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-__all__ = ["Draft", "compare", "drafts_of", "find_draft", "preview", "sentences"]
+__all__ = ["Draft", "compare", "drafts_of", "find_draft", "history", "preview", "sentences", "settings_line"]

@@ -75,6 +75,11 @@ class GenerationEvent:
         prompt: What was sent, as labelled parts (``PromptReport.to_dict()``: memory, each entry
             with its key, author's note, draft, instructions; what was left out and why); empty
             when the front end did not say.
+        position: For a suggestion at the cursor, where it was offered: the offset in the draft
+            then. None for generations tied to no point (rewrites, chat, results) and for those
+            recorded before quillmate kept points.
+        anchor: The draft's last characters before ``position`` then, which find the point again
+            after the text before it changed (:mod:`assistant.sessions.points`).
     """
 
     id: int
@@ -95,6 +100,8 @@ class GenerationEvent:
     source: str = "app"
     updated: float = field(default_factory=time.time)
     prompt: dict[str, Any] = field(default_factory=dict)
+    position: int | None = None
+    anchor: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (already scrubbed)."""

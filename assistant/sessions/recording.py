@@ -55,6 +55,10 @@ class GenerationDetails(TypedDict, total=False):
     """Who asked: ``app`` (the default), ``cli``, ``server`` or ``lsp``."""
     prompt: Any
     """What is sent, as labelled parts: ``Prepared.prompt_report()`` (a ``PromptReport``)."""
+    position: int | None
+    """For a suggestion at the cursor: its offset in the draft (its history is kept by that point)."""
+    anchor: str | None
+    """The text just before ``position`` when the front end's text may be ahead of the session's."""
 
 
 class GenerationRecorder:

@@ -48,6 +48,7 @@ from assistant.sessions.errors import (
 )
 from assistant.sessions.events import GenerationEvent, notices_to_dicts, scrub
 from assistant.sessions.files import FileFingerprint, atomic_write, read_text_file
+from assistant.sessions.points import anchor_at, at_point
 from assistant.sessions.stats import Stats, compute_stats
 from backends.errors import QuillmateError, UsageError
 
@@ -260,6 +261,22 @@ class Session:
             self._load_partial(ids)
             return [self._events[k] for k in ids]
 
+    def events_at(self, pos: int) -> list[GenerationEvent]:
+        """The suggestions offered at offset ``pos`` of the draft as it is now, oldest first.
+
+        A suggestion belongs to the point its anchor finds again (:mod:`assistant.sessions.points`),
+        wherever the text before it has moved since; only those events are read in full.
+        """
+        with self._lock:
+            text = self.document.text
+            ids = sorted(
+                k
+                for k, event in self._events.items()
+                if event.position is not None and at_point(event.anchor, text, pos)
+            )
+            self._load_partial(ids)
+            return [self._events[k] for k in ids]
+
     def event(self, event_id: int) -> GenerationEvent:
         """One event by id (KeyError if there is none)."""
         with self._lock:
@@ -296,14 +313,20 @@ class Session:
         notices: Any = (),
         source: str = "app",
         prompt: Any = None,
+        position: int | None = None,
+        anchor: str | None = None,
     ) -> int:
         """Record a generation request before (or as) it runs; returns its event id.
 
         ``variables`` and ``params`` are stored scrubbed (no API keys; long text shortened).
         ``prompt`` (a ``PromptReport`` or its dict) is stored whole but for anything like a key,
-        so the writer can see exactly what was sent.
+        so the writer can see exactly what was sent. ``position`` is where in the draft a
+        suggestion at the cursor is offered; its ``anchor`` is taken from this session's text
+        unless given (a front end whose text may be ahead of the session's passes its own).
         """
         report = prompt.to_dict() if hasattr(prompt, "to_dict") else dict(prompt or {})
+        if position is not None and anchor is None:
+            anchor = anchor_at(self.document.text, position)
         self._check_writable()
         with self._lock:
             event_id = self._next_event
@@ -319,6 +342,8 @@ class Session:
                 notices=notices_to_dicts(notices),
                 source=source,
                 prompt=scrub(report, limit=PROMPT_PART_CHARS),
+                position=position,
+                anchor=scrub(anchor or "") if position is not None else "",
             )
             self._dirty_events.add(event_id)
             self._events_rev += 1
@@ -666,7 +691,7 @@ class Session:
                 if events:
                     conn.executemany(
                         "INSERT OR REPLACE INTO events (session_id, seq, created, template, backend, "
-                        "model, status, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "model, status, position, anchor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         events,
                     )
                 self._update_session_row(conn, values)
@@ -697,7 +722,18 @@ class Session:
         data: str | bytes = text
         if len(text) > 512:  # events hold prose: compressed they take a third of the space
             data = zlib.compress(text.encode("utf-8"), 6)
-        return (self.id, event.id, event.created, event.template, event.backend, event.model, event.status, data)
+        return (
+            self.id,
+            event.id,
+            event.created,
+            event.template,
+            event.backend,
+            event.model,
+            event.status,
+            event.position,
+            event.anchor,
+            data,
+        )
 
     def _meta_values(self, meta: set[str], text: str) -> dict[str, Any]:
         values: dict[str, Any] = {

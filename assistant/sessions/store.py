@@ -266,10 +266,17 @@ class SessionStore:
                 # Only the summary columns: the full events are read when first needed.
                 events = [
                     GenerationEvent(
-                        id=seq, created=created, template=template, backend=backend, model=model, status=status
+                        id=seq,
+                        created=created,
+                        template=template,
+                        backend=backend,
+                        model=model,
+                        status=status,
+                        position=position,
+                        anchor=anchor or "",
                     )
-                    for seq, created, template, backend, model, status in conn.execute(
-                        "SELECT seq, created, template, backend, model, status FROM events "
+                    for seq, created, template, backend, model, status, position, anchor in conn.execute(
+                        "SELECT seq, created, template, backend, model, status, position, anchor FROM events "
                         "WHERE session_id = ? ORDER BY seq",
                         (session_id,),
                     )

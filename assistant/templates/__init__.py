@@ -15,8 +15,10 @@ Importing this package is cheap: langchain-core is imported only to render.
 The modules, each with one job (each imports only those above it):
 
 - ``common``: the literal kinds, the name rule, "did you mean".
+- ``derivations``: the closed set of ways a variable is worked out from another (``derive``).
 - ``schema``: the shape of a file, and how a shape error reads.
 - ``scanners``: the ``{field}`` / ``{{tag}}`` slots of a prompt, and unsafe ones.
+- ``finish``: what an output must end with, by option (``[variables.NAME.finish]``).
 - ``validation``: the checks every template passes (``check_params`` judges ``[params]``).
 - ``values``: checking the writer's values and filling in defaults.
 - ``render``: filling a prompt in (through langchain-core) and :class:`RenderedPrompt`.

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from assistant.errors import TemplateError
 from assistant.templates.common import Form, Origin, Output, TemplateFormat
+from assistant.templates.finish import Finish, parse_finish
 from assistant.templates.render import RenderedPrompt, render_parts
 from assistant.templates.scanners import FieldSpan, scan
 from assistant.templates.schema import ChatForm, VariableSpec, prompt_sources
@@ -111,6 +112,31 @@ class Template(BaseModel):
             if chosen:
                 params.update(stop_as_tuple(chosen))
         return params
+
+    def finish_for(self, resolved: Mapping[str, object]) -> Finish:
+        """What the output must end with for the chosen options (empty when nothing).
+
+        ``resolved`` holds the variables as :meth:`resolve` returns them. A piece whose
+        variables are all empty is left out, as an empty line of a prompt is.
+        """
+        finish = Finish()
+        texts = {name: str(value) for name, value in resolved.items()}
+        for name, spec in self.variables.items():
+            source = spec.finish.get(texts.get(name, ""))
+            if not source:
+                continue
+            for piece in parse_finish(source)[0]:
+                fields = scan(piece.value, self.format)[0]
+                value = " ".join(
+                    join_parts(render_parts(piece.value, self.format, fields, self.variables, texts)).split()
+                )
+                if fields and not value:
+                    continue
+                if piece.kind == "parameter":
+                    finish += Finish(parameters=((piece.key, value),))
+                else:
+                    finish += Finish(lines=((piece.key, value),))
+        return finish
 
     def render(self, values: Mapping[str, object], form: Form) -> RenderedPrompt:
         """Fill the template in with ``values`` and return the prompt in ``form``.

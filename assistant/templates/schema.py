@@ -25,11 +25,16 @@ class VariableSpec(BaseModel):
         elastic: The writer's own, possibly long, text: when a prompt does not fit
             the model's context, the oldest part of elastic text is left out first.
         fallback: Another variable whose value is used when this one is left empty.
+        derive: When left empty, the value is worked out from ``from_`` this way, one of
+            :data:`~assistant.templates.derivations.DERIVATIONS` (e.g. ``keywords``).
+        from_: The variable ``derive`` works from (``from`` in the file).
         params: For a ``choice``: generation settings that go with an option, e.g.
             ``haiku = { max_lines = 3 }``. The writer's own settings still win.
+        finish: For a ``choice``: what the output must end with when an option is chosen,
+            e.g. ``midjourney = " --ar {aspect} --v 6"``; see :mod:`assistant.templates.finish`.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = ""
     description: str = ""
@@ -42,7 +47,10 @@ class VariableSpec(BaseModel):
     multiline: bool = False
     elastic: bool = False
     fallback: str | None = None
+    derive: str | None = None
+    from_: str | None = Field(default=None, alias="from")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    finish: dict[str, str] = Field(default_factory=dict)
 
 
 class ChatForm(BaseModel):
@@ -84,7 +92,7 @@ class TemplateFile(BaseModel):
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "top": tuple(TemplateFile.model_fields),
-    "variable": tuple(k for k in VariableSpec.model_fields if k != "name"),
+    "variable": tuple(f.alias or k for k, f in VariableSpec.model_fields.items() if k != "name"),
     "chat": tuple(ChatForm.model_fields),
     "completion": tuple(CompletionFile.model_fields),
 }

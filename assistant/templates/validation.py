@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.templates.common import NAME_PATTERN, NAME_RULE, did_you_mean
+from assistant.templates.derivations import DERIVATIONS
+from assistant.templates.finish import parse_finish
 from assistant.templates.scanners import scan
 from assistant.templates.schema import ChatForm, VariableSpec, prompt_sources
 from backends.settings import SETTING_NAMES, combination_problems, validate_setting
@@ -56,7 +58,8 @@ def check_template(
         suggestion = did_you_mean(input_variable, known)
         add(Problem(("input",), f"input = '{input_variable}' is not a declared variable.{suggestion}"))
     for vname, spec in variables.items():
-        problems.extend(_check_variable(vname, spec, known))
+        problems.extend(_check_variable(vname, spec, variables))
+        problems.extend(_check_finish(vname, spec, fmt, known))
     problems.extend(check_params(params))
     for loc, source in prompt_sources(chat, completion).items():
         where = ".".join(loc)
@@ -83,8 +86,9 @@ def check_template(
     return problems
 
 
-def _check_variable(vname: str, spec: VariableSpec, known: list[str]) -> list[Problem]:
+def _check_variable(vname: str, spec: VariableSpec, variables: Mapping[str, VariableSpec]) -> list[Problem]:
     problems: list[Problem] = []
+    known = list(variables)
 
     def add(key: str, message: str) -> None:
         problems.append(Problem(("variables", vname, key) if key else ("variables", vname), message))
@@ -140,6 +144,74 @@ def _check_variable(vname: str, spec: VariableSpec, known: list[str]) -> list[Pr
         add("elastic", f"only text variables can be elastic ({table} is {spec.kind})")
     if spec.fallback is not None and (spec.fallback == vname or spec.fallback not in known):
         add("fallback", f"fallback = '{spec.fallback}' in {table} must name another declared variable")
+    problems.extend(_check_derive(vname, spec, variables))
+    return problems
+
+
+def _check_derive(vname: str, spec: VariableSpec, variables: Mapping[str, VariableSpec]) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(key: str, message: str) -> None:
+        problems.append(Problem(("variables", vname, key), message))
+
+    table = f"[variables.{vname}]"
+    source = spec.from_
+    if spec.derive is None:
+        if source is not None:
+            add("from", f"from = '{source}' in {table} only goes with derive, e.g. derive = \"keywords\"")
+        return problems
+    if spec.derive not in DERIVATIONS:
+        add(
+            "derive",
+            f"derive = '{spec.derive}' in {table} is not something quillmate can work out."
+            f"{did_you_mean(spec.derive, DERIVATIONS)} Known: {', '.join(DERIVATIONS)}",
+        )
+    if source is None:
+        add("derive", f'{table} says what to derive but not from which variable; add from = "NAME"')
+    elif source == vname or source not in variables:
+        add(
+            "from",
+            f"from = '{source}' in {table} must name another declared variable.{did_you_mean(source, variables)}",
+        )
+    elif variables[source].derive is not None:
+        add("from", f"from = '{source}' in {table} names a derived variable; derive from the one it comes from")
+    if spec.kind != "text":
+        add("derive", f"only text variables can be derived ({table} is {spec.kind})")
+    if spec.required:
+        add("required", f"{table} is derived, so it cannot be required; drop required = true")
+    if spec.fallback is not None:
+        add("fallback", f"{table} cannot have both a fallback and derive; keep one")
+    if spec.default not in (None, ""):
+        add("default", f"{table} is derived, so a default would keep it from ever being worked out; drop it")
+    return problems
+
+
+def _check_finish(vname: str, spec: VariableSpec, fmt: str, known: list[str]) -> list[Problem]:
+    """A ``[variables.NAME.finish]`` table: options of a choice, each a sound, safe finish."""
+    problems: list[Problem] = []
+    table = f"[variables.{vname}.finish]"
+    if spec.finish and spec.kind != "choice":
+        problems.append(
+            Problem(
+                ("variables", vname, "finish"),
+                f'a finish by option only applies to kind = "choice" ({vname} is {spec.kind})',
+            )
+        )
+        return problems
+    for option, source in spec.finish.items():
+        at = ("variables", vname, "finish", option)
+        if option not in spec.options:
+            problems.append(Problem(at, f"'{option}' in {table} is not one of the options of [variables.{vname}]"))
+            continue
+        messages = parse_finish(source)[1]
+        fields, unsafe = scan(source, fmt)
+        messages += [message for _, _, message in unsafe]
+        messages += [
+            f"'{source[f.start : f.end]}' is not a declared variable.{did_you_mean(f.name, known)}"
+            for f in fields
+            if f.name not in known
+        ]
+        problems.extend(Problem(at, f"in {table} for '{option}': {message}") for message in messages)
     return problems
 
 

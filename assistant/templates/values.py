@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from assistant.errors import TemplateError
 from assistant.templates.common import did_you_mean, quoted
+from assistant.templates.derivations import derive
 from assistant.templates.schema import VariableSpec
 
 
@@ -19,7 +20,8 @@ def resolve_values(
     """Check ``values`` for the template called ``template``; return every variable's text.
 
     ``None`` counts as not given. Defaults fill what is not given, then each
-    empty variable with a ``fallback`` takes that variable's text.
+    empty variable with a ``fallback`` takes that variable's text, and each empty
+    variable with ``derive`` is worked out from its ``from`` variable.
 
     Raises:
         TemplateError: an unknown variable, a missing required value, or a value
@@ -38,6 +40,9 @@ def resolve_values(
     for name, spec in variables.items():
         if spec.fallback and resolved[name] == "":
             resolved[name] = resolved.get(spec.fallback, "")
+    for name, spec in variables.items():
+        if spec.derive and spec.from_ and resolved[name] == "":
+            resolved[name] = derive(spec.derive, resolved.get(spec.from_, ""))
     return resolved
 
 

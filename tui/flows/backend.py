@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 import threading
 import time
@@ -13,7 +14,7 @@ from functools import partial
 from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, Any
 
-from assistant import QuillmateError
+from assistant import DTYPES, QuillmateError
 from tui.flows.base import Flow, Services
 from tui.flows.generation import GenerationFlow
 from tui.flows.status import StatusFlow
@@ -27,6 +28,37 @@ if TYPE_CHECKING:
     from assistant import Backend
 
 
+FULL_COLLECTIONS_HELD = 1_000_000_000
+"""The collector's oldest-generation threshold while a model loads: no full pass in the meantime."""
+FREEZE_AFTER_MODULES = 100
+"""A load that imported more modules than this brought in a library (torch): its objects are frozen."""
+
+
+class _FullCollections:
+    """Holds the garbage collector's full passes while loads run (process-wide, as the collector is)."""
+
+    holds = 0
+    thresholds = gc.get_threshold()
+
+    @classmethod
+    @contextlib.contextmanager
+    def held(cls) -> Iterator[None]:
+        """No full pass while the block runs; freeze what it imported if that was a library."""
+        if cls.holds == 0:
+            cls.thresholds = gc.get_threshold()
+            gc.set_threshold(cls.thresholds[0], cls.thresholds[1], FULL_COLLECTIONS_HELD)
+        cls.holds += 1
+        modules_before = len(sys.modules)
+        try:
+            yield
+        finally:
+            cls.holds -= 1
+            if len(sys.modules) - modules_before > FREEZE_AFTER_MODULES:
+                gc.freeze()  # the library lives as long as the app: no full pass need visit its objects
+            if cls.holds == 0:
+                gc.set_threshold(*cls.thresholds)
+
+
 class LoadPacer:
     """Lets the model's libraries load only while the writer rests, so typing never lags.
 
@@ -38,6 +70,13 @@ class LoadPacer:
     other thread's next module until the writer has not typed for ``quiet`` seconds. The event
     loop's thread is never held. The model is ready a little later for a writer who keeps typing;
     it is only asked for when they pause.
+
+    Timing the event loop against the loader's steps showed where the long holds were: opening
+    libtorch (the backend now does that with the lock released: backends/native_libs.py), and
+    the garbage collector's full passes, each over every object the libraries had made so far
+    (a third of a second and more, several per load). While installed, only the quick passes
+    over young objects run, and what a load brought in is then frozen out of later full passes
+    (``gc.freeze``), which would otherwise stop the app the same way.
     """
 
     def __init__(self, quiet: float = 0.5) -> None:
@@ -87,7 +126,8 @@ class LoadPacer:
         self._app_thread = threading.get_ident()
         sys.meta_path.insert(0, self)
         try:
-            yield
+            with _FullCollections.held():
+                yield
         finally:
             with contextlib.suppress(ValueError):
                 sys.meta_path.remove(self)
@@ -102,6 +142,9 @@ class BackendFlow(Flow):
         self.indicators = indicators
         self.pacer = LoadPacer()
         """Holds the model's loading while the writer types (the app tells it of every key)."""
+        self._undo: tuple[Backend, str, str | None, str, str] | None = None
+        """After a new number type: (the backend made with it, profile, model, that number type, the one
+        before), to go back to should the model not load with it (int8 on a GPU)."""
 
     async def _ensure_assistant(self) -> bool:
         """Make the Assistant off the event loop; on failure fall back to the default profile."""
@@ -154,37 +197,65 @@ class BackendFlow(Flow):
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            undo, self._undo = self._undo, None
+            if undo is not None and undo[0] is backend and backend is self.assistant.backend:
+                _, name, model, tried, before = undo
+                self.tell.report(error, prefix=f"The model could not be loaded as {tried}: ")
+                self.switch(name, model, before, quiet=True)
+                return
             if backend is self.assistant.backend:
                 self.views.status.update_state(activity="unavailable")
                 self.tell.report(error, prefix="The model could not be loaded: ")
             return
+        if self._undo is not None and self._undo[0] is backend:
+            self._undo = None
         if backend is self.assistant.backend:
             self.backend.ready = True
             if not self.generation.generating:
                 self.views.status.update_state(activity="ready")
 
-    def switch(self, name: str, model: str | None = None) -> None:
-        """Use another backend profile (and optionally model); stops a generation in flight first."""
+    def switch(self, name: str, model: str | None = None, dtype: str | None = None, *, quiet: bool = False) -> None:
+        """Use another backend profile (and optionally model, and number type for a local model);
+        stops a generation in flight first. ``quiet``: going back after a number type that failed."""
         self.generation.stop()
         old = self.assistant.backend
+        before = self.dtypes().get(self.backend.name) if name == self.backend.name else None
         try:
             if self.backend.factory is not None:
                 new = self.backend.factory(name, model)
                 self.assistant.switch_backend(new)
             else:
-                self.assistant.switch_backend(name, model=model)
+                self.assistant.switch_backend(name, model=model, dtype=dtype)
         except Exception as error:
             self.tell.report(error, prefix="Could not switch the model: ")
             return
         self.backend.name = name
         with contextlib.suppress(QuillmateError):
-            self.session.update_settings(backend=name, model=model)
+            self.session.update_settings(backend=name, model=model, dtype=dtype)
         self.views.status.update_state(
             backend=name, model=model or "", device="", tokens_per_second=None, context_used=None, activity="loading"
         )
-        self.notify(f"Switched to {name}" + (f" ({model})" if model else "") + ".", timeout=3)
+        if quiet:
+            self.notify(f"Back to {self.dtypes().get(name, DTYPES[0])}.", timeout=5)
+        else:
+            if dtype is not None and before is not None and dtype != before:
+                self._undo = (self.assistant.backend, name, model, dtype, before)
+            which = ", ".join(part for part in (model, dtype) if part)
+            self.notify(f"Switched to {name}" + (f" ({which})" if which else "") + ".", timeout=3)
         self.load_settings_view()
         self.load(old)
+
+    def dtypes(self) -> dict[str, str]:
+        """The number type of each local model's profile: the session's choice for the one in use, else its own."""
+        settings = self.session.settings
+        chosen = settings.get("dtype") if settings.get("backend") == self.backend.name else None
+        out = {}
+        for name, profile in self.backend.config.profiles.items():
+            if profile.takes_dtype:
+                out[name] = str(profile.options.get("dtype", DTYPES[0]))
+        if chosen and self.backend.name in out:
+            out[self.backend.name] = str(chosen)
+        return out
 
     def profiles(self) -> list[tuple[str, str]]:
         """Every backend profile, as (name, what it is), the one in use first if it is not configured."""
@@ -207,7 +278,7 @@ class BackendFlow(Flow):
             defaults["max_new_tokens"] = SUGGESTION_TOKENS  # the app asks for about a paragraph
         view = self.views.settings
         view.load(self.session_params, defaults)
-        view.set_backends(self.profiles(), self.backend.name, self.session.settings.get("model"))
+        view.set_backends(self.profiles(), self.backend.name, self.session.settings.get("model"), self.dtypes())
 
     def params_changed(self, params: Mapping[str, Any]) -> None:
         """The writer changed a setting: check it, show what is wrong beside its field, or keep it."""

@@ -13,6 +13,7 @@ from textual.widgets.text_area import Selection
 
 from assistant import GenerationRequest, GenerationResult
 from assistant.alternatives import REGENERATE_LOGPROBS, realign
+from assistant.cursor import text_after_cursor
 from assistant.sessions import GenerationRecorder
 from tui.flows.base import Flow, Services
 from tui.flows.generation import GenerationFlow
@@ -51,11 +52,12 @@ class ContinuationFlow(Flow):
         if editor.ghost is not None:
             self.clear_ghost("replaced")
         pos = editor.cursor_offset
-        text = self.session.document.text[:pos]
+        draft = self.session.document.text
+        text = draft[:pos]
         if not text.strip():
             self.notify("Write a line or two first; the model carries on from your cursor.", timeout=4)
             return
-        self._begin(template, variables, pos, text)
+        self._begin(template, variables, pos, text, after=text_after_cursor(draft, pos))
 
     def resume(self, pos: int, prefix: str, lead: Sequence[TokenAlternatives] = ()) -> None:
         """Show ``prefix`` as ghost text at ``pos`` and let the model write on after it.
@@ -68,8 +70,10 @@ class ContinuationFlow(Flow):
             return
         if self.views.editor.ghost is not None:
             self.clear_ghost("replaced")
-        text = self.session.document.text[:pos] + prefix
-        self._begin("continue", None, pos, text, prefix=prefix, lead=tuple(lead))
+        draft = self.session.document.text
+        text = draft[:pos] + prefix
+        after = text_after_cursor(draft, pos)
+        self._begin("continue", None, pos, text, prefix=prefix, lead=tuple(lead), after=after)
 
     def _begin(
         self,
@@ -80,6 +84,7 @@ class ContinuationFlow(Flow):
         *,
         prefix: str = "",
         lead: tuple[TokenAlternatives, ...] = (),
+        after: str = "",
     ) -> None:
         editor = self.views.editor
         try:
@@ -88,11 +93,14 @@ class ContinuationFlow(Flow):
             self.tell.report(error)
             return
         values, overrides = self.request_values(chosen, text, variables)
-        prepared = self.generation.prepare(chosen, values, bible=self.session.bible, **overrides)
+        # The text after the cursor goes with templates that write at the cursor (a model that
+        # fills in the middle reads it); others write a piece of their own.
+        suffix = after if chosen.output == "cursor" else ""
+        prepared = self.generation.prepare(chosen, values, bible=self.session.bible, suffix=suffix, **overrides)
         if prepared is None:
             return
         recorder = self.generation.record(
-            chosen.name, prepared.variables, prepared.request, prompt=self._prompt_report(prepared)
+            chosen.name, prepared.variables, prepared.request, prompt=self._prompt_report(prepared), position=pos
         )
         if recorder.event_id is None:
             return
@@ -247,7 +255,7 @@ class ContinuationFlow(Flow):
         self.indicators.update_suggestion_status()
 
     def _mark_not_kept(self, suggestion: Suggestion) -> None:
-        if suggestion.generation_id is not None and suggestion.kept == 0:
+        if suggestion.generation_id is not None and suggestion.kept == 0 and not suggestion.restored:
             with contextlib.suppress(Exception):
                 self.session.mark_rejected(suggestion.generation_id)
 

@@ -52,24 +52,40 @@ class GenerationFlow(Flow):
         self._workers.append(worker)
 
     def prepare(
-        self, template: Any, variables: Mapping[str, Any], *, bible: Bible | None = None, **overrides: Any
+        self,
+        template: Any,
+        variables: Mapping[str, Any],
+        *,
+        bible: Bible | None = None,
+        suffix: str = "",
+        **overrides: Any,
     ) -> Prepared | None:
         """The request for ``template``, with the session's settings (None, and the writer told, if it fails).
 
-        With a story ``bible``, a template that takes one gets it instead of the notes.
+        With a story ``bible``, a template that takes one gets it instead of the notes;
+        ``suffix`` is the text after the cursor, for a template that writes there.
         """
         try:
-            return self.assistant.prepare(template, variables, {**self.session_params, **overrides}, bible=bible)
+            return self.assistant.prepare(
+                template, variables, {**self.session_params, **overrides}, bible=bible, suffix=suffix
+            )
         except Exception as error:
             self.tell.report(error)
             return None
 
     def record(
-        self, template: str, variables: Mapping[str, Any], request: GenerationRequest, *, prompt: Any = None
+        self,
+        template: str,
+        variables: Mapping[str, Any],
+        request: GenerationRequest,
+        *,
+        prompt: Any = None,
+        position: int | None = None,
     ) -> GenerationRecorder:
         """Start recording a generation in the session (a recorder that records nothing when read-only).
 
-        ``prompt`` is what is sent as labelled parts (``Prepared.prompt_report``), for the Context tab.
+        ``prompt`` is what is sent as labelled parts (``Prepared.prompt_report``), for the Context tab;
+        ``position`` is where in the draft a suggestion at the cursor is offered (F9 lists them by point).
         """
         if self.session.read_only:
             return GenerationRecorder()
@@ -82,6 +98,7 @@ class GenerationFlow(Flow):
                 backend=self.assistant.backend.name,
                 model=self.views.status.state.model,
                 prompt=prompt,
+                position=position,
             )
         except Exception as error:
             self.tell.report(error)

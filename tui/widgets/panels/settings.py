@@ -1,4 +1,4 @@
-"""The Settings tab: sampling settings kept with the session, and the model to use."""
+"""The Settings tab: sampling settings kept with the session, and the model to use (and its number type)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from assistant import SETTINGS, Setting
+from assistant import DTYPES, SETTINGS, Setting
 
 TEMPLATE_ONLY = frozenset({"stop"})
 """Settings the tab leaves to templates: a session's stop sequences would override every template's own."""
@@ -20,6 +20,11 @@ TEMPLATE_ONLY = frozenset({"stop"})
 SAMPLING_FIELDS: tuple[Setting, ...] = tuple(spec for spec in SETTINGS if spec.name not in TEMPLATE_ONLY)
 """The settings the tab offers, as declared in ``backends.settings``: a box for each number, and a
 text area for each list (one phrase a line; ``PHRASE=WEIGHT`` a line for phrases with weights)."""
+
+DTYPE_TOOLTIP = (
+    "How a local model's weights are held: auto (float16 on a GPU, float32 on the CPU), float32, float16, "
+    "bfloat16, or int8, about twice as fast on the CPU and for the CPU only. Changing it reloads the model."
+)
 
 
 def list_text(spec: Setting, value: Any) -> str:
@@ -58,15 +63,19 @@ class SettingsView(VerticalScroll):
 
     @dataclass
     class SwitchBackend(Message):
-        """Switch to another backend profile (and optionally model)."""
+        """Switch to another backend profile (and optionally model, and number type for a local model)."""
 
         backend: str
         model: str | None
+        dtype: str | None = None
+        """The number type of a local model's weights (one of ``DTYPES``); None: the profile's."""
 
     def __init__(self, profiles: list[tuple[str, str]], current: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._profiles = profiles
         self._current = current
+        self._model: str | None = None
+        self._dtypes: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("Leave a box empty for the template's default (greyed). Kept with this session.", classes="hint")
@@ -104,6 +113,17 @@ class SettingsView(VerticalScroll):
             compact=True,
         )
         yield Input(placeholder="model (empty = the profile's)", id="set-model", compact=True)
+        with Horizontal(classes="setting-row", id="dtype-row"):
+            yield Label("Number type", classes="setting-label")
+            yield Select[str](
+                [(name, name) for name in DTYPES],
+                value=DTYPES[0],
+                id="set-dtype",
+                allow_blank=False,
+                compact=True,
+                tooltip=DTYPE_TOOLTIP,
+                disabled=True,
+            )
         yield Button("Switch model", id="set-switch", compact=True)
 
     def load(self, values: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
@@ -123,15 +143,34 @@ class SettingsView(VerticalScroll):
             box.placeholder = spec.unset if default is None else str(default)
             self.show_error(spec.name, "")
 
-    def set_backends(self, profiles: list[tuple[str, str]], current: str, model: str | None) -> None:
-        """Offer the configured backend profiles: (name, description)."""
+    def set_backends(
+        self,
+        profiles: list[tuple[str, str]],
+        current: str,
+        model: str | None,
+        dtypes: Mapping[str, str] | None = None,
+    ) -> None:
+        """Offer the configured backend profiles: (name, description); ``dtypes``: the number type
+        of each local model's profile (the one in use as chosen), the only ones that have one."""
         self._profiles = profiles
+        self._current = current
+        self._model = model
+        self._dtypes = dict(dtypes or {})
         select = self.query_one("#set-backend", Select)
         with select.prevent(Select.Changed):
             select.set_options([(f"{name} ({what})", name) for name, what in profiles])
             if any(name == current for name, _ in profiles):
                 select.value = current
         self.query_one("#set-model", Input).value = model or ""
+        self._show_dtype(current)
+
+    def _show_dtype(self, backend: str) -> None:
+        """Show the number type of ``backend``'s model; greyed for a backend that has none."""
+        select = self.query_one("#set-dtype", Select)
+        dtype = self._dtypes.get(backend)
+        with select.prevent(Select.Changed):
+            select.value = dtype if dtype in DTYPES else DTYPES[0]
+        select.disabled = dtype is None
 
     def values(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The values entered (parsed) and, per field that is wrong, what it must be."""
@@ -182,4 +221,26 @@ class SettingsView(VerticalScroll):
         if not isinstance(backend, str):
             return
         model = self.query_one("#set-model", Input).value.strip() or None
-        self.post_message(self.SwitchBackend(backend, model))
+        self.post_message(self.SwitchBackend(backend, model, self._chosen_dtype(backend)))
+
+    def _chosen_dtype(self, backend: str) -> str | None:
+        """The number type shown, for a backend that has one; None for any other."""
+        value = self.query_one("#set-dtype", Select).value
+        return value if backend in self._dtypes and isinstance(value, str) else None
+
+    @on(Select.Changed, "#set-backend")
+    def _backend_picked(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, str):
+            self._show_dtype(event.value)
+
+    @on(Select.Changed, "#set-dtype")
+    def _dtype_picked(self, event: Select.Changed) -> None:
+        """A new number type for the model in use reloads it at once; for another backend it waits for Switch."""
+        event.stop()
+        backend = self.query_one("#set-backend", Select).value
+        dtype = self.query_one("#set-dtype", Select).value  # as it is now: the event may be the select's first
+        if backend != self._current or backend not in self._dtypes or not isinstance(dtype, str):
+            return  # the select's own first value, before the tab knows the backend's number type
+        if dtype != self._dtypes[backend]:
+            self.post_message(self.SwitchBackend(self._current, self._model, dtype))

@@ -1,0 +1,35 @@
+"""A copy of a real model folder whose tokenizer gains the three fill-in-the-middle tokens.
+
+The copy's embeddings are resized to hold them, so it loads and writes like any model; it
+was never trained to fill in the middle, so what it writes there is no better than chance,
+but every token id the backend builds can be checked against it. When the source already
+has the tokens (a bundled model trained for it), the copy is the same model.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from backends.fim import FIM_SPELLINGS
+from backends.gpt2 import TOKENIZER_FILES
+
+MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "merges.txt", "tokenizer_config.json")
+
+
+def copy_with_fim_tokens(source: Path, folder: Path, spelling: tuple[str, str, str] = FIM_SPELLINGS[0]) -> Path:
+    """Copy the model in ``source`` to ``folder`` with ``spelling``'s tokens added; return ``folder``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in {*MODEL_FILES, *TOKENIZER_FILES}:
+        if (source / name).is_file():
+            shutil.copy2(source / name, folder / name)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens(list(spelling), special_tokens=True)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    tokenizer.save_pretrained(folder)
+    model.save_pretrained(folder)
+    return folder

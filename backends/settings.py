@@ -166,6 +166,13 @@ class GenerationParams:
         called="banned phrases",
         help="Never write this phrase, in any capitalisation, as whole words.",
     )
+    use_words: tuple[str, ...] = setting(
+        (),
+        label="Words to use",
+        flags=("--use-word",),
+        called="words to use",
+        help="Nudge a local model to work in this word once (other backends leave it to the prompt).",
+    )
     bias: tuple[tuple[str, float], ...] = setting(
         (),
         label="Phrase bias",

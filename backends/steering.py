@@ -259,12 +259,12 @@ class BannedPhraseCut:
 
 
 def steering_kwargs(tokenizer: Any, params: GenerationParams) -> dict[str, Any]:
-    """Extra ``generate()`` arguments that apply ``params.ban`` and ``params.bias``; empty when neither is set.
+    """Extra ``generate()`` arguments for ``params.ban``, ``.bias`` and ``.use_words``; empty when none is set.
 
-    With either set, the sampling warpers (temperature, top-k, top-p) move into the
+    With any set, the sampling warpers (temperature, top-k, top-p) move into the
     returned processor list, after the ban, and ``generate`` is told to add none itself.
     """
-    if not params.ban and not params.bias:
+    if not params.ban and not params.bias and not params.use_words:
         return {}
     from transformers import (
         LogitsProcessorList,
@@ -278,6 +278,10 @@ def steering_kwargs(tokenizer: Any, params: GenerationParams) -> dict[str, Any]:
     weights = sequence_bias(tokenizer, params.bias)
     if weights:
         processors.append(SequenceBiasLogitsProcessor([[list(key), weight] for key, weight in weights.items()]))
+    if params.use_words:
+        from backends.word_use import WordUseProcessor
+
+        processors.append(WordUseProcessor(tokenizer, params.use_words))
     ban = _phrase_ban(tokenizer, tuple(params.ban))
     if ban:
         processors.append(PhraseBanProcessor(ban, tokenizer))

@@ -47,6 +47,7 @@ TABLE: dict[str, tuple[list[Any], list[Any], str]] = {
     "max_lines": ([None, 1, 14], [0, 2.5], "a whole number of at least 1"),
     "stop": ([(), ("\n\n",), ["a", "b"], "one"], [("",), [3], 7], "a list of non-empty strings"),
     "ban": ([(), ("and the",), ["a b", "c"]], [("",), [3]], "a list of non-empty strings"),
+    "use_words": ([(), ("kitchen",), ["lantern", "rain"]], [("",), [3]], "a list of non-empty strings"),
     "bias": (
         [(), {"and the": -5}, ["dark=2.5"], [["sea", 3]], "a=b=1"],
         [["x"], {"a": 101}, {" ": 1}, ["a=b"], 7],
@@ -253,7 +254,8 @@ async def test_the_settings_tab_is_built_from_the_declaration_and_checks_ranges(
         view = app.query_one(SettingsView)
         assert [s.name for s in SAMPLING_FIELDS] == [s.name for s in SETTINGS if s.name != "stop"]
         labels = [str(label.render()) for label in view.query(".setting-label").results(Label)]
-        assert labels == [s.label for s in SAMPLING_FIELDS if not s.many]
+        # The number type belongs to the model, not to a generation: it is the one row not in the declaration.
+        assert labels == [s.label for s in SAMPLING_FIELDS if not s.many] + ["Number type"]
         temperature = view.query_one("#set-temperature", Input)
         assert temperature.tooltip == SETTING["temperature"].explained
         view.load({}, {"temperature": 0.9, "seed": None})

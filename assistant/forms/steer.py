@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from assistant.forms.check import check_form, poem_lines
 from assistant.forms.sounds import WORD_RE, count_syllables, is_known, rhymes, rhymes_for, syllable_range, words_of
 from assistant.forms.specs import FormSpec, find_form
-from assistant.keywords import keywords, stem
+from assistant.keywords import keywords, stem, uses_words
 from backends.base import (
     Backend,
     ChatMessage,
@@ -387,6 +387,10 @@ async def _choose_line(
     unused = _unused(topic, written)
     for attempt in range(settings.rounds):
         line_params = _line_params(params, settings, backend, _seed(params, alternative, number, attempt))
+        if params.use_words:
+            line_params = replace(
+                line_params, use_words=tuple(w for w in params.use_words if not uses_words(body, [w]))
+            )
         result = await _run(backend, GenerationRequest.completion(request_parts, line_params))
         tally.add(result)
         if result.error:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from assistant.errors import TemplateError
+from assistant.keywords import keywords
 from assistant.templates.common import Form, Origin, Output, TemplateFormat
 from assistant.templates.finish import Finish, parse_finish
 from assistant.templates.render import RenderedPrompt, render_parts
@@ -111,6 +112,9 @@ class Template(BaseModel):
             chosen = spec.params.get(str(resolved.get(name, "")))
             if chosen:
                 params.update(stop_as_tuple(chosen))
+        used = [keywords(str(resolved.get(name) or "")) for name, spec in self.variables.items() if spec.use_words]
+        if any(used):
+            params["use_words"] = tuple(dict.fromkeys(w for words in used for w in words))
         return params
 
     def finish_for(self, resolved: Mapping[str, object]) -> Finish:

@@ -32,6 +32,8 @@ class VariableSpec(BaseModel):
             ``haiku = { max_lines = 3 }``. The writer's own settings still win.
         finish: For a ``choice``: what the output must end with when an option is chosen,
             e.g. ``midjourney = " --ar {aspect} --v 6"``; see :mod:`assistant.templates.finish`.
+        use_words: The words of this variable's value that carry meaning become the
+            ``use_words`` setting: a local model is nudged to work each one in.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -51,6 +53,7 @@ class VariableSpec(BaseModel):
     from_: str | None = Field(default=None, alias="from")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     finish: dict[str, str] = Field(default_factory=dict)
+    use_words: bool = False
 
 
 class ChatForm(BaseModel):

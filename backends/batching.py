@@ -50,7 +50,7 @@ class BatchJob:
 
     Attributes:
         ids: The prompt's tokens.
-        processors: The logits processors ``generate`` would use for this request alone.
+        processors: The logits processors ``generate`` would use for this request alone, in order.
         sample: Draw tokens at random (else take the likeliest).
         generator: The request's own random generator (None: torch's global one).
         max_new_tokens: The most tokens to write.
@@ -61,7 +61,7 @@ class BatchJob:
     """
 
     ids: Sequence[int]
-    processors: Any
+    processors: Sequence[Callable[[Any, Any], Any]]
     sample: bool
     generator: Any
     max_new_tokens: int
@@ -109,6 +109,7 @@ class _Row:
 
         self.job = job
         self.length = len(job.ids)
+        self.last = job.ids[-1]
         self.error: BaseException | None = None
         self.tokens = torch.zeros((1, self.length + job.max_new_tokens), dtype=torch.long, device=device)
         self.tokens[0, : self.length] = torch.tensor(job.ids, dtype=torch.long, device=device)
@@ -118,13 +119,16 @@ class _Row:
         import torch
 
         job = self.job
-        scores = job.processors(self.tokens[:, : self.length], logits)
+        tokens, scores = self.tokens[:, : self.length], logits
+        for processor in job.processors:  # as LogitsProcessorList does, without its per-call signature check
+            scores = processor(tokens, scores)
         if job.sample:
             probs = torch.nn.functional.softmax(scores, dim=-1)
             token = int(torch.multinomial(probs, num_samples=1, generator=job.generator)[0, 0])
         else:
             token = int(torch.argmax(scores, dim=-1)[0])
         self.tokens[0, self.length] = token
+        self.last = token
         self.length += 1
         job.written += 1
         job.on_token(token)
@@ -208,18 +212,18 @@ class _Batch:
         with torch.inference_mode():
             while True:
                 joining = [row for row in map(self._start, self.batcher._take_waiting()) if row is not None]
-                if joining:
-                    self._join(joining)
-                if not self.rows:
-                    return
                 try:
+                    if joining:
+                        self._join(joining)
+                    if not self.rows:
+                        return
                     self._step()
-                except Exception as error:
-                    for row in self.rows:
+                    self._drop_finished()
+                except Exception as error:  # the shared step failed: every row in it ends with the error
+                    for row in {id(r): r for r in [*self.rows, *(r for r, _ in joining)]}.values():
                         self._end(row, error)
                     self.rows, self.cache, self.mask = [], None, None
                     continue
-                self._drop_finished()
                 if self.batcher.turns.others_waiting:
                     self.batcher.turns.step_aside()
 
@@ -280,7 +284,7 @@ class _Batch:
         import torch
 
         rows = self.rows
-        last = torch.tensor([[row.tokens[0, row.length - 1]] for row in rows], device=self.device)
+        last = torch.tensor([[row.last] for row in rows], device=self.device)
         positions = torch.tensor([[row.length - 1] for row in rows], device=self.device)
         self.mask = torch.cat([self.mask, torch.ones((len(rows), 1), dtype=torch.long, device=self.device)], dim=1)
         output = self.model(

@@ -72,9 +72,10 @@ _OPTIONS = {"model", "device", "dtype", "revision"}
 class TurnLock:
     """A lock taken in arrival order, whose holder can step aside for one turn of each waiting thread.
 
-    Generations on one model take turns token by token (see :meth:`step_aside`), so a short
-    request is not stuck behind a long one; anything else that uses the model (scoring) takes
-    a whole turn in the same line.
+    The shared batch (backends.batching) and the generations that cannot join it (several
+    alternatives, beam search, or all with ``batching=False``) take turns token by token (see
+    :meth:`step_aside`), so a short request is not stuck behind a long one; anything else that
+    uses the model (scoring) takes a whole turn in the same line.
     """
 
     def __init__(self) -> None:
@@ -1022,4 +1023,5 @@ def unload_all() -> None:
     with contextlib.suppress(ImportError):
         import gc
 
+        gc.unfreeze()  # an app may have frozen a model with its libraries, out of the collector's reach
         gc.collect()

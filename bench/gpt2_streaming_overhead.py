@@ -1,34 +1,47 @@
 """How much does quillmate's streaming path cost over plain ``model.generate``?
 
-Runs, in one process on the same machine, interleaved:
-  * ours:     GPT2Backend.stream() (worker thread, streamer, stop-sequence checks, asyncio queue)
-  * baseline: model.generate() on the same model, same prompt, same settings
-for a GPT-2-small-shaped model (random weights, default GPT2Config: the speed of real
-GPT-2) and for the test-sized tiny model, and prints medians and ratios.
+Runs, in one process on the same machine, interleaved, for a GPT-2-small-shaped model
+(random weights, default GPT2Config: the speed of real GPT-2) and the test-sized tiny model:
+
+Streaming (greedy, one alternative):
+  * ours:        GPT2Backend.stream() as a writer gets it (worker thread, shared batch,
+                 streamer, stop-sequence checks, hand-off to the event loop)
+  * ours, generate: the same through ``model.generate`` (``batching=False``: the path of
+                 several alternatives and of beam search)
+  * plain:       ``model.generate`` on the same model and prompt, no streamer, no settings
+                 beyond greedy (goal: ours at least 0.95x plain)
+
+Alternatives (n sampled alternatives, default 3):
+  * ours: one call of n alternatives against n calls of one (goal: at most 0.6x)
+  * plain: one ``generate`` with ``num_return_sequences=n`` against n ``generate`` calls
 
     python bench/gpt2_streaming_overhead.py [--new-tokens 128] [--repeats 5] [--threads 1]
 
-It then measures alternatives: n (default 3) sampled alternatives in one call against n
-separate calls, both through GPT2Backend.stream(), with HF's own batched generation
-(``num_return_sequences=n``) for reference (goal: one call at most 0.6x the n calls).
-
-Not a test: machines are noisy, so read the medians and the ratio. The baseline's
-``generate`` runs in a fresh thread, as quillmate runs each request (bench/int8_speed.py
-says why that matters on a busy machine).
+Each figure is a median; the ratios compare runs of one process, interleaved, so drift in
+the machine's load hits both sides alike. Two clocks: wall time (what a writer waits) and
+CPU time of the whole process, every thread (the work done; steadier on a shared machine,
+but blind to time spent waiting for a CPU). Plain ``generate`` runs in a fresh thread, as
+quillmate runs each request (bench/int8_speed.py says why that matters on a busy machine).
+Not a test: machines are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 PROMPT = "Story: The Lantern\n\nOnce upon a time, in a village by the sea, there lived an old woman who"
 
@@ -61,108 +74,149 @@ def build_gpt2_small(folder: Path, corpus: Path) -> Path:
     return folder
 
 
-async def ours(backend: object, new_tokens: int) -> tuple[float, float, int]:
+class Run:
+    """One measured run: wall seconds, process CPU seconds, tokens written, seconds to the first."""
+
+    def __init__(self, wall: float, cpu: float, tokens: int, first: float = 0.0) -> None:
+        self.wall, self.cpu, self.tokens, self.first = wall, cpu, tokens, first
+
+
+def clocked(work: Callable[[], tuple[int, float]]) -> Run:
+    """Time ``work`` (which returns tokens written and seconds to the first) on both clocks."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    tokens, first = work()
+    return Run(time.perf_counter() - wall, time.process_time() - cpu, tokens, first)
+
+
+def ours(backend: Any, new_tokens: int, **settings: Any) -> Run:
+    """One request through GPT2Backend.stream(), read on a fresh event loop."""
     from backends.base import GenerationParams, GenerationRequest, GenerationResult
 
-    request = GenerationRequest.completion(PROMPT, GenerationParams(max_new_tokens=new_tokens, temperature=0))
-    started = time.perf_counter()
-    result = None
-    async for event in backend.stream(request):  # type: ignore[attr-defined]
-        if isinstance(event, GenerationResult):
-            result = event
-    total = time.perf_counter() - started
-    assert result is not None
-    return total, result.time_to_first_token or 0.0, result.usage.completion_tokens
+    async def read() -> tuple[int, float]:
+        params = GenerationParams(max_new_tokens=new_tokens, **{"temperature": 0, **settings})
+        result = None
+        async for event in backend.stream(GenerationRequest.completion(PROMPT, params)):
+            if isinstance(event, GenerationResult):
+                result = event
+        assert result is not None and result.error is None, result
+        return result.usage.completion_tokens, result.time_to_first_token or 0.0
+
+    return clocked(lambda: asyncio.run(read()))
 
 
-def baseline(loaded: object, new_tokens: int) -> tuple[float, float, int]:
-    from int8_speed import timed_generate
+def plain(loaded: Any, new_tokens: int, seed: int | None = None, **settings: Any) -> Run:
+    """One ``model.generate`` call in a fresh thread; tokens counted up to each row's end-of-text."""
+    import torch
 
-    tokenizer = loaded.tokenizer  # type: ignore[attr-defined]
-    ids = tokenizer(PROMPT, return_tensors="pt")
+    tokenizer = loaded.tokenizer
+    ids = tokenizer(PROMPT, return_tensors="pt").to(loaded.device)
     eos = tokenizer.eos_token_id
-    first = timed_generate(loaded, **ids, max_new_tokens=1, do_sample=False, pad_token_id=eos)
-    # As many tokens as quillmate's stream writes (it may stop at an end-of-text first).
-    total = timed_generate(
-        loaded, **ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=eos
-    )
-    return total, first, new_tokens
+    written: list[int] = []
+
+    def work() -> tuple[int, float]:
+        def generate() -> None:
+            if seed is not None:
+                torch.manual_seed(seed)
+            with torch.inference_mode():
+                output = loaded.model.generate(
+                    **ids, max_new_tokens=new_tokens, pad_token_id=eos, **{"do_sample": False, **settings}
+                )
+            for row in output[:, ids["input_ids"].shape[1] :].tolist():
+                written.append(row.index(eos) if eos in row else len(row))
+
+        thread = threading.Thread(target=generate)
+        thread.start()
+        thread.join()
+        return sum(written), 0.0
+
+    return clocked(work)
 
 
-def measure(name: str, model_dir: Path, new_tokens: int, repeats: int) -> None:
+def median(runs: list[Run], value: Callable[[Run], float]) -> float:
+    return statistics.median(value(run) for run in runs)
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def measure_streaming(name: str, model_dir: Path, new_tokens: int, repeats: int) -> None:
     from backends.gpt2 import GPT2Backend
 
-    backend = GPT2Backend("bench", model=str(model_dir))
-    loaded = backend._load_sync()
-    asyncio.run(ours(backend, 8))  # warm-up both paths
-    baseline(loaded, 8)
-    ours_runs, base_runs = [], []
-    for _ in range(repeats):  # interleaved so drift in machine load hits both alike
-        ours_runs.append(asyncio.run(ours(backend, new_tokens)))
-        base_runs.append(baseline(loaded, new_tokens))
-
-    def summary(runs: list[tuple[float, float, int]]) -> tuple[float, float]:
-        return statistics.median(r[2] / r[0] for r in runs), statistics.median(r[1] for r in runs)
-
-    ours_tps, ours_ttft = summary(ours_runs)
-    base_tps, base_ttft = summary(base_runs)
-    overhead = (base_tps / ours_tps - 1) * 100
-    print(f"{name:<12} {'quillmate stream':<18} {ours_tps:8.1f} tok/s   first token {ours_ttft * 1000:7.1f} ms")
-    print(f"{'':<12} {'model.generate':<18} {base_tps:8.1f} tok/s   first token {base_ttft * 1000:7.1f} ms")
-    print(f"{'':<12} {'ratio ours/plain':<18} {ours_tps / base_tps:8.3f}         streaming overhead {overhead:+.1f} %")
-
-
-async def alternatives_call(backend: object, n: int, new_tokens: int, calls: int) -> float:
-    """Seconds for ``calls`` requests of ``n`` sampled alternatives each, one after another."""
-    from backends.base import GenerationParams, GenerationRequest
-
-    started = time.perf_counter()
-    for call in range(calls):
-        params = GenerationParams(max_new_tokens=new_tokens, temperature=0.8, seed=call, num_alternatives=n)
-        async for _ in backend.stream(GenerationRequest.completion(PROMPT, params)):  # type: ignore[attr-defined]
-            pass
-    return time.perf_counter() - started
-
-
-def hf_alternatives(loaded: object, n: int, new_tokens: int) -> float:
-    from int8_speed import timed_generate
-
-    tokenizer = loaded.tokenizer  # type: ignore[attr-defined]
-    ids = tokenizer(PROMPT, return_tensors="pt")
-    return timed_generate(
-        loaded,
-        **ids,
-        max_new_tokens=new_tokens,
-        min_new_tokens=new_tokens,
-        do_sample=True,
-        temperature=0.8,
-        num_return_sequences=n,
-        pad_token_id=tokenizer.eos_token_id,
-    )
+    shared = GPT2Backend("bench", model=str(model_dir))
+    generate = GPT2Backend("bench-generate", model=str(model_dir), batching=False)
+    loaded = shared._load_sync()
+    sides: dict[str, Callable[[], Run]] = {
+        "quillmate stream": lambda: ours(shared, new_tokens),
+        "  through generate": lambda: ours(generate, new_tokens),
+        "plain generate": lambda: plain(loaded, new_tokens),
+    }
+    for side in sides.values():  # warm-up
+        side()
+    runs: dict[str, list[Run]] = {label: [] for label in sides}
+    before = load_average()
+    for _ in range(repeats):  # interleaved so drift in machine load hits every side alike
+        for label, side in sides.items():
+            runs[label].append(side())
+    base = runs["plain generate"]
+    base_tps = median(base, lambda r: r.tokens / r.wall)
+    base_cpu = median(base, lambda r: r.cpu / r.tokens)
+    print(f"{name}: {new_tokens} new tokens, greedy; {before}")
+    for label, measured in runs.items():
+        tps = median(measured, lambda r: r.tokens / r.wall)
+        cpu = median(measured, lambda r: r.cpu / r.tokens)
+        tokens = median(measured, lambda r: r.tokens)
+        first = median(measured, lambda r: r.first) * 1000
+        ratio = "" if measured is base else f"   ratio to plain: wall {tps / base_tps:.3f}, cpu {base_cpu / cpu:.3f}"
+        print(
+            f"  {label:<20} {tps:8.1f} tok/s  {cpu * 1000:7.2f} ms CPU/token  {tokens:4.0f} tokens"
+            + (f"  first {first:6.1f} ms" if first else "")
+            + ratio
+        )
+    print(f"  (goal: ratio >= 0.95)  {load_average()}\n")
 
 
 def measure_alternatives(name: str, model_dir: Path, n: int, new_tokens: int, repeats: int) -> None:
-    import os
-
     from backends.gpt2 import GPT2Backend
 
     backend = GPT2Backend("bench", model=str(model_dir))
     loaded = backend._load_sync()
-    asyncio.run(alternatives_call(backend, n, 4, 1))  # warm-up
-    together, separate, hf = [], [], []
-    before = os.getloadavg()
-    for _ in range(repeats):  # interleaved
-        loaded.prefix_cache.clear()
-        together.append(asyncio.run(alternatives_call(backend, n, new_tokens, 1)))
-        loaded.prefix_cache.clear()
-        separate.append(asyncio.run(alternatives_call(backend, 1, new_tokens, n)))
-        hf.append(hf_alternatives(loaded, n, new_tokens))
-    one, apart, lib = (statistics.median(v) for v in (together, separate, hf))
-    print(
-        f"{name:<12} {n} alternatives of {new_tokens} tokens: one call {one:.2f} s, {n} calls {apart:.2f} s, "
-        f"ratio {one / apart:.2f} (goal <= 0.6); HF batched generate {lib:.2f} s, ratio {lib / apart:.2f}"
-    )
-    print(f"{'':<12} load average before {before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    sampled = {"temperature": 0.8, "top_p": 1.0, "top_k": 0}
+
+    def ours_calls(alternatives: int, calls: int) -> Run:
+        loaded.prefix_cache.clear()  # each side starts cold; later calls reuse the prompt as they would
+        measured = [
+            ours(backend, new_tokens, seed=call, num_alternatives=alternatives, **sampled) for call in range(calls)
+        ]
+        return Run(sum(r.wall for r in measured), sum(r.cpu for r in measured), sum(r.tokens for r in measured))
+
+    def plain_calls(alternatives: int, calls: int) -> Run:
+        options = {"do_sample": True, **sampled, "num_return_sequences": alternatives}
+        measured = [plain(loaded, new_tokens, seed=call, **options) for call in range(calls)]
+        return Run(sum(r.wall for r in measured), sum(r.cpu for r in measured), sum(r.tokens for r in measured))
+
+    sides: dict[str, Callable[[], Run]] = {
+        "quillmate one call": lambda: ours_calls(n, 1),
+        f"quillmate {n} calls": lambda: ours_calls(1, n),
+        "plain one call": lambda: plain_calls(n, 1),
+        f"plain {n} calls": lambda: plain_calls(1, n),
+    }
+    ours_calls(n, 1)  # warm-up
+    plain_calls(n, 1)
+    runs: dict[str, list[Run]] = {label: [] for label in sides}
+    before = load_average()
+    for _ in range(repeats):
+        for label, side in sides.items():
+            runs[label].append(side())
+    wall = {label: median(measured, lambda r: r.wall) for label, measured in runs.items()}
+    cpu = {label: median(measured, lambda r: r.cpu) for label, measured in runs.items()}
+    print(f"{name}: {n} sampled alternatives of up to {new_tokens} tokens; {before}")
+    for label in runs:
+        print(f"  {label:<20} {wall[label]:7.2f} s wall  {cpu[label]:7.2f} s CPU")
+    for who in ("quillmate", "plain"):
+        one, apart = f"{who} one call", f"{who} {n} calls"
+        print(f"  {who:<9} one call / {n} calls: wall {wall[one] / wall[apart]:.2f}, cpu {cpu[one] / cpu[apart]:.2f}")
+    print(f"  (goal for quillmate: <= 0.6)  {load_average()}\n")
 
 
 def main() -> None:
@@ -173,6 +227,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "quillmate-bench")
     parser.add_argument("--skip-small", action="store_true", help="Only the test-sized model.")
+    parser.add_argument("--skip-tiny", action="store_true", help="Only the GPT-2-small-shaped model.")
+    parser.add_argument("--only", choices=["streaming", "alternatives"], help="Measure only one of the two.")
     parser.add_argument("--alternatives", type=int, default=3)
     parser.add_argument("--alternative-tokens", type=int, default=32)
     args = parser.parse_args()
@@ -182,21 +238,19 @@ def main() -> None:
     from tests.support.tiny_model import build_tiny_model
 
     torch.set_num_threads(args.threads)
-    print(
-        f"torch {torch.__version__}, {args.threads} thread(s), {args.new_tokens} new tokens, "
-        f"median of {args.repeats}, greedy\n"
-    )
+    print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats}\n")
 
     def work() -> None:
-        tiny = build_tiny_model(args.cache / "tiny")
-        measure("test-sized", tiny, args.new_tokens, args.repeats)
+        models = []
+        if not args.skip_tiny:
+            models.append(("test-sized", build_tiny_model(args.cache / "tiny")))
         if not args.skip_small:
-            small = build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)
-            measure("gpt2-small", small, args.new_tokens, args.repeats)
-        print()
-        measure_alternatives("test-sized", tiny, args.alternatives, args.alternative_tokens, args.repeats)
-        if not args.skip_small:
-            measure_alternatives("gpt2-small", small, args.alternatives, args.alternative_tokens, args.repeats)
+            models.append(("gpt2-small", build_gpt2_small(args.cache / "gpt2-small-random", args.corpus)))
+        for name, folder in models:
+            if args.only != "alternatives":
+                measure_streaming(name, folder, args.new_tokens, args.repeats)
+            if args.only != "streaming":
+                measure_alternatives(name, folder, args.alternatives, args.alternative_tokens, args.repeats)
 
     from int8_speed import in_worker_thread
 

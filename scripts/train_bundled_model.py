@@ -644,15 +644,15 @@ def encode_stream(tok, docs: list[str]):
     return torch.tensor(ids, dtype=torch.long), torch.tensor(starts, dtype=torch.long)
 
 
-def get_batch(data: Data, batch: int, seq: int, gen):
-    """Random windows; half start exactly at a document boundary (so headers are seen)."""
+def get_batch(data: Data, batch: int, seq: int, gen, aligned_frac: float = 0.5):
+    """Random windows; ``aligned_frac`` of them start exactly at a document boundary (so headers are seen)."""
     import torch
 
     n = data.train.numel() - seq - 1
     rand = torch.randint(0, n, (batch,), generator=gen)
     pick = torch.randint(0, data.doc_starts.numel(), (batch,), generator=gen)
     aligned = data.doc_starts[pick].clamp(max=n - 1)
-    use_aligned = torch.rand(batch, generator=gen) < 0.5
+    use_aligned = torch.rand(batch, generator=gen) < aligned_frac
     offs = torch.where(use_aligned, aligned, rand)
     x = torch.stack([data.train[o : o + seq + 1] for o in offs.tolist()])
     return x
@@ -741,6 +741,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keyword-rate", type=float, default=0.85, help="share of poems given a Keywords line")
     p.add_argument("--sayings-docs", type=int, default=8000, help="'Sayings about …' documents to make")
     p.add_argument("--image-docs", type=int, default=5000, help="image-prompt documents to make")
+    p.add_argument(
+        "--plain-weight",
+        type=float,
+        default=1.0,
+        help="scale the sampling weight of stories and of poems without keywords (below 1 when continuing "
+        "from a model that knows them already)",
+    )
+    p.add_argument("--aligned-frac", type=float, default=0.5, help="share of windows that start at a document")
     args = p.parse_args(argv)
     if args.max_steps <= 0 and args.time_budget_minutes <= 0:
         p.error("give --max-steps and/or --time-budget-minutes")
@@ -755,6 +763,8 @@ def shape_documents(docs: list[Doc], args: argparse.Namespace, rng: random.Rando
     for d in docs:
         if d.genre == "verse" and rng.random() < args.keyword_rate:
             d = shapes.keyword_poem(d, rng, common)
+        if d.genre == "prose" or (d.genre == "verse" and "\nKeywords: " not in d.text):
+            d = Doc(d.text, d.source, d.genre, d.weight * args.plain_weight)
         out.append(d)
         if d.genre in ("verse", "prose") and rng.random() < args.fim_rate:
             fim = shapes.fill_in_the_middle(d.text, rng)
@@ -971,6 +981,8 @@ def main(argv: list[str] | None = None) -> int:
                     "sayings_docs",
                     "image_docs",
                     "precision",
+                    "plain_weight",
+                    "aligned_frac",
                 )
             },
             "init_from": str(args.init_from) if args.init_from else None,
@@ -1047,7 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
         lr = lr_at(prog, args.lr, args.warmup_frac)
         for g in opt.param_groups:
             g["lr"] = lr
-        x = get_batch(data, bsz, seq, gen).to(device)
+        x = get_batch(data, bsz, seq, gen, args.aligned_frac).to(device)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(input_ids=x[:, :-1]).logits
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), x[:, 1:].reshape(-1))

@@ -111,7 +111,7 @@ def test_logits_in_a_batch_differ_from_alone_only_by_rounding(backend: GPT2Backe
             return scores
 
         return BatchJob(
-            prompts[number], record, False, None, 4, written[number].append, lambda: False, threading.Event(), False
+            prompts[number], [record], False, None, 4, written[number].append, lambda: False, threading.Event(), False
         )
 
     loaded.batcher._waiting = [job(number) for number in range(len(prompts))]
@@ -160,3 +160,47 @@ async def test_a_reader_who_leaves_frees_its_row_and_the_others_write_on(backend
     while loaded.lock.others_waiting or loaded.batcher._waiting:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
+
+
+def test_a_row_that_fails_ends_alone_and_the_others_write_on(backend: GPT2Backend) -> None:
+    from backends.batching import BatchJob
+
+    loaded = backend.loaded
+    assert loaded is not None
+    ids = prompt_ids(loaded, PROMPT)
+
+    def breaks_at_the_third_word(input_ids: object, scores: object) -> object:
+        if input_ids.shape[1] >= len(ids) + 2:  # type: ignore[attr-defined]
+            raise RuntimeError("a processor broke")
+        return scores
+
+    written: dict[str, list[int]] = {"good": [], "bad": []}
+    jobs = {
+        "good": BatchJob(ids, [], False, None, 10, written["good"].append, lambda: False, threading.Event()),
+        "bad": BatchJob(
+            ids, [breaks_at_the_third_word], False, None, 10, written["bad"].append, lambda: False, threading.Event()
+        ),
+    }
+    raised: dict[str, BaseException | None] = {}
+
+    def run(name: str) -> None:
+        try:
+            loaded.batcher.run(jobs[name])
+            raised[name] = None
+        except RuntimeError as error:
+            raised[name] = error
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in jobs]
+    with loaded.lock:  # both join the same step
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(loaded.batcher._waiting) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(60)
+    assert raised == {"good": None, "bad": jobs["bad"].error}
+    assert str(raised["bad"]) == "a processor broke"
+    assert len(written["bad"]) == 2 and len(written["good"]) == 10
+    assert written["good"][:2] == written["bad"]

@@ -15,11 +15,13 @@ import pytest
 
 from assistant.config import load_config
 from assistant.core import Assistant
+from backends import gpt2
 from backends.base import ChatMessage, GenerationParams, GenerationRequest, GenerationResult, Notice, TextPart
 from backends.errors import ConfigError, UsageError
 from backends.fim import FIM_SPELLINGS, SUFFIX_SHARE, find_fim_tokens
 from backends.gpt2 import GPT2Backend, LoadedModel
 from backends.openai_backend import OpenAIBackend
+from backends.token_mask import TokenMask
 from tests.support.fake_openai_server import FakeOpenAI
 from tests.support.fim_model import copy_with_fim_tokens
 
@@ -41,23 +43,24 @@ async def run(backend: Any, request: GenerationRequest) -> tuple[list[Notice], G
     return notices, result
 
 
-class GenerateSpy:
-    """Records what ``model.generate`` is called with, then lets the real model write."""
+class PromptSpy:
+    """Records the prompt tokens the local backend builds: both of its ways of writing start from them."""
 
-    def __init__(self, loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[dict[str, Any]] = []
-        real = loaded.model.generate
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[list[int]] = []
+        real = gpt2.prompt_ids
 
-        def spy(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(kwargs)
-            return real(*args, **kwargs)
+        def spy(*args: Any, **kwargs: Any) -> list[int]:
+            ids = real(*args, **kwargs)
+            self.calls.append(list(ids))
+            return ids
 
-        monkeypatch.setattr(loaded.model, "generate", spy)
+        monkeypatch.setattr(gpt2, "prompt_ids", spy)
 
     @property
     def ids(self) -> list[int]:
-        """The first row of the last call's prompt."""
-        return self.calls[-1]["input_ids"][0].tolist()
+        """The last prompt built."""
+        return self.calls[-1]
 
 
 def tokens(loaded: LoadedModel, text: str) -> list[int]:
@@ -99,7 +102,7 @@ async def test_the_continue_template_reaches_the_model_as_prefix_suffix_middle(
 ) -> None:
     loaded = fim_backend._load_sync()
     assert loaded.fim is not None
-    spy = GenerateSpy(loaded, monkeypatch)
+    spy = PromptSpy(monkeypatch)
     helper = Assistant(fim_backend, config=load_config())
     prepared = helper.prepare(
         "continue", {"text": BEFORE, "title": "The Lamp"}, {"max_new_tokens": 12, "seed": 3}, suffix=AFTER
@@ -113,21 +116,43 @@ async def test_the_continue_template_reaches_the_model_as_prefix_suffix_middle(
     expected = [prefix, *tokens(loaded, header + BEFORE), suffix, *tokens(loaded, AFTER), middle]
     assert spy.ids == expected
     assert result.usage.prompt_tokens == len(expected)
-    kwargs = spy.calls[-1]
-    assert kwargs["eos_token_id"] == tokenizer.eos_token_id, "the middle ends at end-of-text"
-    assert set(kwargs["suppress_tokens"]) == {prefix, suffix, middle}, "the layout's markers are never written"
     assert not [n for n in notices if CANNOT_SEE in n.message]
     assert result.text and result.usage.completion_tokens > 0
     assert result.finish_reason in ("stop", "length")
+    kwargs = gpt2._request_kwargs(loaded, prepared.request.params)
+    assert kwargs["eos_token_id"] == tokenizer.eos_token_id, "the middle ends at end-of-text"
+    masks = [p for p in kwargs["logits_processor"] if isinstance(p, TokenMask)]
+    assert set(masks[0].always) == {prefix, suffix, middle}, "the layout's markers are never written"
+
+
+async def test_several_alternatives_reach_the_model_in_the_same_layout(
+    fim_backend: GPT2Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = fim_backend._load_sync()
+    assert loaded.fim is not None
+    seen: list[list[list[int]]] = []
+    real = loaded.model.generate
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["input_ids"].tolist())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.model, "generate", spy)
+    params = GenerationParams(max_new_tokens=6, num_alternatives=2, seed=4)
+    _, result = await run(fim_backend, GenerationRequest.completion(BEFORE, params, suffix=AFTER))
+    expected = loaded.fim.prompt_ids(tokens(loaded, BEFORE), tokens(loaded, AFTER))
+    assert seen and seen[-1] == [expected, expected]
+    assert len(result.texts) == 2
 
 
 async def test_a_long_draft_keeps_the_end_before_the_cursor_and_the_start_after_it(
     fim_backend: GPT2Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded = fim_backend._load_sync()
-    spy = GenerateSpy(loaded, monkeypatch)
-    before = "The tide went out. " * 200 + "She lit the lamp"
-    after = " and the rooks rose from the cliff. " + "The sea was grey. " * 200
+    spy = PromptSpy(monkeypatch)
+    many = loaded.context_window // 2  # each sentence is several tokens: both sides are too long to fit
+    before = "The tide went out. " * many + "She lit the lamp"
+    after = " and the rooks rose from the cliff. " + "The sea was grey. " * many
     params = GenerationParams(max_new_tokens=40, temperature=0)
     parts = (TextPart("Story: The Lamp\n\n"), TextPart(before, elastic=True))
     notices, _ = await run(fim_backend, GenerationRequest.completion(parts, params, suffix=after))
@@ -174,7 +199,7 @@ async def test_a_model_without_the_tokens_writes_from_the_prefix_and_says_so(
     backend = GPT2Backend("local", model=str(tiny_model_dir), device="cpu")
     loaded = backend._load_sync()
     assert loaded.fim is None
-    spy = GenerateSpy(loaded, monkeypatch)
+    spy = PromptSpy(monkeypatch)
     params = GenerationParams(max_new_tokens=4, seed=1)
     notices, result = await run(backend, GenerationRequest.completion(BEFORE, params, suffix=AFTER))
     assert spy.ids == tokens(loaded, BEFORE)
@@ -205,7 +230,7 @@ def test_the_python_api_runs_a_continuation_with_the_text_after(
     fim_backend: GPT2Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded = fim_backend._load_sync()
-    spy = GenerateSpy(loaded, monkeypatch)
+    spy = PromptSpy(monkeypatch)
     with Assistant(fim_backend, config=load_config()) as helper:
         result = helper.run("continue", {"max_new_tokens": 6, "seed": 2}, suffix=AFTER, text=BEFORE)
     assert result.usage.completion_tokens > 0

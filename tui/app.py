@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import importlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,7 +28,8 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Footer, TabbedContent
+from textual.widget import Widget
+from textual.widgets import Footer
 
 from assistant import UsageError
 from tui.commands import AppCommands, TemplateCommands
@@ -47,17 +50,20 @@ from tui.flows.status import StatusFlow
 from tui.flows.templates import TemplateFlow
 from tui.flows.tuning import TuningFlow
 from tui.keys import APP_KEYS, report_alt_digits_as_keys
-from tui.screens.compare import CompareScreen
-from tui.screens.rewrite import RewriteScreen
 from tui.widgets.editor import DraftEditor
-from tui.widgets.panels import BibleView, ChatView, ContextView, ResultsView, SettingsView, SidePanel, StatsView
 from tui.widgets.status import StatusBar
 from tui.widgets.tuning import TuningProgress
 
 if TYPE_CHECKING:
+    from textual.pilot import Pilot
+    from textual.widgets import TabbedContent
+
     from assistant.config import Config
     from assistant.core import Assistant
     from assistant.sessions import Session, SessionStore
+    from tui.screens.compare import CompareScreen
+    from tui.screens.rewrite import RewriteScreen
+    from tui.widgets.panels import BibleView, ChatView, ContextView, ResultsView, SettingsView, SidePanel, StatsView
 
 __all__ = ["BackendFactory", "QuillmateApp", "make_app"]
 
@@ -66,6 +72,25 @@ ALWAYS_AVAILABLE = {"quit", "help", "command_palette"}
 # field, copying) must keep working inside dialogs.
 DRAFT_ACTIONS = {key.action.split("(")[0] for key in APP_KEYS} | {"stop", "dismiss", "back"}
 FOOTER_ACTIONS = {"continue", "rewrite", "help", "quit"}
+EARLY_ACTIONS = {"quit", "help", "save"}
+"""The keys that work from the first frame; the others (the palette's commands too) wait the moment
+until the side panel is up."""
+STARTED_WAIT = 30.0
+"""Seconds a test's pilot waits for the side panel before it goes ahead anyway."""
+_FROZEN: set[str] = set()
+
+
+def _freeze_once(stage: str) -> None:
+    """Keep the objects start-up made out of the garbage collector's full passes, once a process.
+
+    Each full pass visits every object (the app's widgets, the libraries' modules) holding the
+    interpreter lock: 60-130 ms of keys not shown, every few seconds while start-up still grows
+    the heap (bench/tui_latency.py). Frozen, they are freed as usual when nothing refers to them,
+    and only new objects are visited. Once a process, as a test process runs many apps.
+    """
+    if stage not in _FROZEN:
+        _FROZEN.add(stage)
+        gc.freeze()
 
 
 def _app_bindings() -> list[BindingType]:
@@ -124,6 +149,8 @@ class QuillmateApp(App[None]):
         self.first_frame_at: float | None = None
         """``time.perf_counter()`` when the first screen was drawn (the writer can type from then on)."""
         self.on_first_frame: Callable[[], None] | None = None
+        self.started = asyncio.Event()
+        """Set once the side panel is up and the model has begun to load, just after the first frame."""
         self._load_on_start = load_backend
         self._startup_notices = list(notices)
         self._crash = CrashReport()
@@ -225,15 +252,11 @@ class QuillmateApp(App[None]):
     # Layout and start-up.
 
     def compose(self) -> ComposeResult:
+        # The first frame is the draft, ready to type in. The side panel (its tabs are most of the
+        # screen's widgets, and their code most of the app's) takes its place just after it.
         with Horizontal(id="main"):
             yield DraftEditor(self.session.document, id="editor")
-            yield SidePanel(
-                self.session.bible,
-                self.backends.profiles(),
-                self.services.backend.name,
-                read_only=self.session.read_only,
-                id="side",
-            )
+            yield Widget(id="side-place")
         yield TuningProgress(id="tuning-progress")
         yield StatusBar(id="status")
         yield Footer(compact=True)
@@ -245,11 +268,11 @@ class QuillmateApp(App[None]):
 
     def on_mount(self) -> None:
         report_alt_digits_as_keys()
-        editor, status, side = self.editor, self.status, self.side  # found now: a dialog may open soon
+        editor, status = self.editor, self.status  # found now: a dialog may open soon
         editor.accept_text = self.continuation.accept_into_session
         editor.move_cursor(editor.document.end)  # carry on where the draft stops
         editor.focus()
-        side.display = self.size.width >= 100
+        self.query_one("#side-place").display = self.size.width >= 100
         status.update_state(
             title=self.session.title,
             backend=self.services.backend.name,
@@ -258,18 +281,12 @@ class QuillmateApp(App[None]):
         )
         self.indicators.update_counts()
         self.indicators.check_file(read=True)
-        if self.services.backend.made is not None:
-            self.backends.load_settings_view()
         self.indicators.start(asyncio.get_running_loop())
         self.set_interval(0.5, self.indicators.poll_saved)
         self._tell_what_happened_before()
-        if self._load_on_start:
-            self.call_after_refresh(self.backends.load)
-        else:
+        if not self._load_on_start:
             self.services.backend.ready = True
-            self.indicators.show_backend_info()
         self.call_after_refresh(self._first_frame)
-        self.call_after_refresh(self.conversation.restore)
 
     def _tell_what_happened_before(self) -> None:
         """Start-up news: a recovered database, session warnings, read-only, a file changed elsewhere."""
@@ -300,6 +317,67 @@ class QuillmateApp(App[None]):
         self.first_frame_at = time.perf_counter()
         if self.on_first_frame is not None:
             self.on_first_frame()
+        _freeze_once("first frame")
+        self.run_worker(self._finish_starting(), group="start")
+
+    async def _finish_starting(self) -> None:
+        """Put up the side panel, then start loading the model: the writer can type all the while."""
+        pacer = self.backends.pacer
+        try:
+            # The panel comes while the writer rests, as the model loads (tui.flows.backend.LoadPacer);
+            # its code (with the story bible's) is imported off the event loop, in case they type on.
+            await pacer.rest()
+            await asyncio.to_thread(importlib.import_module, "tui.widgets.panels")
+            from tui.widgets.panels import SidePanel
+
+            await pacer.rest()
+            place = self.query_one("#side-place")
+            side = SidePanel(
+                self.session.bible,
+                self.backends.profiles(),
+                self.services.backend.name,
+                read_only=self.session.read_only,
+                id="side",
+            )
+            side.display, place.display = place.display, False
+            with self.batch_update():  # no frame in between: the draft keeps its width
+                await self.query_one("#main", Horizontal).mount(side, after=place)
+                await place.remove()
+            self.services.views.side_ready = True
+            _freeze_once("side panel")
+            if self.services.backend.made is not None:
+                self.backends.load_settings_view()
+            if self._load_on_start:
+                self.backends.load()
+            else:
+                await asyncio.to_thread(lambda: self.assistant)  # importing the core, off the event loop
+                self.indicators.show_backend_info()
+            await self.conversation.restore()
+        finally:
+            self.started.set()
+            self.refresh_bindings()
+
+    @contextlib.asynccontextmanager
+    async def run_test(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Pilot[None], None]:
+        """Textual's ``run_test``, once the whole screen is up (the side panel comes just after the first frame)."""
+        async with super().run_test(*args, **kwargs) as pilot:
+            with contextlib.suppress(asyncio.TimeoutError):  # an app that could not start fails the test itself
+                await asyncio.wait_for(self.started.wait(), STARTED_WAIT)
+            await pilot.pause()
+            yield pilot
+
+    async def run_async(self, *args: Any, auto_pilot: Any = None, **kwargs: Any) -> None:
+        """Textual's ``run_async``; an auto-pilot (screenshots) starts once the whole screen is up."""
+        if auto_pilot is not None:
+            steer = auto_pilot
+
+            async def auto_pilot(pilot: Pilot[None]) -> None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.started.wait(), STARTED_WAIT)
+                await pilot.pause()
+                await steer(pilot)
+
+        return await super().run_async(*args, auto_pilot=auto_pilot, **kwargs)
 
     def notify(
         self,
@@ -335,6 +413,8 @@ class QuillmateApp(App[None]):
             if action == "dismiss":
                 return not running and self.editor.ghost is not None and self.editor.has_focus
             return not running and not self.editor.has_focus
+        if not self.started.is_set() and action not in EARLY_ACTIONS and action in DRAFT_ACTIONS:
+            return None  # shown; usable a moment after the first frame, once the side panel is up
         return True
 
     # Keys (tui/keys.py): each action hands over to the flow that does it.
@@ -447,76 +527,62 @@ class QuillmateApp(App[None]):
     def _suggestion_cycled(self) -> None:
         self.indicators.update_suggestion_status()
 
-    @on(RewriteScreen.Generate)
-    def _rewrite_generate(self, message: RewriteScreen.Generate) -> None:
+    # The dialogs' and the side panel's messages come to handlers named for them (on_<widget>_<message>):
+    # naming them needs none of those modules, which are imported after the first frame.
+
+    def on_rewrite_screen_generate(self, message: RewriteScreen.Generate) -> None:
         message.stop()
         self.rewriting.generate(message.screen, message.instruction)
 
-    @on(CompareScreen.Run)
-    def _compare_run(self, message: CompareScreen.Run) -> None:
+    def on_compare_screen_run(self, message: CompareScreen.Run) -> None:
         message.stop()
         self.comparing.run(message.screen, message.names)
 
-    @on(RewriteScreen.Stop)
-    def _rewrite_stop(self, message: RewriteScreen.Stop) -> None:
+    def on_rewrite_screen_stop(self, message: RewriteScreen.Stop) -> None:
         message.stop()
         self.generation.stop()
 
-    @on(ChatView.Send)
-    async def _chat_send(self, message: ChatView.Send) -> None:
+    async def on_chat_view_send(self, message: ChatView.Send) -> None:
         message.stop()
         await self.conversation.send(message.text)
 
-    @on(ChatView.Cleared)
-    def _chat_cleared(self) -> None:
+    def on_chat_view_cleared(self) -> None:
         self.conversation.cleared()
 
-    @on(ChatView.InsertReply)
-    def _chat_insert(self, message: ChatView.InsertReply) -> None:
+    def on_chat_view_insert_reply(self, message: ChatView.InsertReply) -> None:
         self.conversation.insert_reply(message.reply)
 
-    @on(ResultsView.InsertRequested)
-    def _result_insert(self, message: ResultsView.InsertRequested) -> None:
+    def on_results_view_insert_requested(self, message: ResultsView.InsertRequested) -> None:
         self.templates.insert_result(message.item)
 
-    @on(BibleView.MemoryChanged)
-    def _memory_changed(self, message: BibleView.MemoryChanged) -> None:
+    def on_bible_view_memory_changed(self, message: BibleView.MemoryChanged) -> None:
         self.story.memory_changed(message.text)
 
-    @on(BibleView.NoteChanged)
-    def _note_changed(self, message: BibleView.NoteChanged) -> None:
+    def on_bible_view_note_changed(self, message: BibleView.NoteChanged) -> None:
         self.story.note_changed(message.text)
 
-    @on(BibleView.EditRequested)
-    def _entry_edit(self, message: BibleView.EditRequested) -> None:
+    def on_bible_view_edit_requested(self, message: BibleView.EditRequested) -> None:
         self.story.edit(message.name)
 
-    @on(BibleView.Toggled)
-    def _entry_toggled(self, message: BibleView.Toggled) -> None:
+    def on_bible_view_toggled(self, message: BibleView.Toggled) -> None:
         self.story.toggle(message.name)
 
-    @on(BibleView.RemoveRequested)
-    def _entry_remove(self, message: BibleView.RemoveRequested) -> None:
+    def on_bible_view_remove_requested(self, message: BibleView.RemoveRequested) -> None:
         self.story.remove(message.name)
 
-    @on(ContextView.Wanted)
-    def _context_wanted(self, message: ContextView.Wanted) -> None:
+    def on_context_view_wanted(self, message: ContextView.Wanted) -> None:
         self.story.show_context(message.preview)
 
-    @on(StatsView.TintToggled)
-    def _tint_toggled(self, message: StatsView.TintToggled) -> None:
+    def on_stats_view_tint_toggled(self, message: StatsView.TintToggled) -> None:
         self.panels.set_tint(message.on)
 
-    @on(TabbedContent.TabActivated)
-    def _tab_activated(self, message: TabbedContent.TabActivated) -> None:
+    def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
         self.panels.tab_shown(getattr(message.pane, "id", "") or "")
 
-    @on(SettingsView.ParamsChanged)
-    def _params_changed(self, message: SettingsView.ParamsChanged) -> None:
+    def on_settings_view_params_changed(self, message: SettingsView.ParamsChanged) -> None:
         self.backends.params_changed(message.params)
 
-    @on(SettingsView.SwitchBackend)
-    def _settings_switch(self, message: SettingsView.SwitchBackend) -> None:
+    def on_settings_view_switch_backend(self, message: SettingsView.SwitchBackend) -> None:
         self.backends.switch(message.backend, message.model, message.dtype)
 
 

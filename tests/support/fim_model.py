@@ -14,7 +14,15 @@ from pathlib import Path
 from backends.fim import FIM_SPELLINGS
 from backends.gpt2 import TOKENIZER_FILES
 
-MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "merges.txt", "tokenizer_config.json")
+MODEL_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "merges.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+)
 
 
 def copy_with_fim_tokens(source: Path, folder: Path, spelling: tuple[str, str, str] = FIM_SPELLINGS[0]) -> Path:

@@ -44,6 +44,7 @@ async def test_a_long_text_after_the_cursor_is_sent_in_part(build, backend: Scri
 async def test_a_fim_model_fills_in_at_the_cursor(store, fim_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from assistant.config import load_config
     from assistant.core import Assistant
+    from backends import gpt2
     from backends.gpt2 import GPT2Backend
     from tui.app import make_app
 
@@ -51,13 +52,14 @@ async def test_a_fim_model_fills_in_at_the_cursor(store, fim_model_dir: Path, mo
     loaded = backend._load_sync()
     assert loaded.fim is not None
     calls: list[list[int]] = []
-    real = loaded.model.generate
+    real = gpt2.prompt_ids
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs["input_ids"][0].tolist())
-        return real(*args, **kwargs)
+    def spy(*args: Any, **kwargs: Any) -> list[int]:
+        ids = real(*args, **kwargs)
+        calls.append(list(ids))
+        return ids
 
-    monkeypatch.setattr(loaded.model, "generate", spy)
+    monkeypatch.setattr(gpt2, "prompt_ids", spy)
     session = store.create(text=BEFORE + AFTER)
     session.update_settings(params={"max_new_tokens": 10, "seed": 5, "temperature": 0.8})
     app = make_app(session=session, store=store, assistant=Assistant(backend, config=load_config()))
@@ -70,7 +72,7 @@ async def test_a_fim_model_fills_in_at_the_cursor(store, fim_model_dir: Path, mo
                 pilot,
                 lambda: calls and all(w.is_finished for w in app.workers),
                 timeout=120,
-                what=lambda: f"writing ({len(calls)} calls; {notifications(app)})",
+                what=lambda: f"writing ({len(calls)} prompts; {notifications(app)})",
             )
             await pilot.pause()
             ids = calls[-1]

@@ -14,13 +14,12 @@ from functools import partial
 from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, Any
 
-from assistant import DTYPES, QuillmateError
+from assistant import QuillmateError
 from tui.flows.base import Flow, Services
 from tui.flows.generation import GenerationFlow
 from tui.flows.status import StatusFlow
 from tui.screens.pickers import BackendScreen
 from tui.suggestion import SUGGESTION_TOKENS
-from tui.widgets.panels import SAMPLING_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -93,6 +92,11 @@ class LoadPacer:
         """Block (the calling loader thread) until the writer has rested ``quiet`` seconds."""
         while (left := self._last_activity + self.quiet - time.monotonic()) > 0:
             time.sleep(min(left, 0.05))
+
+    async def rest(self) -> None:
+        """Wait (on the event loop) until the writer has rested ``quiet`` seconds."""
+        while (left := self._last_activity + self.quiet - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.05))
 
     def find_spec(self, name: str, path: Sequence[str] | None = None, target: object = None) -> ModuleSpec | None:
         """Find the module as the other finders do; a loader thread's copy waits for the writer to rest.
@@ -236,6 +240,8 @@ class BackendFlow(Flow):
             backend=name, model=model or "", device="", tokens_per_second=None, context_used=None, activity="loading"
         )
         if quiet:
+            from assistant import DTYPES
+
             self.notify(f"Back to {self.dtypes().get(name, DTYPES[0])}.", timeout=5)
         else:
             if dtype is not None and before is not None and dtype != before:
@@ -247,6 +253,8 @@ class BackendFlow(Flow):
 
     def dtypes(self) -> dict[str, str]:
         """The number type of each local model's profile: the session's choice for the one in use, else its own."""
+        from assistant import DTYPES  # the local backend's module: not needed for the first frame
+
         settings = self.session.settings
         chosen = settings.get("dtype") if settings.get("backend") == self.backend.name else None
         out = {}
@@ -282,6 +290,8 @@ class BackendFlow(Flow):
 
     def params_changed(self, params: Mapping[str, Any]) -> None:
         """The writer changed a setting: check it, show what is wrong beside its field, or keep it."""
+        from tui.widgets.panels import SAMPLING_FIELDS
+
         view = self.views.settings
         try:
             self.assistant.params_for(None, params)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from textual.widget import Widget
 
 from assistant import Notice, QuillmateError
 from tui.widgets.editor import DraftEditor
-from tui.widgets.panels import SAMPLING_FIELDS, ChatView, ResultsView, SettingsView, SidePanel, StatsView
 from tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
@@ -23,14 +23,20 @@ if TYPE_CHECKING:
     from assistant.config import Config
     from assistant.core import Assistant
     from assistant.sessions import Session
+    from tui.widgets.panels import ChatView, ResultsView, SettingsView, SidePanel, StatsView
 
 
 W = TypeVar("W", bound=Widget)
 BackendFactory = Callable[[str, "str | None"], "Backend"]
 """Makes a backend from a profile name and an optional model (tests inject scripted ones)."""
 
-SAMPLING_NAMES = frozenset(spec.name for spec in SAMPLING_FIELDS)
-"""The generation settings a writer can keep with a session (the Settings tab)."""
+
+@cache
+def sampling_names() -> frozenset[str]:
+    """The generation settings a writer can keep with a session (the Settings tab's)."""
+    from tui.widgets.panels import SAMPLING_FIELDS
+
+    return frozenset(spec.name for spec in SAMPLING_FIELDS)
 
 
 class BackendHolder:
@@ -86,6 +92,8 @@ class Views:
     def __init__(self, app: App[Any]) -> None:
         self._app = app
         self._found: dict[str, Widget] = {}
+        self.side_ready = False
+        """True once the side panel and its tabs are up: the app puts them up just after the first frame."""
 
     def find(self, selector: str, kind: type[W]) -> W:
         """The widget of the main screen matching ``selector``."""
@@ -109,26 +117,36 @@ class Views:
     @property
     def side(self) -> SidePanel:
         """The side panel."""
+        from tui.widgets.panels import SidePanel
+
         return self.find("#side", SidePanel)
 
     @property
     def results(self) -> ResultsView:
         """The Results tab."""
+        from tui.widgets.panels import ResultsView
+
         return self.find("#results-view", ResultsView)
 
     @property
     def chat(self) -> ChatView:
         """The Chat tab."""
+        from tui.widgets.panels import ChatView
+
         return self.find("#chat-view", ChatView)
 
     @property
     def settings(self) -> SettingsView:
         """The Settings tab."""
+        from tui.widgets.panels import SettingsView
+
         return self.find("#settings-view", SettingsView)
 
     @property
     def stats(self) -> StatsView:
         """The Stats tab."""
+        from tui.widgets.panels import StatsView
+
         return self.find("#stats-view", StatsView)
 
 
@@ -209,7 +227,7 @@ class Flow:
     def session_params(self) -> dict[str, Any]:
         """The sampling settings the writer set for this session."""
         params = self.session.settings.get("params") or {}
-        return {k: v for k, v in params.items() if k in SAMPLING_NAMES}
+        return {k: v for k, v in params.items() if k in sampling_names()}
 
     def notify(self, message: str, *, severity: Any = "information", timeout: float | None = None) -> None:
         """Show a notification."""

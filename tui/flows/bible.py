@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from textual.timer import Timer
 
-from assistant.bible import Bible, Entry, PromptReport, find_triggers
 from tui.flows.base import Flow, Services
 from tui.flows.continuation import ContinuationFlow
-from tui.screens.entry import EntryScreen
-from tui.widgets.panels import BibleView, ContextView
 
 if TYPE_CHECKING:
+    from assistant.bible import Bible, Entry, PromptReport
     from assistant.core import Prepared
+    from tui.widgets.panels import BibleView, ContextView
+
+# The bible's model, its dialog and its tabs are imported where they are used: none of them is
+# needed for the app's first frame, and the model's (pydantic) is slow to import.
 
 TYPING_PAUSE = 0.3
 """Seconds of quiet before what was typed in the memory or the author's note is kept."""
@@ -40,11 +42,15 @@ class BibleFlow(Flow):
     @property
     def view(self) -> BibleView:
         """The Bible tab."""
+        from tui.widgets.panels import BibleView
+
         return self.views.find("#bible-view", BibleView)
 
     @property
     def context_view(self) -> ContextView:
         """The Context tab."""
+        from tui.widgets.panels import ContextView
+
         return self.views.find("#context-view", ContextView)
 
     # The Bible tab.
@@ -76,6 +82,8 @@ class BibleFlow(Flow):
 
     def edit(self, name: str | None) -> None:
         """Open the entry called ``name`` in a dialog (None: a new entry); keep it when the writer does."""
+        from tui.screens.entry import EntryScreen
+
         if self.session.read_only:
             return
         bible = self.session.bible
@@ -118,6 +126,8 @@ class BibleFlow(Flow):
 
     def refresh_marks(self) -> None:
         """Show the entries, marking those whose keys are in the text before the cursor."""
+        from assistant.bible import find_triggers
+
         self._marks = None
         with contextlib.suppress(Exception):  # the tab is not there (closing)
             bible = self.session.bible
@@ -149,6 +159,8 @@ class BibleFlow(Flow):
 
     def last_report(self) -> tuple[int, str, PromptReport] | None:
         """The newest generation that recorded its prompt: (its id, its template, what it sent)."""
+        from assistant.bible import PromptReport
+
         for event in reversed(self.session.events):
             if event.prompt:
                 return event.id, event.template, PromptReport.from_dict(event.prompt)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from typing import TYPE_CHECKING
 
 from assistant import ChatMessage, Delta, GenerationRequest, TextPart
 from assistant.sessions import GenerationRecorder
 from tui.flows.base import Flow, Services
 from tui.flows.continuation import ContinuationFlow
 from tui.flows.generation import GenerationFlow
-from tui.widgets.panels import ChatBubble
+
+if TYPE_CHECKING:
+    from tui.widgets.panels import ChatBubble
 
 CHAT_SYSTEM = (
     "You are a thoughtful, candid writing companion. The writer is working on the text below and wants "
@@ -114,6 +117,8 @@ class ChatFlow(Flow):
 
     async def restore(self) -> None:
         """Bring back the conversation kept with a resumed session (since it was last cleared)."""
+        from tui.widgets.panels import ChatBubble
+
         cleared = int(self.session.settings.get("chat_cleared_after") or 0)
         bubbles: list[ChatBubble] = []
         for event in self.session.events_for("chat"):

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual.worker import Worker
 
-from assistant import Delta, GenerationRequest, GenerationResult, Notice, Prepared
+from assistant import Delta, GenerationRequest, GenerationResult, Notice
 from assistant.sessions import GenerationRecorder
 from tui.flows.base import Flow, Services
 from tui.flows.status import StatusFlow
 
 if TYPE_CHECKING:
+    from assistant import Prepared
     from assistant.bible import Bible
     from tui.suggestion import Suggestion
 
@@ -111,6 +112,8 @@ class GenerationFlow(Flow):
 
         A prepared template goes through the core's form-aware path (a haiku keeps 5-7-5).
         """
+        from assistant import Prepared  # the core: imported with the Assistant, after the first frame
+
         status = self.views.status
         self.generating = True
         self.streamed_tokens = 0

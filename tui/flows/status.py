@@ -127,6 +127,8 @@ class StatusFlow(Flow):
         self._counts_timer = None
         words = len(self.session.document.text.split())
         self.views.status.update_state(words=words, title=self.session.title)
+        if not self.views.side_ready:
+            return  # the Stats tab is filled when it is first shown
         side = self.views.side
         if side.display and side.tabs.active == "stats":
             self.refresh_stats()

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant import Delta, Prepared
 from assistant.sessions import GenerationRecorder
 from tui.flows.base import Flow, Services
 from tui.flows.continuation import ContinuationFlow
 from tui.flows.generation import GenerationFlow
 from tui.flows.rewrite import RewriteFlow
 from tui.screens.template_form import TemplateFormScreen
-from tui.widgets.panels import ResultItem
+
+if TYPE_CHECKING:
+    from assistant import Delta, Prepared
+    from tui.widgets.panels import ResultItem
 
 
 class TemplateFlow(Flow):

@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from backends.shutdown import stop_at_exit
+
 
 class _Turns(Protocol):
     """The part of ``TurnLock`` the loop uses."""
@@ -155,6 +157,8 @@ class Batcher:
         self._waiting: list[BatchJob] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._jobs: dict[int, BatchJob] = {}  # every job not yet ended, waiting or in the batch
+        self._stopping = False
         self.steps = 0
         """Batched steps taken so far."""
         self.widest = 0
@@ -167,14 +171,30 @@ class Batcher:
             Exception: what went wrong in the model, if anything did.
         """
         with self._cond:
+            if self._stopping:
+                raise RuntimeError("The program is closing.")
             self._waiting.append(job)
+            self._jobs[id(job)] = job
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="quillmate-batch", daemon=True)
                 self._thread.start()
+                stop_at_exit(self._thread, self.stop)
             self._cond.notify_all()
-        job.done.wait()
+        try:
+            job.done.wait()
+        finally:
+            with self._cond:
+                self._jobs.pop(id(job), None)
         if job.error is not None:
             raise job.error
+
+    def stop(self) -> None:
+        """End every job at its next step and let the loop's thread return (at exit: see backends.shutdown)."""
+        with self._cond:
+            self._stopping = True
+            for job in self._jobs.values():
+                job.cancel.set()
+            self._cond.notify_all()
 
     def _take_waiting(self) -> list[BatchJob]:
         with self._cond:
@@ -184,8 +204,11 @@ class Batcher:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                if not self._cond.wait_for(lambda: bool(self._waiting), timeout=30):
-                    self._thread = None  # idle: the next job starts a fresh thread
+                if (
+                    not self._cond.wait_for(lambda: bool(self._waiting) or self._stopping, timeout=30)
+                    or not self._waiting
+                ):
+                    self._thread = None  # idle (or stopped): the next job starts a fresh thread
                     return
             self.turns.acquire()
             try:

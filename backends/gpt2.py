@@ -46,6 +46,7 @@ from backends.fim import MARKER_TOKENS, FimTokens, cannot_see_after, end_at_word
 from backends.handoff import Handoff
 from backends.native_libs import preload_torch_libraries
 from backends.prefix_cache import PrefixCache
+from backends.shutdown import stop_at_exit
 from backends.steering import steering_kwargs
 from backends.token_alternatives import add_recorder, beam_notice
 from backends.token_mask import add_token_mask
@@ -736,6 +737,7 @@ class GPT2Backend(Backend):
         )
         self._worker = worker
         worker.start()
+        stop_at_exit(worker, cancel.set)  # a reader that never comes back must not leave it inside torch
         try:
             async for delta in handoff.items():
                 yield delta

@@ -23,8 +23,9 @@ FINISH = 12.0  # once a word is begun, its next token's bonus: enough to finish 
 
 
 def _word_pattern(word: str) -> re.Pattern[str]:
-    # "kitchens" and "kitchen's" count as "kitchen"; "kitchenette" does not.
-    return re.compile(rf"\b{re.escape(word)}(?:s|es|'s|’s)?\b", re.IGNORECASE)
+    # "kitchens" and "kitchen's" count as "kitchen"; so does any word it begins, so that a
+    # word the model has made its own is not asked for again.
+    return re.compile(rf"\b{re.escape(word)}", re.IGNORECASE)
 
 
 class WordUseProcessor:
@@ -39,6 +40,7 @@ class WordUseProcessor:
             for w in self.words
         ]
         self.prompt_length: int | None = None
+        self._glue: Any = None  # which tokens begin with a letter (they would run on from a word)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self.prompt_length is None:
@@ -49,6 +51,10 @@ class WordUseProcessor:
             new = input_ids[row, self.prompt_length :].tolist()
             text = self.tokenizer.decode(new, skip_special_tokens=True) if new else ""
             for pattern, variants in zip(self.patterns, self.spelled, strict=True):
+                if any(new[-len(ids) :] == ids for _, ids in variants):
+                    # Just written whole: the next token starts a new word, not "kitchenara".
+                    scores[row, self._letter_tokens(scores)] -= FINISH
+                    continue
                 if pattern.search(text):
                     continue
                 begun = [(ids, k) for _, ids in variants for k in range(len(ids) - 1, 0, -1) if new[-k:] == ids[:k]]
@@ -62,6 +68,19 @@ class WordUseProcessor:
                     if spelled.startswith(" ") != line_start:
                         scores[row, ids[0]] += bonus
         return scores
+
+    def _letter_tokens(self, scores: Any) -> Any:
+        if self._glue is None:
+            import torch
+
+            from backends.steering import token_texts
+
+            texts = token_texts(self.tokenizer)
+            self._glue = torch.tensor([t[:1].isalpha() for t in texts], device=scores.device)
+            if self._glue.numel() < scores.shape[-1]:
+                pad = torch.zeros(scores.shape[-1] - self._glue.numel(), dtype=torch.bool, device=scores.device)
+                self._glue = torch.cat([self._glue, pad])
+        return self._glue[: scores.shape[-1]]
 
 
 __all__ = ["WordUseProcessor"]

@@ -90,3 +90,15 @@ def test_the_bundled_model_works_the_words_in() -> None:
     finally:
         assistant.close()
     assert uses_words(text, content_words("a lantern in the rain")) == 1.0, text
+
+
+def test_a_word_just_written_is_not_run_on_into_another(tokenizer) -> None:
+    prompt = _ids(tokenizer, "Sayings about a lantern:\n-")
+    processor = WordUseProcessor(tokenizer, ["lantern"])
+    processor(torch.tensor([prompt]), _scores(tokenizer))
+    scores = processor(torch.tensor([prompt + _ids(tokenizer, " A lantern")]), _scores(tokenizer))
+    assert scores[0, _ids(tokenizer, "ara")[0]] < 0  # no "lanternara"
+    assert scores[0, _ids(tokenizer, " and")[0]] == 0
+    # A word the model made its own ("lanterns", "lanternlight") is not asked for again.
+    later = processor(torch.tensor([prompt + _ids(tokenizer, " A lanternlight and")]), _scores(tokenizer))
+    assert later.abs().sum() == 0

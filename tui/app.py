@@ -343,6 +343,7 @@ class QuillmateApp(App[None]):
             with self.batch_update():  # no frame in between: the draft keeps its width
                 await self.query_one("#main", Horizontal).mount(side, after=place)
                 await place.remove()
+            self.services.views.find("#side", SidePanel)  # found now, as the draft is: a dialog may open soon
             self.services.views.side_ready = True
             _freeze_once("side panel")
             if self.services.backend.made is not None:

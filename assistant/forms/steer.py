@@ -388,9 +388,10 @@ async def _choose_line(
     for attempt in range(settings.rounds):
         line_params = _line_params(params, settings, backend, _seed(params, alternative, number, attempt))
         if params.use_words:
-            line_params = replace(
-                line_params, use_words=tuple(w for w in params.use_words if not uses_words(body, [w]))
-            )
+            # Words to use go into lines that rhyme with nothing before them: a line that must
+            # rhyme keeps its end free for the rhyme.
+            wanted = () if plan.partner is not None else params.use_words
+            line_params = replace(line_params, use_words=tuple(w for w in wanted if not uses_words(body, [w])))
         result = await _run(backend, GenerationRequest.completion(request_parts, line_params))
         tally.add(result)
         if result.error:

@@ -114,6 +114,7 @@ _WEAK_ENDS = frozenset(
     ]
 )
 _TRAILING = ".,;:!?—–-'\"’”)"
+_RHYMES_TO_OFFER = 8
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class _LinePlan:
     target: int | None
     partner: int | None  # earlier line (0-based) this one rhymes with
     refrain: int | None  # earlier line (0-based) this one repeats
+    leads: bool = False  # a later line must rhyme with this one
 
 
 def plan_lines(spec: FormSpec) -> list[_LinePlan]:
@@ -137,7 +139,8 @@ def plan_lines(spec: FormSpec) -> list[_LinePlan]:
             partner = first.setdefault(label, i)
             partner = None if partner == i else partner
         plans.append(_LinePlan(spec.syllables_for(i), spec.target_syllables(i), partner, refrains.get(i)))
-    return plans
+    leaders = {plan.partner for plan in plans}
+    return [replace(plan, leads=i in leaders) for i, plan in enumerate(plans)]
 
 
 @dataclass
@@ -207,6 +210,8 @@ def _judge(line: str, plan: _LinePlan, written: Sequence[str]) -> _Candidate | N
         score = -distance * 2.0
         score -= 0 if rhyme_ok else 10
         score -= 1.5 if word in _WEAK_ENDS else 0
+        # A line that others must rhyme with should end on a word that has rhymes to offer.
+        score -= 2.0 if plan.leads and len(rhymes_for(word)) < _RHYMES_TO_OFFER else 0
         score += 0.6 if index == len(cuts) - 1 else (0.3 if pause else 0)
         score -= 0.7 * sum(1 for w in words if not is_known(w))
         score -= 5 if " ".join(words) in seen else 0

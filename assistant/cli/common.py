@@ -18,6 +18,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 import click
 
@@ -39,6 +40,15 @@ class Output:
 
 
 OUTPUT = Output()
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit at once with ``code``, output flushed: after a Ctrl+C, nothing in the interpreter's
+    shutdown (a model thread's last step, a second interrupt) may turn it into another exit."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def set_output_flag(name: str, value: bool) -> None:
@@ -191,7 +201,7 @@ def report_errors(*, debug: bool) -> Iterator[None]:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
         echo_err("quillmate: interrupted.")
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_now(EXIT_INTERRUPTED)
     except Exception as error:
         if debug:
             traceback.print_exc()

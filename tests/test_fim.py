@@ -16,7 +16,7 @@ import pytest
 from assistant.config import load_config
 from assistant.core import Assistant
 from backends import gpt2
-from backends.base import ChatMessage, GenerationParams, GenerationRequest, GenerationResult, Notice, TextPart
+from backends.base import ChatMessage, GenerationParams, GenerationRequest, TextPart
 from backends.errors import ConfigError, UsageError
 from backends.fim import FIM_SPELLINGS, SUFFIX_SHARE, find_fim_tokens
 from backends.gpt2 import GPT2Backend, LoadedModel
@@ -27,20 +27,11 @@ from tests.support.fim_model import copy_with_fim_tokens
 
 pytestmark = pytest.mark.slow
 
+from tests.support.streams import run  # noqa: E402
+
 BEFORE = "Mara climbed the stairs to the lamp room. The wind pressed at the glass,"
 AFTER = " and when the light came round again the ship was gone."
 CANNOT_SEE = "cannot see the text after the cursor"
-
-
-async def run(backend: Any, request: GenerationRequest) -> tuple[list[Notice], GenerationResult]:
-    notices, result = [], None
-    async for event in backend.stream(request):
-        if isinstance(event, Notice):
-            notices.append(event)
-        elif isinstance(event, GenerationResult):
-            result = event
-    assert result is not None
-    return notices, result
 
 
 class PromptSpy:

@@ -24,10 +24,10 @@ from backends.openai_backend import OpenAIBackend
 from backends.token_mask import TokenMask
 from tests.support.fake_openai_server import FakeOpenAI
 from tests.support.fim_model import copy_with_fim_tokens
+from tests.support.streams import run
 
 pytestmark = pytest.mark.slow
 
-from tests.support.streams import run  # noqa: E402
 
 BEFORE = "Mara climbed the stairs to the lamp room. The wind pressed at the glass,"
 AFTER = " and when the light came round again the ship was gone."

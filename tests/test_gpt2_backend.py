@@ -9,21 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import GenerationParams, GenerationRequest, GenerationResult, Notice, TextPart
+from backends.base import GenerationParams, GenerationRequest, GenerationResult, TextPart
 from backends.errors import ConfigError, ModelNotFound
 from backends.gpt2 import BUNDLED_MODEL_DIR, GPT2Backend, load_model, resolve_model, unload_all
 from backends.registry import create_backend
-
-
-async def run(backend: GPT2Backend, request: GenerationRequest) -> tuple[list[Notice], GenerationResult]:
-    notices, result = [], None
-    async for event in backend.stream(request):
-        if isinstance(event, Notice):
-            notices.append(event)
-        elif isinstance(event, GenerationResult):
-            result = event
-    assert result is not None
-    return notices, result
+from tests.support.streams import run
 
 
 @pytest.fixture

@@ -11,22 +11,12 @@ from typing import Any
 
 import pytest
 
-from backends.base import GenerationParams, GenerationRequest, GenerationResult, Notice, TextPart
+from backends.base import GenerationParams, GenerationRequest, TextPart
 from backends.gpt2 import TRIM_STEP_SHARE, GPT2Backend, load_model
 from backends.prefix_cache import PrefixCache
+from tests.support.streams import run
 
 PASSAGE = (Path(__file__).resolve().parents[1] / "backends" / "bundled_model" / "heldout_passage.txt").read_text()
-
-
-async def run(backend: GPT2Backend, request: GenerationRequest) -> tuple[list[Notice], GenerationResult]:
-    notices, result = [], None
-    async for event in backend.stream(request):
-        if isinstance(event, Notice):
-            notices.append(event)
-        elif isinstance(event, GenerationResult):
-            result = event
-    assert result is not None
-    return notices, result
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from backends import gpt2
 from backends.base import ChatMessage, GenerationParams, GenerationRequest, TextPart
 from backends.errors import ConfigError, UsageError
 from backends.fim import FIM_SPELLINGS, SUFFIX_SHARE, find_fim_tokens
-from backends.gpt2 import GPT2Backend, LoadedModel
+from backends.gpt2 import GPT2Backend
 from backends.openai_backend import OpenAIBackend
 from backends.token_mask import TokenMask
 from tests.support.fake_openai_server import FakeOpenAI
-from tests.support.fim_model import copy_with_fim_tokens
+from tests.support.fim_model import PromptSpy, copy_with_fim_tokens, tokens
 from tests.support.streams import run
 
 pytestmark = pytest.mark.slow
@@ -32,30 +32,6 @@ pytestmark = pytest.mark.slow
 BEFORE = "Mara climbed the stairs to the lamp room. The wind pressed at the glass,"
 AFTER = " and when the light came round again the ship was gone."
 CANNOT_SEE = "cannot see the text after the cursor"
-
-
-class PromptSpy:
-    """Records the prompt tokens the local backend builds: both of its ways of writing start from them."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[list[int]] = []
-        real = gpt2.prompt_ids
-
-        def spy(*args: Any, **kwargs: Any) -> list[int]:
-            ids = real(*args, **kwargs)
-            self.calls.append(list(ids))
-            return ids
-
-        monkeypatch.setattr(gpt2, "prompt_ids", spy)
-
-    @property
-    def ids(self) -> list[int]:
-        """The last prompt built."""
-        return self.calls[-1]
-
-
-def tokens(loaded: LoadedModel, text: str) -> list[int]:
-    return loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 @pytest.fixture

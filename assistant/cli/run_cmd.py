@@ -24,9 +24,11 @@ from assistant.cli.common import (
     write_raw,
 )
 from assistant.cli.setting_options import overrides_from_options, setting_options
+from assistant.cursor import text_after_cursor
 from assistant.textjoin import ContinuationStream, StandaloneStream, tidy_output
 from backends.base import Delta, FinishReason, GenerationResult, Notice
 from backends.errors import BackendError, UsageError
+from backends.fim import cannot_see_after
 from backends.gpt2 import DTYPES
 
 
@@ -159,6 +161,18 @@ def _divider(index: int, total: int) -> str:
     help="Run the same request on each of these backend profiles, one after the other, each draft under "
     "a line naming its backend and model; with --session each is kept among the session's drafts.",
 )
+@click.option(
+    "--suffix",
+    "suffix_text",
+    metavar="TEXT",
+    help="The text after the gap the template writes into (continue): a model that fills in the middle "
+    "writes what goes between the piped text and this.",
+)
+@click.option(
+    "--suffix-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the text after the gap from this file (instead of --suffix).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the prompt's parts (on stderr, or with --json) and send nothing.")
 def run(
     template: str | None,
@@ -173,6 +187,8 @@ def run(
     bible_file: Path | None = None,
     dry_run: bool = False,
     compare_backends: str | None = None,
+    suffix_text: str | None = None,
+    suffix_file: Path | None = None,
     **setting_values: Any,
 ) -> None:
     """Run TEMPLATE and stream the text to stdout.
@@ -182,6 +198,7 @@ def run(
     \b
       echo "the first snow" | quillmate run poem --var form=haiku
       quillmate run rewrite --var instruction="more vivid" < scene.txt
+      quillmate run continue --suffix-file after.txt < before.txt
     """
     from assistant.core import Assistant
 
@@ -195,6 +212,7 @@ def run(
     if include_input:
         INPUT_ECHO.enabled = True
         INPUT_ECHO.capture()  # read now, so that any failure below can put the selection back
+    suffix = read_suffix(suffix_text, suffix_file, session_id=session_id)
     if session_id:
         from assistant.cli.session_recording import ensure_session
 
@@ -222,10 +240,13 @@ def run(
             bible=bible,
             as_json=as_json,
             session_id=session_id,
+            suffix=suffix,
         )
         return
     try:
-        prepared = assistant.prepare(chosen, values, overrides, bible=load_bible(session_id, bible_file))
+        prepared = assistant.prepare(
+            chosen, values, overrides, bible=load_bible(session_id, bible_file), suffix=suffix or ""
+        )
     except BackendError as error:  # the model could not be reached while fitting the bible: say so in the session
         if session_id:
             from assistant.cli.session_recording import record_failed_to_start
@@ -241,9 +262,51 @@ def run(
     shown = INPUT_ECHO.capture() if include_input else None
     out = _Out(sys.stdout, output=chosen.output, before=shown, as_json=as_json)
     out.form = _form_of(prepared)
+    out.suffix = suffix
     from assistant.cli.session_recording import record
 
     stream_recorded(assistant, prepared, out, template=chosen.name, session_id=session_id, record_done=record)
+
+
+def read_suffix(text: str | None, file: Path | None, *, session_id: str | None = None) -> str | None:
+    """The text after the gap from ``--suffix`` or ``--suffix-file`` (None: neither), cut as the app cuts it.
+
+    Raises:
+        UsageError: both options, a file that cannot be read or is not UTF-8, or a session
+            (whose continuation goes at the end of its draft, where no text follows).
+    """
+    if text is None and file is None:
+        return None
+    option = "--suffix" if file is None else "--suffix-file"
+    if text is not None and file is not None:
+        raise UsageError("Give the text after the gap once, with --suffix or --suffix-file.", "Leave one of them out.")
+    if session_id:
+        raise UsageError(
+            f"{option} fills a gap in the text you give, but --session adds the continuation at the end "
+            "of the session's draft, where no text follows.",
+            f"Leave out --session, or leave out {option}.",
+        )
+    if file is not None:
+        text = _read_suffix_file(file.expanduser())
+    try:
+        (text or "").encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError("The text of --suffix is not valid UTF-8.", "Check your terminal's encoding.") from None
+    return text_after_cursor(text or "", 0)
+
+
+def _read_suffix_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"There is no file at {path} (--suffix-file).", "Check the path.") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"The file {path} is not valid UTF-8 text (bad byte at offset {error.start}).",
+            f"Convert it first, e.g. `iconv -f latin1 -t utf-8 {path.name} > after.txt`.",
+        ) from None
+    except OSError as error:
+        raise UsageError(f"The file {path} cannot be read: {error.strerror or error}.", "Check its path.") from None
 
 
 def stream_recorded(
@@ -350,6 +413,7 @@ class _Out:
         self._standalone = StandaloneStream() if output != "cursor" else None
         self._released = before is None
         self.form: Any = None  # the form a poem should keep: its report goes with --json
+        self.suffix: str | None = None  # the text after the gap, when one was given: --json says if it was used
 
     def _write(self, text: str) -> None:
         if text:
@@ -414,6 +478,8 @@ class _Out:
                     record["logprobs"] = tokens_json(realign(tokens, result.texts[index], text))
                 if self.form is not None:
                     record["form"] = _form_report(text, self.form)
+                if self.suffix is not None:
+                    record["suffix_used"] = bool(self.suffix.strip()) and cannot_see_after() not in result.notices
                 self._write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         self.release_input()

@@ -64,8 +64,11 @@ def run_compare(
     bible: Any,
     as_json: bool,
     session_id: str | None,
+    suffix: str | None = None,
 ) -> None:
     """Run ``chosen`` on each profile in ``names``, writing each draft labelled; ``first`` is the first's Assistant.
+
+    ``suffix`` is the text after the gap (``--suffix``), None when none was given.
 
     Raises:
         ConfigError: a name that is not a configured profile (before anything runs).
@@ -91,7 +94,7 @@ def run_compare(
             failed.append(name)
             continue
         try:
-            prepared = assistant.prepare(chosen, dict(values), overrides, bible=bible)
+            prepared = assistant.prepare(chosen, dict(values), overrides, bible=bible, suffix=suffix or "")
             model = assistant.backend.info().model
             if not as_json:
                 if index:
@@ -100,6 +103,7 @@ def run_compare(
                 sys.stdout.flush()
             out = _Out(sys.stdout, output=chosen.output, before=None, as_json=as_json)
             out.form = _form_of(prepared)
+            out.suffix = suffix
             stream_recorded(
                 assistant, prepared, out, template=chosen.name, session_id=session_id, record_done=record_draft
             )

@@ -9,6 +9,10 @@ backend; a template model fills the template from the last user message (plain t
 fills its input variable, a JSON object fills named variables) and runs it on the
 first served backend.
 
+A completions request's ``suffix`` (the text that comes after the completion) reaches a
+model that fills in the middle (see backends.fim), for a profile model or a template that
+writes at the cursor; any other model writes from the prompt alone, and a notice says so.
+
 Each backend generates for a fixed number of requests at once (one for a local model),
 and the others wait their turn first come, first served; a waiting or streaming client
 that disconnects cancels its generation. Generation runs off the event loop (the local
@@ -307,7 +311,7 @@ class ServeState:
         if parsed.messages is not None:
             request = GenerationRequest.chat(parsed.messages, params)
         else:
-            request = GenerationRequest.completion(parsed.prompt or "", params)
+            request = GenerationRequest.completion(parsed.prompt or "", params, suffix=parsed.suffix)
         return Job(parsed.model, parsed.shape, parsed.model, backend, request, list(parsed.notices))
 
     def _prepare_template(self, parsed: ParsedRequest, name: str) -> Job:
@@ -324,12 +328,21 @@ class ServeState:
                 404, f"The model '{parsed.model}' does not exist on this server.", "model_not_found", param="model"
             )
         template = library.get(name)
+        if parsed.suffix and template.output != "cursor":
+            raise ApiError(
+                400,
+                f"'suffix' is for templates that write at the cursor, such as '{TEMPLATE_PREFIX}continue'; "
+                f"'{parsed.model}' does not.",
+                param="suffix",
+            )
         variables = _template_variables(template, parsed.last_user_text())
         backend = self.backend(self.primary)
         from assistant.core import Assistant
 
         assistant = Assistant(backend, config=self.config, templates=library)
-        prepared = assistant.prepare(template, variables, parsed.overrides or None, bible=parsed.bible)
+        prepared = assistant.prepare(
+            template, variables, parsed.overrides or None, bible=parsed.bible, suffix=parsed.suffix
+        )
         notices = list(parsed.notices)
         if parsed.bible is not None and prepared.report is None:
             notices.append(

@@ -4,15 +4,20 @@ The copy's embeddings are resized to hold them, so it loads and writes like any 
 was never trained to fill in the middle, so what it writes there is no better than chance,
 but every token id the backend builds can be checked against it. When the source already
 has the tokens (a bundled model trained for it), the copy is the same model.
+:class:`PromptSpy` records the token ids the local backend builds, to check them.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from backends import gpt2
 from backends.fim import FIM_SPELLINGS
-from backends.gpt2 import TOKENIZER_FILES
+from backends.gpt2 import TOKENIZER_FILES, LoadedModel
 
 MODEL_FILES = (
     "config.json",
@@ -41,3 +46,28 @@ def copy_with_fim_tokens(source: Path, folder: Path, spelling: tuple[str, str, s
     tokenizer.save_pretrained(folder)
     model.save_pretrained(folder)
     return folder
+
+
+class PromptSpy:
+    """Records the prompt tokens the local backend builds: both of its ways of writing start from them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[list[int]] = []
+        real = gpt2.prompt_ids
+
+        def spy(*args: Any, **kwargs: Any) -> list[int]:
+            ids = real(*args, **kwargs)
+            self.calls.append(list(ids))
+            return ids
+
+        monkeypatch.setattr(gpt2, "prompt_ids", spy)
+
+    @property
+    def ids(self) -> list[int]:
+        """The last prompt built."""
+        return self.calls[-1]
+
+
+def tokens(loaded: LoadedModel, text: str) -> list[int]:
+    """The token ids of ``text`` alone, as the backend tokenizes the writer's words."""
+    return loaded.tokenizer(text, add_special_tokens=False)["input_ids"]

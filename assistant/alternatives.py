@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.base import GenerationRequest, GenerationResult, TokenAlternatives
 from backends.errors import UsageError
+from backends.settings import SETTING
 
 if TYPE_CHECKING:
     from assistant.core import Assistant, Prepared
@@ -113,7 +114,8 @@ def choices_at(tokens: Sequence[TokenAlternatives], offset: int) -> WordChoices:
     if not tokens:
         raise UsageError(
             "This text has no word alternatives.",
-            "Ask for them when writing it: the logprobs setting (--logprobs K), for example 5.",
+            f"Ask for them when writing it: the {SETTING['logprobs'].label} setting (logprobs) at 5, say. "
+            "The editors and the writing app ask for them themselves; some servers give none.",
         )
     starts = offsets(tokens)
     total = starts[-1] + len(tokens[-1].token)

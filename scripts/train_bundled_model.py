@@ -767,9 +767,13 @@ def shape_documents(docs: list[Doc], args: argparse.Namespace, rng: random.Rando
             d = Doc(d.text, d.source, d.genre, d.weight * args.plain_weight)
         out.append(d)
         if d.genre in ("verse", "prose") and rng.random() < args.fim_rate:
-            fim = shapes.fill_in_the_middle(d.text, rng)
-            if fim:
-                out.append(Doc(fim, d.source, "fim", min(d.weight, 1.0)))
+            # Sized so a whole gap document, middle and end included, fits in one training window
+            # (about four characters a token); a long story gives several gaps.
+            window, after = int(2.4 * args.seq_len), args.seq_len
+            for _ in range(min(4, max(1, len(d.text) // 3000))):
+                fim = shapes.fill_in_the_middle(d.text, rng, window=window, after=after)
+                if fim:
+                    out.append(Doc(fim, d.source, "fim", min(d.weight, 1.0)))
     lines = shapes.short_lines(d for d in docs if d.genre != "fim")
     for text in shapes.sayings_about(lines, rng, common, things, args.sayings_docs):
         out.append(Doc(text, "sayings about a word", "sayings", 1.0))

@@ -200,8 +200,8 @@ def _gaps(text: str, start: int) -> list[int]:
     return [i for i in range(start, len(text)) if text[i] == " " or text[i] == "\n"]
 
 
-def fill_in_the_middle(text: str, rng: random.Random, window: int = 1000, after: int = 400) -> str | None:
-    """A fill-in-the-middle document: head and an excerpt, split around a gap at word bounds."""
+def fim_split(text: str, rng: random.Random, window: int = 1000, after: int = 400) -> tuple[str, str, str, str] | None:
+    """A document cut for filling in the middle: (head, before, middle, after), at word bounds."""
     head, sep, body = text.partition("\n\n")
     if not sep or len(body) < 120:
         return None
@@ -216,5 +216,13 @@ def fill_in_the_middle(text: str, rng: random.Random, window: int = 1000, after:
     i = rng.randrange(0, len(cuts) - 2)
     j = rng.randrange(i + 1, min(len(cuts), i + 40))
     a, b = cuts[i], cuts[j]
-    prefix, middle, suffix = excerpt[:a], excerpt[a:b], excerpt[b : b + after]
+    return head, excerpt[:a], excerpt[a:b], excerpt[b : b + after]
+
+
+def fill_in_the_middle(text: str, rng: random.Random, window: int = 1000, after: int = 400) -> str | None:
+    """A fill-in-the-middle document: head and an excerpt, split around a gap at word bounds."""
+    cut = fim_split(text, rng, window, after)
+    if cut is None:
+        return None
+    head, prefix, middle, suffix = cut
     return f"{FIM_PREFIX}{head}\n\n{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}{middle}"

@@ -216,7 +216,38 @@ def measure_alternatives(name: str, model_dir: Path, n: int, new_tokens: int, re
     for who in ("quillmate", "plain"):
         one, apart = f"{who} one call", f"{who} {n} calls"
         print(f"  {who:<9} one call / {n} calls: wall {wall[one] / wall[apart]:.2f}, cpu {cpu[one] / cpu[apart]:.2f}")
+    floor = row_cost(loaded.model, n, repeats)
+    print(
+        f"  a bare decoding step of {n} rows costs {floor:.2f}x one row here, so one call saves at most "
+        f"{1 - floor / n:.0%} of the model's own work (the rest of a saving is per-step overhead shared)"
+    )
     print(f"  (goal for quillmate: <= 0.6)  {load_average()}\n")
+
+
+def row_cost(model: Any, rows: int, repeats: int) -> float:
+    """How much one decoding step of ``rows`` rows costs against one row (median of ``repeats`` * 5 steps).
+
+    Batching alternatives pays only where a step of several rows costs less than that many
+    steps of one, as on GPUs and CPUs whose matrix products are bound by reading the weights;
+    where the products are bound by arithmetic, the cost grows with the rows and this is the floor.
+    """
+    import torch
+
+    def step_seconds(batch: int) -> float:
+        with torch.inference_mode():
+            context = torch.randint(0, model.config.vocab_size, (batch, 64))
+            cache = model(context, use_cache=True).past_key_values
+            token = context[:, -1:]
+            times = []
+            for _ in range(repeats * 5):
+                started = time.perf_counter()
+                model(token, past_key_values=cache, use_cache=True)
+                times.append(time.perf_counter() - started)
+                cache.crop(-1)
+        return statistics.median(times)
+
+    step_seconds(1)  # warm-up
+    return step_seconds(rows) / step_seconds(1)
 
 
 def main() -> None:

@@ -152,6 +152,12 @@ class GenerationParams:
         called="logprobs (word alternatives)",
         help="Also report, at each word written, this many words the model almost chose, with their chances.",
     )
+    real_words: bool = setting(
+        False,
+        label="Real words only",
+        flags=("--real-words", "--no-real-words"),
+        help="Local models: only write words the dictionary knows (keeps small models from inventing words).",
+    )
     stop: tuple[str, ...] = setting(
         (),
         label="Stop at",
@@ -218,11 +224,12 @@ class Setting:
 
     Attributes:
         name: The field name, used in templates, the config, sessions and messages.
-        kind: ``int``, ``float`` or ``str`` (the type of each item when ``many``).
+        kind: ``int``, ``float``, ``bool`` or ``str`` (the type of each item when ``many``).
         default: The value when no layer sets it.
         label: The words the writing app shows beside it.
         help: One or two plain sentences for writers.
-        flags: The ``quillmate run`` flags, long and short.
+        flags: The ``quillmate run`` flags, long and short; for a switch (``bool``), the one
+            that turns it on and the one that turns it off.
         minimum: The smallest value allowed (numbers only).
         maximum: The largest value allowed (numbers only).
         above: True when ``minimum`` itself is not allowed.
@@ -258,6 +265,8 @@ class Setting:
             return f"phrases with weights, as PHRASE=WEIGHT with a weight {self._bounds()}"
         if self.many:
             return "a list of non-empty strings"
+        if self.kind is bool:
+            return "true or false"
         bounds = self._bounds()
         if self.kind is int:
             return f"a whole number {bounds}" if bounds.startswith("from") else f"a whole number of {bounds}"
@@ -268,7 +277,7 @@ class Setting:
         """The help text with the allowed values, for help screens and tooltips."""
         if self.mapping:
             return f"{self.help} (Weights {self._bounds()}.)"
-        if self.many:
+        if self.many or self.kind is bool:
             return self.help
         allowed = self.requirement
         if self.off is not None:
@@ -319,6 +328,8 @@ class Setting:
             )
         if self.many:
             return isinstance(value, tuple) and all(isinstance(item, str) and item for item in value)
+        if self.kind is bool:
+            return isinstance(value, bool)
         return self._number_ok(value)
 
     def _number_ok(self, value: Any) -> bool:

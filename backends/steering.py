@@ -1,7 +1,8 @@
 """Steering a local model's words: banned phrases and phrase biases.
 
 Two settings reach here (declared in ``backends.settings``): ``ban``, phrases never to
-write, and ``bias``, phrases made likelier or rarer.
+write, and ``bias``, phrases made likelier or rarer. :func:`steering_kwargs` also adds the
+processors of ``use_words`` (``backends.word_use``) and ``real_words`` (``backends.real_words``).
 
 **Bans are exact, on the text.** A token-level ban (transformers' ``bad_words_ids``)
 misses a phrase the model spells with other tokens (``" and" " the"`` vs ``" an" "d the"``)
@@ -259,12 +260,14 @@ class BannedPhraseCut:
 
 
 def steering_kwargs(tokenizer: Any, params: GenerationParams) -> dict[str, Any]:
-    """Extra ``generate()`` arguments for ``params.ban``, ``.bias`` and ``.use_words``; empty when none is set.
+    """Extra ``generate()`` arguments for ``params.ban``, ``.bias``, ``.use_words`` and ``.real_words``;
+    empty when none is set.
 
-    With any set, the sampling warpers (temperature, top-k, top-p) move into the
-    returned processor list, after the ban, and ``generate`` is told to add none itself.
+    Real words are kept after the ban, so that the tokens they keep are allowed ones. With any
+    set, the sampling warpers (temperature, top-k, top-p) move into the returned processor list,
+    after the ban, and ``generate`` is told to add none itself.
     """
-    if not params.ban and not params.bias and not params.use_words:
+    if not params.ban and not params.bias and not params.use_words and not params.real_words:
         return {}
     from transformers import (
         LogitsProcessorList,
@@ -285,6 +288,10 @@ def steering_kwargs(tokenizer: Any, params: GenerationParams) -> dict[str, Any]:
     ban = _phrase_ban(tokenizer, tuple(params.ban))
     if ban:
         processors.append(PhraseBanProcessor(ban, tokenizer))
+    if params.real_words:
+        from backends.real_words import RealWordsProcessor
+
+        processors.append(RealWordsProcessor(tokenizer, also=params.use_words))
     kwargs: dict[str, Any] = {"logits_processor": LogitsProcessorList(processors)}
     if not params.greedy:
         if params.temperature != 1.0:

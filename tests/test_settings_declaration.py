@@ -54,6 +54,7 @@ TABLE: dict[str, tuple[list[Any], list[Any], str]] = {
         "phrases with weights, as PHRASE=WEIGHT with a weight from -100 to 100",
     ),
     "logprobs": ([0, 5, 20], [-1, 21, 2.5], "a whole number from 0 to 20"),
+    "real_words": ([True, False], ["yes", 1, 0, None], "true or false"),
 }
 
 

@@ -19,6 +19,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def setting_option(spec: Setting) -> Callable[[F], F]:
     """The click option for one setting; its value arrives under the setting's name."""
+    if spec.kind is bool:  # a switch: --real-words/--no-real-words, unset when neither is given
+        on, off = spec.flags
+        return click.option(f"{on}/{off}", spec.name, default=None, help=spec.explained)
     kind = click.INT if spec.kind is int else click.FLOAT if spec.kind is float else click.STRING
     if spec.mapping:  # PHRASE=WEIGHT, read by the setting itself
         kind = click.STRING

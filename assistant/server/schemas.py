@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from assistant.cursor import text_after_cursor
 from assistant.server.logprobs import choice_logprobs
 from assistant.server.logprobs import requested as requested_logprobs
 from backends.base import (
@@ -43,7 +44,6 @@ UNSUPPORTED_WHEN_SET = {
     "function_call": "function calling",
     "echo": "echo",
     "best_of": "best_of",
-    "suffix": "suffix (fill-in-the-middle)",
     "audio": "audio",
     "modalities": "modalities",
     "prediction": "predicted outputs",
@@ -63,9 +63,21 @@ WIRE_SETTINGS = {
     "repetition_penalty": "repetition_penalty",
     "ban": "ban",  # quillmate's own: phrases never to write
     "bias": "bias",  # quillmate's own: {"phrase": weight}
+    "real_words": "real_words",  # quillmate's own: true keeps a local model to dictionary words
 }
 KNOWN_FIELDS = frozenset(
-    {"model", "messages", "prompt", "stream", "stream_options", "response_format", "bible", "logprobs", "top_logprobs"}
+    {
+        "model",
+        "messages",
+        "prompt",
+        "suffix",
+        "stream",
+        "stream_options",
+        "response_format",
+        "bible",
+        "logprobs",
+        "top_logprobs",
+    }
     | set(WIRE_SETTINGS)
     | IGNORED_FIELDS
     | set(UNSUPPORTED_WHEN_SET)
@@ -96,6 +108,7 @@ class ParsedRequest:
     messages: tuple[ChatMessage, ...] | None = None
     prompt: str | None = None
     prompts: tuple[str, ...] = ()  # completions: every prompt of the request (``prompt`` is the first)
+    suffix: str = ""  # completions: the text that comes after the completion (fill-in-the-middle)
     notices: list[Notice] = field(default_factory=list)
     bible: Any = None  # quillmate's own: a story bible (``assistant.bible.Bible``) for a template model
     logprobs: int | None = None  # alternatives to show at each token (see assistant.server.logprobs); None: off
@@ -188,6 +201,15 @@ def _prompts(value: Any) -> tuple[str, ...]:
     raise _bad("'prompt' must be text or a list of texts (token arrays are not supported).", "prompt")
 
 
+def _suffix(value: Any) -> str:
+    """OpenAI's ``suffix``: its first characters, as many as the app sends from after the cursor."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _bad("'suffix' must be text: the words that come after the completion.", "suffix")
+    return text_after_cursor(value, 0)
+
+
 def _overrides(body: dict[str, Any], limits: Limits) -> ParamOverrides:
     """The generation settings a request sets, checked against their declaration and this server's limits."""
     values: dict[str, Any] = {}
@@ -232,6 +254,13 @@ def parse_request(body: Any, shape: Shape, limits: Limits) -> ParsedRequest:
             raise _bad("'prompt' is required.")
         parsed.prompts = _prompts(body["prompt"])
         parsed.prompt = parsed.prompts[0]
+    suffix = _suffix(body.get("suffix"))
+    if shape == "completion":
+        parsed.suffix = suffix
+    elif suffix.strip():
+        parsed.notices.append(
+            Notice("unsupported", "Chat completions take no 'suffix'; it was not used (/v1/completions takes it).")
+        )
 
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):

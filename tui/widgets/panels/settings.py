@@ -18,8 +18,12 @@ TEMPLATE_ONLY = frozenset({"stop"})
 """Settings the tab leaves to templates: a session's stop sequences would override every template's own."""
 
 SAMPLING_FIELDS: tuple[Setting, ...] = tuple(spec for spec in SETTINGS if spec.name not in TEMPLATE_ONLY)
-"""The settings the tab offers, as declared in ``backends.settings``: a box for each number, and a
-text area for each list (one phrase a line; ``PHRASE=WEIGHT`` a line for phrases with weights)."""
+"""The settings the tab offers, as declared in ``backends.settings``: a box for each number, on or off
+for each switch, and a text area for each list (one phrase a line; ``PHRASE=WEIGHT`` a line for
+phrases with weights)."""
+
+SWITCH_CHOICES: tuple[tuple[str, bool], ...] = (("on", True), ("off", False))
+"""What a switch setting's list offers; left empty, the template's default holds."""
 
 DTYPE_TOOLTIP = (
     "How a local model's weights are held: auto (float16 on a GPU, float32 on the CPU), float32, float16, "
@@ -50,6 +54,11 @@ def parse_list(spec: Setting, text: str) -> tuple[tuple[Any, ...] | None, str]:
     if not spec.accepts(value):
         return None, f"{spec.label} must be {spec.requirement}."
     return value, ""
+
+
+def _on_off(value: Any) -> str:
+    """A switch's value as the tab shows it."""
+    return "on" if value else "off"
 
 
 class SettingsView(VerticalScroll):
@@ -94,6 +103,19 @@ class SettingsView(VerticalScroll):
                 )
                 yield Static("", classes="setting-error", id=f"err-{spec.name}")
                 continue
+            if spec.kind is bool:
+                with Horizontal(classes="setting-row"):
+                    yield Label(spec.label, classes="setting-label")
+                    yield Select[bool](
+                        SWITCH_CHOICES,
+                        id=f"set-{spec.name}",
+                        classes="setting-switch",
+                        prompt=_on_off(spec.default),
+                        tooltip=spec.explained,
+                        compact=True,
+                    )
+                yield Static("", classes="setting-error", id=f"err-{spec.name}")
+                continue
             with Horizontal(classes="setting-row"):
                 yield Label(spec.label, classes="setting-label")
                 yield Input(
@@ -133,6 +155,17 @@ class SettingsView(VerticalScroll):
                 area = self.query_one(f"#set-{spec.name}", TextArea)
                 with area.prevent(TextArea.Changed):
                     area.text = list_text(spec, values.get(spec.name))
+                self.show_error(spec.name, "")
+                continue
+            if spec.kind is bool:
+                switch = self.query_one(f"#set-{spec.name}", Select)
+                value = values.get(spec.name)
+                with switch.prevent(Select.Changed):
+                    if isinstance(value, bool):
+                        switch.value = value
+                    else:
+                        switch.clear()
+                switch.prompt = _on_off(defaults.get(spec.name, spec.default))
                 self.show_error(spec.name, "")
                 continue
             box = self.query_one(f"#set-{spec.name}", Input)
@@ -184,6 +217,11 @@ class SettingsView(VerticalScroll):
                 elif items is not None:
                     out[spec.name] = items
                 continue
+            if spec.kind is bool:
+                chosen = self.query_one(f"#set-{spec.name}", Select).value
+                if isinstance(chosen, bool):
+                    out[spec.name] = chosen
+                continue
             raw = self.query_one(f"#set-{spec.name}", Input).value.strip()
             if not raw:
                 continue
@@ -206,7 +244,8 @@ class SettingsView(VerticalScroll):
 
     @on(Input.Changed, ".setting-input")
     @on(TextArea.Changed, ".setting-list")
-    def _changed(self, event: Input.Changed | TextArea.Changed) -> None:
+    @on(Select.Changed, ".setting-switch")
+    def _changed(self, event: Input.Changed | TextArea.Changed | Select.Changed) -> None:
         event.stop()
         values, problems = self.values()
         for spec in SAMPLING_FIELDS:

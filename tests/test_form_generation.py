@@ -143,3 +143,44 @@ def test_cli_json_carries_the_form_report() -> None:
     assert record["form"]["form"] == "haiku"
     assert record["form"]["syllables"] == [5, 7, 5]
     assert record["form"]["ok"] is True
+
+
+def test_a_line_that_misses_its_rhyme_gets_one_anywhere_its_syllable_range_allows() -> None:
+    """The last limerick line cut six syllables in can take a rhyme of one to three syllables.
+
+    The line "That I should hear them, the wilderness" (bundled model, seed 23001) has no cut
+    one or two syllables short of its target of nine; its rhyme comes from the model's own
+    scores over the rhymes of "child" that bring it into the form's range (7-11).
+    """
+    import asyncio
+
+    from assistant.forms.sounds import count_syllables, rhymes
+    from assistant.forms.steer import SteerSettings, _fill_rhyme, _judge, form_of, plan_lines
+    from backends.gpt2 import GPT2Backend
+
+    spec = form_of({"form": "limerick"})
+    assert spec is not None
+    plan = plan_lines(spec)[4]
+    written = [
+        "As if I have a second child,",
+        "For fear and so reviled",
+        "The thought: I was yet,",
+        "Where's the last beget",
+    ]
+    candidate = _judge("That I should hear them, the wilderness,", plan, written)
+    assert candidate is not None and not candidate.rhyme_ok
+    filled = asyncio.run(
+        _fill_rhyme(
+            GPT2Backend("local", model="bundled"),
+            "\n".join(written) + "\n",
+            candidate,
+            plan,
+            "child",
+            {"child", "reviled", "yet", "beget"},
+            SteerSettings(),
+        )
+    )
+    assert filled is not None and filled.startswith("That I should hear them"), filled
+    last = filled.split()[-1]
+    assert rhymes(last, "child") and last not in {"child", "reviled"}, filled
+    assert 7 <= sum(count_syllables(w) for w in filled.replace(",", " ").split()) <= 11, filled

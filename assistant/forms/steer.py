@@ -295,19 +295,21 @@ async def _fill_rhyme(
 ) -> str | None:
     """``candidate`` ended with the rhyme the model finds likeliest, keeping the syllable count.
 
-    The line is cut where one or two syllables are left, each rhyming word of that length
-    is put at the end, and one scoring call picks the line the model finds likeliest (by
-    its mean log-probability per token, so lines of different lengths compare fairly).
+    The line is cut where a rhyming word of one to three syllables would bring it to its
+    count (the form's target, or anywhere in its range), each such word is put at the end,
+    and one scoring call picks the line the model finds likeliest (by its mean
+    log-probability per token, so lines of different lengths compare fairly).
     """
     target = plan.target
     if target is None:
         return None
+    low, high = plan.syllables if plan.syllables is not None else (target, target)
     options = [w for w in rhymes_for(partner) if w not in used and is_known(w) and len(w) > 1]
     lines: list[str] = []
     for text, so_far in candidate.prefixes:
-        need = target - so_far
-        if need in (1, 2) and text and _end_word(text) not in _WEAK_ENDS - {"the", "a", "an", "my", "his", "her"}:
-            fitting = [w for w in options if count_syllables(w) == need][: settings.rhyme_options // 2]
+        needs = {n for n in (1, 2, 3) if n == target - so_far or low <= so_far + n <= high}
+        if needs and text and _end_word(text) not in _WEAK_ENDS - {"the", "a", "an", "my", "his", "her"}:
+            fitting = [w for w in options if count_syllables(w) in needs][: settings.rhyme_options // 2]
             lines.extend(f"{text.rstrip(_TRAILING)} {word}" for word in fitting)
     if not lines:
         return None

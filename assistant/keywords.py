@@ -17,8 +17,9 @@ STOP_WORDS = frozenset(
 
 
 def stem(word: str) -> str:
-    """A crude stem: enough to match "clocks", "clock's" and "clock", "frosted" and "frost"."""
-    word = word.lower().removesuffix("'s")
+    """A crude stem: enough to match "clocks", "clock's" and "clock", "frosted", "rain'd" and "rain"."""
+    # Old verse elides the vowel: "rain'd", "lov'd", "know'st".
+    word = word.lower().removesuffix("'s").removesuffix("'d").removesuffix("'st")
     for suffix in ("ing", "ed", "es", "s", "ly", "er"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]

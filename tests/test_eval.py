@@ -38,6 +38,7 @@ def test_topic_words_match_by_stem() -> None:
     assert content_words("a cat who stole a pie") == ["cat", "stole", "pie"]
     assert uses_words("Two cats and their pies", ["cat", "pie"]) == 1.0
     assert uses_words("The clock's hands", ["clock"]) == 1.0
+    assert uses_words("Rain'd on the lantern; thou know'st", ["rain", "know"]) == 1.0
     assert uses_words("nothing here", ["frost"]) == 0.0
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from backends.fim import MARKER_TOKENS, find_fim_tokens
+
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
@@ -84,8 +86,11 @@ def test_loads_as_gpt2_in_float32(model, tokenizer) -> None:
     assert model.config.n_positions == 1024
     assert tokenizer.model_max_length == 1024
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    assert model.config.vocab_size == len(tokenizer)
-    assert model.get_output_embeddings().weight.shape[0] == len(tokenizer)
+    # Three rows beyond the tokenizer: the fill-in-the-middle tokens the second edition was
+    # trained with, which its tokenizer does not declare (see the model card).
+    assert model.config.vocab_size == len(tokenizer) + MARKER_TOKENS
+    assert model.get_output_embeddings().weight.shape[0] == model.config.vocab_size
+    assert find_fim_tokens(tokenizer.get_vocab(), model.config.vocab_size) is None
 
 
 def test_special_tokens_agree(model, tokenizer) -> None:
@@ -109,7 +114,7 @@ def test_metrics_recorded(metrics: dict, model, tokenizer) -> None:
     ):
         assert key in metrics, key
     assert metrics["params"] == sum(p.numel() for p in model.parameters())
-    assert metrics["vocab_size"] == len(tokenizer)
+    assert metrics["vocab_size"] == model.config.vocab_size
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Banned and favoured phrases on the local backend, with the bundled model through transformers.
 
-The bundled model loves "and the": under greedy decoding it writes it within a few words
-of "Once upon a time". Banned, it never appears, however it would be spelt in tokens.
+The bundled model loves "and the" and "a great": under greedy decoding it writes them within a
+few words of "Once upon a time". Banned, a phrase never appears, however it would be spelt in tokens.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tests.support.serve_harness import serve_model
 
 PROMPT = "Once upon a time"
 AND_THE = re.compile(r"\band the\b", re.IGNORECASE)
+A_GREAT = re.compile(r"\ba great\b", re.IGNORECASE)  # the bundled model's other favourite
 
 
 @pytest.fixture(scope="module")
@@ -122,13 +123,13 @@ def test_greedy_writes_the_phrase_and_a_ban_keeps_it_out(backend: GPT2Backend) -
 def test_no_banned_phrase_in_50_seeded_generations_and_the_words_stay_real(backend: GPT2Backend) -> None:
     texts: list[str] = []
     for seed in range(5):
-        result = generate(backend, temperature=0.9, seed=seed, num_alternatives=10, max_new_tokens=40, ban=("and the",))
+        result = generate(backend, temperature=0.9, seed=seed, num_alternatives=10, max_new_tokens=40, ban=("a great",))
         texts.extend(result.texts)
     assert len(texts) == 50
-    assert sum(len(AND_THE.findall(PROMPT + t)) for t in texts) == 0
+    assert sum(len(A_GREAT.findall(PROMPT + t)) for t in texts) == 0
     # Without the ban the same seeds write it often: the ban, not luck, keeps it out.
     unbanned = generate(backend, temperature=0.9, seed=0, num_alternatives=10, max_new_tokens=40)
-    assert sum(len(AND_THE.findall(t)) for t in unbanned.texts) >= 1
+    assert sum(len(A_GREAT.findall(t)) for t in unbanned.texts) >= 1
     words = [w.lower() for t in texts for w in re.findall(r"[A-Za-z]+", t)]
     assert sum(w in _COMMON for w in words) / len(words) > 0.4, "mostly real, common words"
 
@@ -159,12 +160,12 @@ def test_a_ban_works_with_beam_search_and_many_phrases(backend: GPT2Backend) -> 
 
 def test_a_bias_changes_the_choice(backend: GPT2Backend) -> None:
     plain = generate(backend, "She opened the door", temperature=0)
-    assert "little girl" in plain.text
-    rarer = generate(backend, "She opened the door", temperature=0, bias=(("little girl", -8.0),))
-    assert rarer.text.count("little girl") < plain.text.count("little girl")
-    assert "king" not in plain.text.lower()
-    likelier = generate(backend, "She opened the door", temperature=0, bias=(("King", 6.0),))
-    assert "king" in likelier.text.lower()
+    assert "a great" in plain.text
+    rarer = generate(backend, "She opened the door", temperature=0, bias=(("a great", -8.0),))
+    assert rarer.text.count("a great") < plain.text.count("a great")
+    assert "queen" not in plain.text.lower()
+    likelier = generate(backend, "She opened the door", temperature=0, bias=(("Queen", 6.0),))
+    assert "queen" in likelier.text.lower()
 
 
 def test_bias_reaches_every_spelling_and_each_token_in_context(backend: GPT2Backend) -> None:
@@ -210,11 +211,11 @@ def test_run_takes_ban_and_bias_flags(isolated_home: Path) -> None:
     )
     plain = _quillmate(*args, home=isolated_home)
     assert plain.returncode == 0, plain.stderr.decode()
-    assert AND_THE.search(json.loads(plain.stdout.splitlines()[0])["text"])
-    out = _quillmate(*args, "--ban", "and the", "--ban", "little girl", "--bias", "King=2", home=isolated_home)
+    assert A_GREAT.search(json.loads(plain.stdout.splitlines()[0])["text"])
+    out = _quillmate(*args, "--ban", "a great", "--ban", "little girl", "--bias", "King=2", home=isolated_home)
     assert out.returncode == 0, out.stderr.decode()
     text = json.loads(out.stdout.splitlines()[0])["text"]
-    assert text and not AND_THE.search(text)
+    assert text and not A_GREAT.search(text)
 
 
 def test_a_bad_bias_flag_is_one_clear_line(isolated_home: Path) -> None:
@@ -231,10 +232,10 @@ def test_serve_honours_ban_in_the_request(request: pytest.FixtureRequest, bundle
     served = serve_model(request, bundled_model_dir)
     body = {"model": "local", "prompt": PROMPT, "max_tokens": 40, "temperature": 0}
     plain = httpx.post(f"{served.url}/completions", json=body, timeout=120).json()
-    assert AND_THE.search(plain["choices"][0]["text"])
-    banned = httpx.post(f"{served.url}/completions", json=body | {"ban": ["and the"], "bias": {"King": 1}}, timeout=120)
+    assert A_GREAT.search(plain["choices"][0]["text"])
+    banned = httpx.post(f"{served.url}/completions", json=body | {"ban": ["a great"], "bias": {"King": 1}}, timeout=120)
     assert banned.status_code == 200, banned.text
-    assert not AND_THE.search(banned.json()["choices"][0]["text"])
+    assert not A_GREAT.search(banned.json()["choices"][0]["text"])
     bad = httpx.post(f"{served.url}/completions", json=body | {"bias": {"x": "much"}}, timeout=30)
     assert bad.status_code == 400 and "bias" in bad.text
 

@@ -12,7 +12,7 @@ It prints both perplexities of the middle's tokens and their ratio (below 1: the
 after the cursor helps), and the median chance the model gives to ending the middle right
 where the writer's own text resumes (its end-of-text token after the middle).
 
-    python scripts/measure_fim.py [MODEL_DIR] [--docs 120] [--seed 7]
+    python scripts/measure_fim.py [MODEL_DIR] [--declare] [--docs 120] [--seed 7]
 
 A model without the three tokens gets "before only" and a note.
 """
@@ -28,21 +28,22 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from backends.fim import find_fim_tokens  # noqa: E402
-from scripts.train_bundled_model import DEFAULT_CORPUS, build_documents, is_heldout  # noqa: E402
+from backends.fim import FIM_SPELLINGS, find_fim_tokens  # noqa: E402
+from scripts.train_bundled_model import add_split_options, heldout_documents  # noqa: E402
 from scripts.training_shapes import fim_split  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", type=Path, default=REPO_ROOT / "backends" / "bundled_model")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--docs", type=int, default=120, help="held-out documents to cut (at most)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--window", type=int, default=1000, help="characters of text around each gap")
     parser.add_argument("--after", type=int, default=400, help="characters after the gap the model sees")
-    parser.add_argument("--split-seed", type=int, default=1234, help="the training script's --seed")
-    parser.add_argument("--heldout-frac", type=float, default=0.02)
+    parser.add_argument(
+        "--declare", action="store_true", help="give the tokenizer the three tokens when the model has rows for them"
+    )
+    add_split_options(parser)
     args = parser.parse_args()
 
     import torch
@@ -51,11 +52,14 @@ def main() -> None:
     torch.set_num_threads(1)
     tokenizer = AutoTokenizer.from_pretrained(str(args.model))
     model = AutoModelForCausalLM.from_pretrained(str(args.model), dtype=torch.float32).eval()
-    fim = find_fim_tokens(tokenizer.get_vocab(), model.get_input_embeddings().num_embeddings)
+    rows = model.get_input_embeddings().num_embeddings
+    if args.declare and len(tokenizer) + len(FIM_SPELLINGS[0]) <= rows:
+        # The shipped tokenizer leaves them out (see the model card); the model has their rows.
+        tokenizer.add_special_tokens({"additional_special_tokens": list(FIM_SPELLINGS[0])})
+    fim = find_fim_tokens(tokenizer.get_vocab(), rows)
     eos = tokenizer.eos_token_id
 
-    docs = build_documents(args.corpus, args.split_seed)
-    docs = [d for d in docs if is_heldout(d, args.heldout_frac, args.split_seed)]
+    docs = heldout_documents(args)
     rng = random.Random(args.seed)
     rng.shuffle(docs)
     cut_docs = (fim_split(d.text, rng, args.window, args.after) for d in docs)

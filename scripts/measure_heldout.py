@@ -18,25 +18,22 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 from backends.tuning import evaluate  # noqa: E402
-from scripts.train_bundled_model import DEFAULT_CORPUS, build_documents, encode_stream, is_heldout  # noqa: E402
+from scripts.train_bundled_model import add_split_options, encode_stream, heldout_documents  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", type=Path)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--seq-len", type=int, default=256, help="tokens in each scoring window")
     parser.add_argument("--tokens", type=int, default=200_000, help="held-out tokens to score (at most)")
-    parser.add_argument("--split-seed", type=int, default=1234, help="the training script's --seed")
-    parser.add_argument("--heldout-frac", type=float, default=0.02)
+    add_split_options(parser)
     args = parser.parse_args()
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(1)
-    docs = build_documents(args.corpus, args.split_seed)
-    texts = [d.text for d in docs if is_heldout(d, args.heldout_frac, args.split_seed)]
+    texts = [d.text for d in heldout_documents(args)]
     print(f"{len(texts)} held-out documents, windows of {args.seq_len} tokens")
     for folder in args.models:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))

@@ -548,6 +548,19 @@ def is_heldout(doc: Doc, fraction: float, seed: int) -> bool:
     return int.from_bytes(h[:4], "big") / 2**32 < fraction
 
 
+def add_split_options(parser: argparse.ArgumentParser) -> None:
+    """The options that find the held-out documents again: corpus, seed and share (for the measuring scripts)."""
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--split-seed", type=int, default=1234, help="the training script's --seed")
+    parser.add_argument("--heldout-frac", type=float, default=0.02, help="the training script's --heldout-frac")
+
+
+def heldout_documents(args: argparse.Namespace) -> list[Doc]:
+    """The documents no edition trained on, from the options of :func:`add_split_options`."""
+    docs = build_documents(args.corpus, args.split_seed)
+    return [d for d in docs if is_heldout(d, args.heldout_frac, args.split_seed)]
+
+
 def weighted_stream(docs: list[Doc], rng: random.Random) -> list[Doc]:
     """Apply sampling weights (repeat or subsample) and shuffle."""
     out: list[Doc] = []

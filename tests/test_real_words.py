@@ -176,21 +176,13 @@ def test_the_templates_where_the_bundled_model_writes_turn_it_on() -> None:
 
 
 async def test_the_settings_tab_offers_it_as_on_off_or_the_default() -> None:
-    from textual.app import App, ComposeResult
     from textual.widgets import Select
 
+    from tests.support.settings_host import SettingsHost
     from tui.widgets.panels.settings import SettingsView
 
-    posted: list[dict[str, Any]] = []
-
-    class Host(App[None]):
-        def compose(self) -> ComposeResult:
-            yield SettingsView([("local", "gpt2")], "local", id="settings")
-
-        def on_settings_view_params_changed(self, message: SettingsView.ParamsChanged) -> None:
-            posted.append(message.params)
-
-    app = Host()
+    app = SettingsHost()
+    posted = app.posted
     async with app.run_test(size=(100, 40)) as pilot:
         view = app.query_one(SettingsView)
         switch = view.query_one("#set-real_words", Select)

@@ -236,21 +236,13 @@ def test_the_server_adds_its_own_limits() -> None:
 
 
 async def test_the_settings_tab_is_built_from_the_declaration_and_checks_ranges() -> None:
-    from textual.app import App, ComposeResult
     from textual.widgets import Input, Label
 
+    from tests.support.settings_host import SettingsHost
     from tui.widgets.panels.settings import SAMPLING_FIELDS, SettingsView
 
-    posted: list[dict[str, Any]] = []
-
-    class Host(App[None]):
-        def compose(self) -> ComposeResult:
-            yield SettingsView([("local", "gpt2")], "local", id="settings")
-
-        def on_settings_view_params_changed(self, message: SettingsView.ParamsChanged) -> None:
-            posted.append(message.params)
-
-    app = Host()
+    app = SettingsHost()
+    posted = app.posted
     async with app.run_test(size=(100, 40)) as pilot:
         view = app.query_one(SettingsView)
         assert [s.name for s in SAMPLING_FIELDS] == [s.name for s in SETTINGS if s.name != "stop"]

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import statistics
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.scripted_backend import ScriptedBackend
+from tests.support.importing_backend import ImportingBackend, importing_backend
 from tests.tui.conftest import SIZE, until
 
 MODULES = 16
@@ -32,49 +28,19 @@ def _gil_holding_count(seconds: float) -> int:
     return int(n * seconds / max(time.perf_counter() - started, 1e-6))
 
 
-class HeavyImportBackend(ScriptedBackend):
-    """A backend whose load imports modules in a thread, each holding the lock as torch's do."""
-
-    def __init__(self, folder: Path) -> None:
-        super().__init__("local")
-        self.names: list[str] = []
-        self.imported = 0
-        count = _gil_holding_count(HOLD)
-        tag = uuid.uuid4().hex[:8]
-        for i in range(MODULES):
-            name = f"qm_heavy_{tag}_{i}"
-            (folder / f"{name}.py").write_text(f"TOTAL = sum(range({count}))\n", encoding="utf-8")
-            self.names.append(name)
-
-    def _import_all(self) -> None:
-        for name in self.names:
-            importlib.import_module(name)
-            self.imported += 1
-
-    async def load(self) -> None:
-        await asyncio.to_thread(self._import_all)
-        self.loaded = True
+@pytest.fixture
+def heavy(tmp_path: Path) -> Iterator[ImportingBackend]:
+    source = f"TOTAL = sum(range({_gil_holding_count(HOLD)}))\n"  # each module holds the lock as torch's do
+    yield from importing_backend(tmp_path / "heavy", "heavy", source, MODULES)
 
 
 @pytest.fixture
-def heavy(tmp_path: Path) -> Iterator[HeavyImportBackend]:
-    folder = tmp_path / "heavy"
-    folder.mkdir()
-    sys.path.insert(0, str(folder))
-    made = HeavyImportBackend(folder)
-    yield made
-    sys.path.remove(str(folder))
-    for name in made.names:
-        sys.modules.pop(name, None)
-
-
-@pytest.fixture
-def backend(heavy: HeavyImportBackend) -> ScriptedBackend:
+def backend(heavy: ImportingBackend) -> ImportingBackend:
     """The app starts on the backend with the heavy load."""
     return heavy
 
 
-async def test_keys_are_answered_quickly_while_a_heavy_load_runs(build, heavy: HeavyImportBackend) -> None:
+async def test_keys_are_answered_quickly_while_a_heavy_load_runs(build, heavy: ImportingBackend) -> None:
     app = build("")
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: heavy.imported >= 1, timeout=30, what="the load to start")

@@ -751,6 +751,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="auto: bf16 (or fp16) mixed precision on a GPU, fp32 on the CPU",
     )
     p.add_argument("--fim-rate", type=float, default=0.2, help="share of poems and stories also given as FIM")
+    p.add_argument(
+        "--fim-weight",
+        type=float,
+        default=1.0,
+        help="sampling weight of each fill-in-the-middle document (above 1 for a run that teaches it)",
+    )
     p.add_argument("--keyword-rate", type=float, default=0.85, help="share of poems given a Keywords line")
     p.add_argument("--sayings-docs", type=int, default=8000, help="'Sayings about …' documents to make")
     p.add_argument("--image-docs", type=int, default=5000, help="image-prompt documents to make")
@@ -786,7 +792,7 @@ def shape_documents(docs: list[Doc], args: argparse.Namespace, rng: random.Rando
             for _ in range(min(4, max(1, len(d.text) // 3000))):
                 fim = shapes.fill_in_the_middle(d.text, rng, window=window, after=after)
                 if fim:
-                    out.append(Doc(fim, d.source, "fim", min(d.weight, 1.0)))
+                    out.append(Doc(fim, d.source, "fim", min(d.weight, 1.0) * args.fim_weight))
     lines = shapes.short_lines(d for d in docs if d.genre != "fim")
     for text in shapes.sayings_about(lines, rng, common, things, args.sayings_docs):
         out.append(Doc(text, "sayings about a word", "sayings", 1.0))
@@ -994,6 +1000,7 @@ def main(argv: list[str] | None = None) -> int:
                     "seed",
                     "heldout_frac",
                     "fim_rate",
+                    "fim_weight",
                     "keyword_rate",
                     "sayings_docs",
                     "image_docs",

@@ -7,6 +7,7 @@ import time
 
 import click
 
+from assistant import interrupts
 from assistant.config import load_config
 from backends.base import GenerationParams, GenerationRequest
 from backends.registry import create_backend
@@ -46,7 +47,8 @@ def check(name: str | None, model: str | None) -> None:
     if model:
         options["model"] = model
     backend = create_backend(profile.name, profile.kind, options)
-    asyncio.run(_check(backend))
+    with interrupts.for_asyncio():
+        asyncio.run(_check(backend))
 
 
 async def _check(backend: object) -> None:

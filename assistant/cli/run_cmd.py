@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from assistant import interrupts
 from assistant.cli.common import (
     INPUT_ECHO,
     note,
@@ -322,7 +323,8 @@ def stream_recorded(
 
     progress = _Progress(prepared.request.params.num_alternatives)
     try:
-        result = asyncio.run(_stream_to_stdout(assistant, prepared, progress, out, template=template))
+        with interrupts.for_asyncio():
+            result = asyncio.run(_stream_to_stdout(assistant, prepared, progress, out, template=template))
     except KeyboardInterrupt:
         out.release_input()
         if session_id:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from assistant import interrupts
 from assistant.cli.common import echo_err
 from assistant.server.security import KEY_ENV
 from backends.errors import UsageError
@@ -154,7 +155,8 @@ def serve(
         raise UsageError(f"Port {port} on {host} is already in use.", "Pick another with --port.")
     if not no_preload:
         echo_err(f"quillmate: loading {state.primary}…")
-        asyncio.run(_preload(state))
+        with interrupts.for_asyncio():
+            asyncio.run(_preload(state))
     shown = f"[{host}]" if ":" in host else host
     display_host = "127.0.0.1" if host in ("0.0.0.0", "::") else shown
     url = f"http://{display_host}:{port}/v1"

@@ -63,13 +63,19 @@ class Prepared:
 
         ``backend`` counts the tokens of a prompt made without a bible (else they are estimated).
         """
-        if self.report is not None:
-            return self.report
-        from assistant.bible.prompting import plain_report
+        from assistant.bible.prompting import plain_report, with_text_after
 
-        if backend is None:
-            return plain_report(self)
-        return plain_report(self, backend.count_tokens, backend.capabilities.context_window)
+        count = backend.count_tokens if backend is not None else None
+        if self.report is not None:
+            report = self.report
+        elif backend is None:
+            report = plain_report(self)
+        else:
+            report = plain_report(self, backend.count_tokens, backend.capabilities.context_window)
+        if not self.request.has_text_after:
+            return report
+        seen = backend is not None and backend.capabilities.text_after and self.request.messages is None
+        return with_text_after(report, self.request.suffix, seen=seen, count_tokens=count)
 
 
 class Assistant:

@@ -122,6 +122,8 @@ class Capabilities:
         phrase_ban: How it honours ``ban``: ``exact`` (the phrase is never written), ``cut``
             (the text ends just before a banned phrase, found as it streams in), or ``""`` (not at all).
         phrase_bias: Honours ``bias``.
+        text_after: Sees the text after the cursor (``suffix``): a model that fills in the
+            middle, or a server that takes a completion's ``suffix``.
     """
 
     chat: bool
@@ -134,6 +136,7 @@ class Capabilities:
     repetition_penalty: bool = False
     phrase_ban: Literal["exact", "cut", ""] = ""
     phrase_bias: bool = False
+    text_after: bool = False
 
 
 @dataclass(frozen=True)

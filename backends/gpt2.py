@@ -179,29 +179,52 @@ def resolve_model(model: str) -> tuple[str, Notice | None]:
     return model, None
 
 
-def declared_context_window(model: str, revision: str | None = None) -> int | None:
-    """The context window a model's ``config.json`` declares, read without loading the model.
+def _model_json(model: str, filename: str, revision: str | None = None) -> Any:
+    """A JSON file of a model, read without loading it: a folder's own, else the Hugging Face cache's copy.
 
-    A folder's own file, else the Hugging Face cache's copy; None when neither is there.
+    None when neither is there or it cannot be read.
     """
     target, _ = resolve_model(model)
-    path = Path(target).expanduser() / "config.json"
+    path = Path(target).expanduser() / filename
     if not path.is_file():
         try:
             from huggingface_hub import try_to_load_from_cache
         except ImportError:
             return None
         try:
-            found = try_to_load_from_cache(target, "config.json", revision=revision)
+            found = try_to_load_from_cache(target, filename, revision=revision)
         except ValueError:  # not a folder and not a valid hub name (HFValidationError): loading will say so
             return None
         if not isinstance(found, str):
             return None
         path = Path(found)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def declared_fim_tokens(model: str, revision: str | None = None) -> FimTokens | None:
+    """The fill-in-the-middle tokens a model's ``tokenizer.json`` declares (and its embedding has rows for)."""
+    data = _model_json(model, "tokenizer.json", revision)
+    if not isinstance(data, dict):
+        return None
+    model_vocab = (data.get("model") or {}).get("vocab")
+    vocab = dict(model_vocab) if isinstance(model_vocab, dict) else {}
+    for token in data.get("added_tokens") or ():
+        if isinstance(token, dict) and "content" in token and "id" in token:
+            vocab[token["content"]] = token["id"]
+    config = _model_json(model, "config.json", revision)
+    rows = config.get("vocab_size") if isinstance(config, dict) else None
+    return find_fim_tokens(vocab, rows if isinstance(rows, int) else None)
+
+
+def declared_context_window(model: str, revision: str | None = None) -> int | None:
+    """The context window a model's ``config.json`` declares, read without loading the model.
+
+    A folder's own file, else the Hugging Face cache's copy; None when neither is there.
+    """
+    data = _model_json(model, "config.json", revision)
     # The same order as after loading: a declared usable context before the position table.
     for key in ("quillmate_context_window", "n_positions", "max_position_embeddings"):
         value = data.get(key) if isinstance(data, dict) else None
@@ -597,6 +620,7 @@ class GPT2Backend(Backend):
         self._loaded: LoadedModel | None = None
         self._worker: threading.Thread | None = None
         self._declared_context: int | None = None
+        self._declared_fim: bool | None = None
 
     @classmethod
     def from_options(cls, name: str, options: Mapping[str, Any]) -> GPT2Backend:
@@ -613,6 +637,7 @@ class GPT2Backend(Backend):
     @property
     def capabilities(self) -> Capabilities:
         context = self._loaded.context_window if self._loaded else self._context_before_loading()
+        fim = self._loaded.fim is not None if self._loaded else self._fim_before_loading()
         return Capabilities(
             chat=False,
             completion=True,
@@ -624,7 +649,14 @@ class GPT2Backend(Backend):
             repetition_penalty=True,
             phrase_ban="exact",
             phrase_bias=True,
+            text_after=fim,
         )
+
+    def _fim_before_loading(self) -> bool:
+        """Whether the model's tokenizer declares fill-in-the-middle tokens, read from its files."""
+        if self._declared_fim is None:
+            self._declared_fim = declared_fim_tokens(self.model_name, self.revision) is not None
+        return self._declared_fim
 
     def _context_before_loading(self) -> int:
         """The model's context window from its config file (the weights stay on disk)."""

@@ -557,6 +557,7 @@ class OpenAIBackend(Backend):
             repetition_penalty="repetition_penalty" in extra,
             phrase_ban="cut",
             phrase_bias=self.tokenizer is not None,
+            text_after=self.send_suffix and not chat,
         )
 
     def _samplers(self) -> tuple[str, ...]:

@@ -247,3 +247,34 @@ def test_run_refuses_a_suffix_for_a_template_that_does_not_write_at_the_cursor(
     err = out.stderr.decode()
     assert out.returncode == 2, err
     assert "write at the cursor" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_dry_run_shows_the_text_after_the_cursor_as_sent_or_left_out(
+    isolated_home: Path, fim_model_dir: Path, tiny_model_dir: Path
+) -> None:
+    args = ("run", "continue", "--dry-run", "--suffix", AFTER)
+    out = quillmate(*args, "--model", str(fim_model_dir), stdin=BEFORE.encode(), home=isolated_home)
+    err = out.stderr.decode()
+    assert out.returncode == 0 and out.stdout == b"", err
+    assert "── Text after the cursor (" in err and "the model fills in the middle" in err
+    assert AFTER.strip() in err
+
+    out = quillmate(*args, "--model", str(tiny_model_dir), "--json", stdin=BEFORE.encode(), home=isolated_home)
+    prompt = json.loads(out.stdout.decode())["prompt"]
+    assert [p["kind"] for p in prompt["parts"]] == ["instructions", "draft"]
+    assert prompt["dropped"][0]["kind"] == "after"
+    assert "before the cursor only" in prompt["dropped"][0]["reason"]
+
+
+def test_whether_a_model_sees_the_text_after_is_known_before_it_loads(
+    fim_model_dir: Path, tiny_model_dir: Path
+) -> None:
+    fim = GPT2Backend("local", model=str(fim_model_dir), device="cpu")
+    assert fim.capabilities.text_after and fim.loaded is None
+    assert fim._load_sync().fim is not None and fim.capabilities.text_after
+    plain = GPT2Backend("local", model=str(tiny_model_dir), device="cpu")
+    assert not plain.capabilities.text_after
+    assert OpenAIBackend(
+        "srv", "m", base_url="http://127.0.0.1:9/v1", mode="completion", send_suffix=True
+    ).capabilities.text_after
+    assert not OpenAIBackend("srv", "m", base_url="http://127.0.0.1:9/v1", mode="completion").capabilities.text_after

@@ -26,7 +26,7 @@ from assistant.bible.model import Bible
 from assistant.bible.triggers import TokenCounter, Trigger, approx_tokens, find_triggers, text_tail
 from backends.errors import ContextOverflow
 
-PartKind = Literal["instructions", "memory", "entry", "authors_note", "draft"]
+PartKind = Literal["instructions", "memory", "entry", "authors_note", "draft", "after"]
 SEPARATOR = "\n\n"
 # Tokenisers join text at the seams a little differently: keep a few tokens spare, so the
 # backend never has to cut what the assembly chose (and the record stays exact).
@@ -43,7 +43,8 @@ class PromptPart:
     """One labelled piece of a prompt.
 
     Attributes:
-        kind: ``instructions``, ``memory``, ``entry``, ``authors_note`` or ``draft``.
+        kind: ``instructions``, ``memory``, ``entry``, ``authors_note``, ``draft`` or ``after``
+            (the text after the cursor, for a model that fills in the middle).
         label: What to call it: ``Memory``, ``Entry: Mara``, ``Draft``...
         text: Its exact text.
         tokens: Its size in the model's tokens.
@@ -66,7 +67,8 @@ class DroppedPart:
     """Something that would have gone into the prompt but did not.
 
     Attributes:
-        kind: ``entry`` (left out for the budget) or ``draft`` (older text outside the window).
+        kind: ``entry`` (left out for the budget), ``draft`` (older text outside the window) or
+            ``after`` (the text after the cursor, which the model cannot see).
         label: What it was.
         tokens: About how many tokens it would have taken.
         reason: Why it was left out, in words.

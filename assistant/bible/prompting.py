@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from assistant.bible.assembly import Assembly, PromptPart, PromptReport, assemble
+from assistant.bible.assembly import Assembly, DroppedPart, PromptPart, PromptReport, assemble
 from assistant.bible.model import Bible
 from assistant.bible.triggers import approx_tokens
 
@@ -139,4 +139,21 @@ def plain_report(
     return PromptReport(rendered.form, tuple(parts), (), context_window, params.max_new_tokens)
 
 
-__all__ = ["is_continuation", "plain_report", "prepare_with_bible", "takes_bible"]
+def with_text_after(
+    report: PromptReport, suffix: str, *, seen: bool, count_tokens: Callable[[str], int] | None = None
+) -> PromptReport:
+    """``report`` with the writer's text after the cursor: a part when the model sees it, else left out."""
+    from backends.fim import suffix_room
+
+    label = "Text after the cursor"
+    tokens = (count_tokens or approx_tokens)(suffix)
+    if not seen:
+        why = "this model writes from the text before the cursor only"
+        return replace(report, dropped=(*report.dropped, DroppedPart("after", label, tokens, why)))
+    room = suffix_room(report.context_window - report.max_new_tokens) if report.context_window else tokens
+    sent = min(tokens, room)
+    why = "the model fills in the middle" + (f"; its first {sent:,} of {tokens:,} tokens" if sent < tokens else "")
+    return replace(report, parts=(*report.parts, PromptPart("after", label, suffix, sent, reason=why)))
+
+
+__all__ = ["is_continuation", "plain_report", "prepare_with_bible", "takes_bible", "with_text_after"]

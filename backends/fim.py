@@ -15,10 +15,11 @@ Nothing here imports torch or transformers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from backends.base import Notice
+from backends.base import GenerationParams, Notice
 
 FIM_SPELLINGS: tuple[tuple[str, str, str], ...] = (
     ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
@@ -31,6 +32,11 @@ SUFFIX_SHARE = 4
 
 MARKER_TOKENS = 3
 """Tokens the layout adds to the writer's text: one each for prefix, suffix and middle."""
+
+RESUME_WORDS = 4
+"""How many words from the start of the text after the cursor end a filled gap when the model writes them."""
+
+_FIRST_WORDS = re.compile(rf"\S+(?:\s+\S+){{{RESUME_WORDS - 1}}}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,23 @@ def end_at_word(text: str) -> str:
     return text
 
 
+def resume_stop(after: str) -> str | None:
+    """The writer's own words that end a filled gap when the model writes them itself, or None.
+
+    A small model may miss its end-of-text token and carry on into the text after the
+    cursor; these first words of it, as a stop sequence, keep the writer's words from
+    being written twice. None when the text after is too short to be told apart.
+    """
+    found = _FIRST_WORDS.search(after)
+    return found.group(0) if found else None
+
+
+def with_resume_stop(params: GenerationParams, after: str) -> GenerationParams:
+    """``params`` with :func:`resume_stop` of ``after`` among its stop sequences."""
+    stop = resume_stop(after)
+    return replace(params, stop=(*params.stop, stop)) if stop and stop not in params.stop else params
+
+
 def cannot_see_after() -> Notice:
     """The notice for a model that writes from the text before the cursor alone."""
     return Notice(
@@ -91,10 +114,13 @@ def cannot_see_after() -> Notice:
 __all__ = [
     "FIM_SPELLINGS",
     "MARKER_TOKENS",
+    "RESUME_WORDS",
     "SUFFIX_SHARE",
     "FimTokens",
     "cannot_see_after",
     "end_at_word",
     "find_fim_tokens",
+    "resume_stop",
     "suffix_room",
+    "with_resume_stop",
 ]

@@ -42,7 +42,15 @@ from backends.base import (
 )
 from backends.batching import Batcher, prepare_job
 from backends.errors import ConfigError, ModelNotFound
-from backends.fim import MARKER_TOKENS, FimTokens, cannot_see_after, end_at_word, find_fim_tokens, suffix_room
+from backends.fim import (
+    MARKER_TOKENS,
+    FimTokens,
+    cannot_see_after,
+    end_at_word,
+    find_fim_tokens,
+    suffix_room,
+    with_resume_stop,
+)
 from backends.handoff import Handoff
 from backends.native_libs import preload_torch_libraries
 from backends.prefix_cache import PrefixCache
@@ -738,6 +746,7 @@ class GPT2Backend(Backend):
             if loaded.fim is not None and request.messages is None:
                 after = await asyncio.to_thread(self._head_tokens, request.suffix, suffix_room(room))
                 room -= MARKER_TOKENS + self.count_tokens(after)
+                params = with_resume_stop(params, after)
             else:
                 notices.append(cannot_see_after())
         fitted = await asyncio.to_thread(fit_parts, parts, room, self.count_tokens, self._tail_tokens)

@@ -18,7 +18,7 @@ from assistant.core import Assistant
 from backends import gpt2
 from backends.base import ChatMessage, GenerationParams, GenerationRequest, TextPart
 from backends.errors import ConfigError, UsageError
-from backends.fim import FIM_SPELLINGS, SUFFIX_SHARE, find_fim_tokens
+from backends.fim import FIM_SPELLINGS, SUFFIX_SHARE, find_fim_tokens, resume_stop, with_resume_stop
 from backends.gpt2 import GPT2Backend
 from backends.openai_backend import OpenAIBackend
 from backends.token_mask import TokenMask
@@ -158,6 +158,26 @@ async def test_the_prefix_cache_reuses_the_fim_prompt_and_changes_nothing(
         assert result.texts == same.texts
     # The second prompt starts as the first did, up to the text the writer added before the cursor.
     assert reused[1] >= 1 + len(tokens(loaded, header.text + BEFORE)) - 2, reused
+
+
+def test_the_first_words_after_the_cursor_end_a_filled_gap() -> None:
+    assert resume_stop(AFTER) == "and when the light"
+    assert resume_stop("\n\nChapter Two\nThe tide was") == "Chapter Two\nThe tide", "inner line breaks kept"
+    assert resume_stop(" the end.") is None, "too few words to tell apart from the model's own"
+    params = with_resume_stop(GenerationParams(stop=("\n\n",)), AFTER)
+    assert params.stop == ("\n\n", "and when the light")
+    assert with_resume_stop(params, AFTER) == params
+
+
+async def test_a_model_that_writes_on_into_the_text_after_stops_before_it(fim_backend: GPT2Backend) -> None:
+    # A bias pushes the model to write the writer's next words itself, as a model that misses its
+    # end-of-text token would: the gap must end before them, so they are not there twice.
+    params = GenerationParams(max_new_tokens=24, temperature=0, bias=(("and when the light came", 30.0),))
+    request = GenerationRequest.completion(BEFORE, params, suffix=AFTER)
+    _, result = await run(fim_backend, request)
+    assert "and when the light" not in result.text and result.finish_reason == "stop", result.text
+    _, alone = await run(fim_backend, GenerationRequest.completion(BEFORE, params))
+    assert "and when the light" in alone.text, "without the text after, nothing stops the phrase"
 
 
 async def test_a_model_without_the_tokens_writes_from_the_prefix_and_says_so(

@@ -5,6 +5,11 @@ declares three special tokens, and the prompt is laid out prefix, suffix, middle
 
     <|fim_prefix|>text before the cursor<|fim_suffix|>text after it<|fim_middle|>
 
+or, for a model whose ``config.json`` says ``"quillmate_fim_layout": "spm"``, suffix first,
+so that the text before the cursor runs straight into the middle, as in plain writing::
+
+    <|fim_prefix|><|fim_suffix|>text after it<|fim_middle|>text before the cursor
+
 The model then writes the middle and ends it with its end-of-text token. A model without
 the tokens (GPT-2 itself) sees only the text before the cursor, and the writer is told so.
 OpenAI-compatible servers take the text after the cursor as a completion's ``suffix``
@@ -18,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from backends.base import GenerationParams, Notice
 
@@ -39,13 +45,20 @@ RESUME_WORDS = 4
 _FIRST_WORDS = re.compile(rf"\S+(?:\s+\S+){{{RESUME_WORDS - 1}}}")
 
 
+FimLayout = Literal["psm", "spm"]
+
+LAYOUT_KEY = "quillmate_fim_layout"
+"""The ``config.json`` key that names a model's layout (``psm`` when absent)."""
+
+
 @dataclass(frozen=True)
 class FimTokens:
-    """The ids of a model's three fill-in-the-middle tokens."""
+    """The ids of a model's three fill-in-the-middle tokens, and the layout it was trained on."""
 
     prefix: int
     suffix: int
     middle: int
+    layout: FimLayout = "psm"
 
     @property
     def ids(self) -> tuple[int, int, int]:
@@ -53,22 +66,34 @@ class FimTokens:
         return (self.prefix, self.suffix, self.middle)
 
     def prompt_ids(self, before: Sequence[int], after: Sequence[int]) -> list[int]:
-        """The PSM prompt for the tokens of the text before and after the cursor."""
+        """The prompt, in this model's layout, for the tokens of the text before and after the cursor."""
+        if self.layout == "spm":
+            return [self.prefix, self.suffix, *after, self.middle, *before]
         return [self.prefix, *before, self.suffix, *after, self.middle]
 
 
-def find_fim_tokens(vocab: Mapping[str, int], vocab_size: int | None = None) -> FimTokens | None:
+def layout_of(config: Any) -> FimLayout:
+    """The layout a model's config (an object or a ``config.json`` mapping) declares; ``psm`` by default."""
+    value = config.get(LAYOUT_KEY) if isinstance(config, Mapping) else getattr(config, LAYOUT_KEY, None)
+    return "spm" if value == "spm" else "psm"
+
+
+def find_fim_tokens(
+    vocab: Mapping[str, int], vocab_size: int | None = None, layout: FimLayout = "psm"
+) -> FimTokens | None:
     """The fill-in-the-middle tokens a tokenizer's vocabulary declares, or None.
 
     Args:
         vocab: The tokenizer's vocabulary with its added tokens (``tokenizer.get_vocab()``).
         vocab_size: Rows of the model's embedding; tokens beyond it were added to the
             tokenizer but never to the model, which then cannot read them.
+        layout: The layout the model was trained on (see :func:`layout_of`).
     """
     for spelling in FIM_SPELLINGS:
         ids = [vocab.get(token) for token in spelling]
         if all(isinstance(i, int) and (vocab_size is None or 0 <= i < vocab_size) for i in ids):
-            return FimTokens(*(int(i) for i in ids if i is not None))
+            prefix, suffix, middle = (int(i) for i in ids if i is not None)
+            return FimTokens(prefix, suffix, middle, layout)
     return None
 
 
@@ -113,13 +138,16 @@ def cannot_see_after() -> Notice:
 
 __all__ = [
     "FIM_SPELLINGS",
+    "LAYOUT_KEY",
     "MARKER_TOKENS",
     "RESUME_WORDS",
     "SUFFIX_SHARE",
+    "FimLayout",
     "FimTokens",
     "cannot_see_after",
     "end_at_word",
     "find_fim_tokens",
+    "layout_of",
     "resume_stop",
     "suffix_room",
     "with_resume_stop",

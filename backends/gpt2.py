@@ -48,6 +48,7 @@ from backends.fim import (
     cannot_see_after,
     end_at_word,
     find_fim_tokens,
+    layout_of,
     suffix_room,
     with_resume_stop,
 )
@@ -224,7 +225,7 @@ def declared_fim_tokens(model: str, revision: str | None = None) -> FimTokens | 
             vocab[token["content"]] = token["id"]
     config = _model_json(model, "config.json", revision)
     rows = config.get("vocab_size") if isinstance(config, dict) else None
-    return find_fim_tokens(vocab, rows if isinstance(rows, int) else None)
+    return find_fim_tokens(vocab, rows if isinstance(rows, int) else None, layout_of(config or {}))
 
 
 def declared_context_window(model: str, revision: str | None = None) -> int | None:
@@ -388,7 +389,9 @@ def _load_uncached(target: str, requested: str, device: str, dtype: str, revisio
         eos_token_id=int(eos),
         load_seconds=time.perf_counter() - started,
         lock=TurnLock(),
-        fim=find_fim_tokens(tokenizer.get_vocab(), model.get_input_embeddings().num_embeddings),
+        fim=find_fim_tokens(
+            tokenizer.get_vocab(), model.get_input_embeddings().num_embeddings, layout_of(model.config)
+        ),
     )
 
 

@@ -4,8 +4,9 @@ On the bundled model's held-out documents (the split the training script makes, 
 model of the project trained on them), each document is cut at two word bounds into
 before / middle / after, and the middle is scored two ways:
 
-* **after too**: ``<|fim_prefix|>before<|fim_suffix|>after<|fim_middle|>middle``, as the
-  local backend lays out a request with the text after the cursor;
+* **after too**: ``<|fim_prefix|>before<|fim_suffix|>after<|fim_middle|>middle`` (or the
+  model's own layout, see backends.fim), as the local backend lays out a request with the
+  text after the cursor;
 * **before only**: ``before`` then ``middle``, as a model without the tokens writes.
 
 It prints both perplexities of the middle's tokens and their ratio (below 1: the text
@@ -28,7 +29,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from backends.fim import FIM_SPELLINGS, find_fim_tokens  # noqa: E402
+from backends.fim import FIM_SPELLINGS, find_fim_tokens, layout_of  # noqa: E402
 from scripts.train_bundled_model import add_split_options, heldout_documents  # noqa: E402
 from scripts.training_shapes import fim_split  # noqa: E402
 
@@ -56,7 +57,7 @@ def main() -> None:
     if args.declare and len(tokenizer) + len(FIM_SPELLINGS[0]) <= rows:
         # The shipped tokenizer leaves them out (see the model card); the model has their rows.
         tokenizer.add_special_tokens({"additional_special_tokens": list(FIM_SPELLINGS[0])})
-    fim = find_fim_tokens(tokenizer.get_vocab(), rows)
+    fim = find_fim_tokens(tokenizer.get_vocab(), rows, layout_of(model.config))
     eos = tokenizer.eos_token_id
 
     docs = heldout_documents(args)

@@ -38,6 +38,7 @@ from pathlib import Path
 EOS = "<|endoftext|>"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+from backends.fim import LAYOUT_KEY  # noqa: E402
 from backends.tuning import evaluate, lr_at  # noqa: E402 - shared with `quillmate tune`
 from scripts import training_shapes as shapes  # noqa: E402
 
@@ -757,6 +758,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1.0,
         help="sampling weight of each fill-in-the-middle document (above 1 for a run that teaches it)",
     )
+    p.add_argument(
+        "--fim-layout",
+        choices=("psm", "spm"),
+        default="psm",
+        help="gap documents' layout: text before the gap first (psm) or the text after it first (spm); "
+        "written to config.json for the backend",
+    )
     p.add_argument("--keyword-rate", type=float, default=0.85, help="share of poems given a Keywords line")
     p.add_argument("--sayings-docs", type=int, default=8000, help="'Sayings about …' documents to make")
     p.add_argument("--image-docs", type=int, default=5000, help="image-prompt documents to make")
@@ -790,7 +798,7 @@ def shape_documents(docs: list[Doc], args: argparse.Namespace, rng: random.Rando
             # (about four characters a token); a long story gives several gaps.
             window, after = int(2.4 * args.seq_len), args.seq_len
             for _ in range(min(4, max(1, len(d.text) // 3000))):
-                fim = shapes.fill_in_the_middle(d.text, rng, window=window, after=after)
+                fim = shapes.fill_in_the_middle(d.text, rng, window=window, after=after, layout=args.fim_layout)
                 if fim:
                     out.append(Doc(fim, d.source, "fim", min(d.weight, 1.0) * args.fim_weight))
     lines = shapes.short_lines(d for d in docs if d.genre != "fim")
@@ -921,6 +929,8 @@ def main(argv: list[str] | None = None) -> int:
         model = model.to(device)
     else:
         model = GPT2LMHeadModel(config).to(device)
+    if args.fim_rate > 0:
+        setattr(model.config, LAYOUT_KEY, args.fim_layout)  # the backend lays out its prompts the same way
     model.generation_config = GenerationConfig(
         bos_token_id=eos_id,
         eos_token_id=eos_id,
@@ -1001,6 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
                     "heldout_frac",
                     "fim_rate",
                     "fim_weight",
+                    "fim_layout",
                     "keyword_rate",
                     "sayings_docs",
                     "image_docs",

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from assistant.keywords import STOP_WORDS, content_words
+from backends.fim import end_at_word
 
 FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"
 FIM_TOKENS = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)
@@ -209,20 +210,29 @@ def fim_split(text: str, rng: random.Random, window: int = 1000, after: int = 40
     if len(body) > window:
         paras = [m.start() for m in re.finditer(r"\n\n", body) if m.start() < len(body) - window // 2]
         start = rng.choice([0, *[p + 2 for p in paras]])
-    excerpt = body[start : start + window]
-    cuts = _gaps(excerpt, 20)
+    excerpt = body[start : start + window + after]  # the gap falls in the window; what follows it is kept
+    cuts = [c for c in _gaps(excerpt, 20) if c <= window]
     if len(cuts) < 4:
         return None
     i = rng.randrange(0, len(cuts) - 2)
     j = rng.randrange(i + 1, min(len(cuts), i + 40))
     a, b = cuts[i], cuts[j]
-    return head, excerpt[:a], excerpt[a:b], excerpt[b : b + after]
+    rest = excerpt[b : b + after]
+    return head, excerpt[:a], excerpt[a:b], rest if b + after >= len(body) - start else end_at_word(rest)
 
 
-def fill_in_the_middle(text: str, rng: random.Random, window: int = 1000, after: int = 400) -> str | None:
-    """A fill-in-the-middle document: head and an excerpt, split around a gap at word bounds."""
+def fill_in_the_middle(
+    text: str, rng: random.Random, window: int = 1000, after: int = 400, layout: str = "psm"
+) -> str | None:
+    """A fill-in-the-middle document: head and an excerpt, split around a gap at word bounds.
+
+    ``psm`` puts the text before the gap first; ``spm`` puts the text after it first, so
+    that the text before runs straight into the middle (see backends.fim).
+    """
     cut = fim_split(text, rng, window, after)
     if cut is None:
         return None
     head, prefix, middle, suffix = cut
+    if layout == "spm":
+        return f"{FIM_PREFIX}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}{head}\n\n{prefix}{middle}"
     return f"{FIM_PREFIX}{head}\n\n{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}{middle}"

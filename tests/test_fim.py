@@ -18,7 +18,7 @@ from assistant.core import Assistant
 from backends import gpt2
 from backends.base import ChatMessage, GenerationParams, GenerationRequest, TextPart
 from backends.errors import ConfigError, UsageError
-from backends.fim import FIM_SPELLINGS, LAYOUT_KEY, SUFFIX_SHARE, find_fim_tokens, resume_stop, with_resume_stop
+from backends.fim import FIM_SPELLINGS, SUFFIX_SHARE, find_fim_tokens, resume_stop, with_resume_stop
 from backends.gpt2 import GPT2Backend
 from backends.openai_backend import OpenAIBackend
 from backends.token_mask import TokenMask
@@ -95,11 +95,7 @@ async def test_the_continue_template_reaches_the_model_as_prefix_suffix_middle(
 async def test_a_model_trained_suffix_first_gets_its_own_layout(
     fim_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
-    folder = copy_with_fim_tokens(fim_model_dir, tmp_path / "spm")
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    (folder / "config.json").write_text(json.dumps({**config, LAYOUT_KEY: "spm"}), encoding="utf-8")
+    folder = copy_with_fim_tokens(fim_model_dir, tmp_path / "spm", layout="spm")
     backend = GPT2Backend("local", model=str(folder), device="cpu")
     declared = gpt2.declared_fim_tokens(str(folder))
     assert declared is not None and declared.layout == "spm", "known from the files, before loading"

@@ -1,9 +1,9 @@
 """A copy of a real model folder whose tokenizer gains the three fill-in-the-middle tokens.
 
-The copy's embeddings are resized to hold them, so it loads and writes like any model; it
-was never trained to fill in the middle, so what it writes there is no better than chance,
-but every token id the backend builds can be checked against it. When the source already
-has the tokens (a bundled model trained for it), the copy is the same model.
+The copy's embeddings are resized to hold them, so it loads and writes like any model; its
+config names the layout the tests expect (PSM unless asked), whatever the source was trained
+on, so every token id the backend builds can be checked against it. When the source already
+has the tokens (a bundled model trained for it), the copy has the same weights.
 :class:`PromptSpy` records the token ids the local backend builds, to check them.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from backends import gpt2
-from backends.fim import FIM_SPELLINGS
+from backends.fim import FIM_SPELLINGS, LAYOUT_KEY, FimLayout
 from backends.gpt2 import TOKENIZER_FILES, LoadedModel
 
 MODEL_FILES = (
@@ -30,8 +30,10 @@ MODEL_FILES = (
 )
 
 
-def copy_with_fim_tokens(source: Path, folder: Path, spelling: tuple[str, str, str] = FIM_SPELLINGS[0]) -> Path:
-    """Copy the model in ``source`` to ``folder`` with ``spelling``'s tokens added; return ``folder``."""
+def copy_with_fim_tokens(
+    source: Path, folder: Path, spelling: tuple[str, str, str] = FIM_SPELLINGS[0], layout: FimLayout = "psm"
+) -> Path:
+    """Copy the model in ``source`` to ``folder`` with ``spelling``'s tokens added, laid out ``layout``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,6 +45,7 @@ def copy_with_fim_tokens(source: Path, folder: Path, spelling: tuple[str, str, s
     model = AutoModelForCausalLM.from_pretrained(folder)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
+    setattr(model.config, LAYOUT_KEY, layout)
     tokenizer.save_pretrained(folder)
     model.save_pretrained(folder)
     return folder

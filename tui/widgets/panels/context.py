@@ -25,6 +25,7 @@ COLOURS: dict[str, str] = {
     "entry": "green",
     "authors_note": "yellow",
     "draft": "blue",
+    "after": "cyan",
 }
 """Each kind of part's colour, in the list and in the bar."""
 

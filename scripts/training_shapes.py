@@ -218,7 +218,8 @@ def fim_split(text: str, rng: random.Random, window: int = 1000, after: int = 40
     j = rng.randrange(i + 1, min(len(cuts), i + 40))
     a, b = cuts[i], cuts[j]
     rest = excerpt[b : b + after]
-    return head, excerpt[:a], excerpt[a:b], rest if b + after >= len(body) - start else end_at_word(rest)
+    reaches_the_end = start + b + after >= len(body)
+    return head, excerpt[:a], excerpt[a:b], rest if reaches_the_end else end_at_word(rest)
 
 
 def fill_in_the_middle(

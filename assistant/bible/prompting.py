@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.bible.assembly import Assembly, DroppedPart, PromptPart, PromptReport, assemble
 from assistant.bible.model import Bible
 from assistant.bible.triggers import approx_tokens
+from backends.fim import suffix_room
 
 if TYPE_CHECKING:
     from assistant.core import Assistant, ParamsLike, Prepared
@@ -143,8 +144,6 @@ def with_text_after(
     report: PromptReport, suffix: str, *, seen: bool, count_tokens: Callable[[str], int] | None = None
 ) -> PromptReport:
     """``report`` with the writer's text after the cursor: a part when the model sees it, else left out."""
-    from backends.fim import suffix_room
-
     label = "Text after the cursor"
     tokens = (count_tokens or approx_tokens)(suffix)
     if not seen:

@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--window", type=int, default=1000, help="characters of text around each gap")
     parser.add_argument("--after", type=int, default=400, help="characters after the gap the model sees")
+    parser.add_argument("--max-middle", type=int, default=40, help="longest gap in words")
     parser.add_argument(
         "--declare", action="store_true", help="give the tokenizer the three tokens when the model has rows for them"
     )
@@ -63,7 +64,7 @@ def main() -> None:
     docs = heldout_documents(args)
     rng = random.Random(args.seed)
     rng.shuffle(docs)
-    cut_docs = (fim_split(d.text, rng, args.window, args.after) for d in docs)
+    cut_docs = (fim_split(d.text, rng, args.window, args.after, args.max_middle) for d in docs)
     cuts = [cut for cut in cut_docs if cut is not None][: args.docs]
 
     def encode(text: str) -> list[int]:

@@ -765,6 +765,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="gap documents' layout: text before the gap first (psm) or the text after it first (spm); "
         "written to config.json for the backend",
     )
+    p.add_argument(
+        "--fim-max-middle", type=int, default=40, help="longest gap in words (short gaps teach its end more often)"
+    )
     p.add_argument("--keyword-rate", type=float, default=0.85, help="share of poems given a Keywords line")
     p.add_argument("--sayings-docs", type=int, default=8000, help="'Sayings about …' documents to make")
     p.add_argument("--image-docs", type=int, default=5000, help="image-prompt documents to make")
@@ -798,7 +801,9 @@ def shape_documents(docs: list[Doc], args: argparse.Namespace, rng: random.Rando
             # (about four characters a token); a long story gives several gaps.
             window, after = int(2.4 * args.seq_len), args.seq_len
             for _ in range(min(4, max(1, len(d.text) // 3000))):
-                fim = shapes.fill_in_the_middle(d.text, rng, window=window, after=after, layout=args.fim_layout)
+                fim = shapes.fill_in_the_middle(
+                    d.text, rng, window=window, after=after, layout=args.fim_layout, max_middle=args.fim_max_middle
+                )
                 if fim:
                     out.append(Doc(fim, d.source, "fim", min(d.weight, 1.0) * args.fim_weight))
     lines = shapes.short_lines(d for d in docs if d.genre != "fim")
@@ -1012,6 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
                     "fim_rate",
                     "fim_weight",
                     "fim_layout",
+                    "fim_max_middle",
                     "keyword_rate",
                     "sayings_docs",
                     "image_docs",

@@ -201,8 +201,13 @@ def _gaps(text: str, start: int) -> list[int]:
     return [i for i in range(start, len(text)) if text[i] == " " or text[i] == "\n"]
 
 
-def fim_split(text: str, rng: random.Random, window: int = 1000, after: int = 400) -> tuple[str, str, str, str] | None:
-    """A document cut for filling in the middle: (head, before, middle, after), at word bounds."""
+def fim_split(
+    text: str, rng: random.Random, window: int = 1000, after: int = 400, max_middle: int = 40
+) -> tuple[str, str, str, str] | None:
+    """A document cut for filling in the middle: (head, before, middle, after), at word bounds.
+
+    The middle is one to ``max_middle`` words long.
+    """
     head, sep, body = text.partition("\n\n")
     if not sep or len(body) < 120:
         return None
@@ -215,7 +220,7 @@ def fim_split(text: str, rng: random.Random, window: int = 1000, after: int = 40
     if len(cuts) < 4:
         return None
     i = rng.randrange(0, len(cuts) - 2)
-    j = rng.randrange(i + 1, min(len(cuts), i + 40))
+    j = rng.randrange(i + 1, min(len(cuts), i + max_middle))
     a, b = cuts[i], cuts[j]
     rest = excerpt[b : b + after]
     reaches_the_end = start + b + after >= len(body)
@@ -223,14 +228,19 @@ def fim_split(text: str, rng: random.Random, window: int = 1000, after: int = 40
 
 
 def fill_in_the_middle(
-    text: str, rng: random.Random, window: int = 1000, after: int = 400, layout: str = "psm"
+    text: str,
+    rng: random.Random,
+    window: int = 1000,
+    after: int = 400,
+    layout: str = "psm",
+    max_middle: int = 40,
 ) -> str | None:
     """A fill-in-the-middle document: head and an excerpt, split around a gap at word bounds.
 
     ``psm`` puts the text before the gap first; ``spm`` puts the text after it first, so
     that the text before runs straight into the middle (see backends.fim).
     """
-    cut = fim_split(text, rng, window, after)
+    cut = fim_split(text, rng, window, after, max_middle)
     if cut is None:
         return None
     head, prefix, middle, suffix = cut

@@ -1,7 +1,9 @@
 """Banned and favoured phrases on the local backend, with the bundled model through transformers.
 
-The bundled model loves "and the" and "a great": under greedy decoding it writes them within a
-few words of "Once upon a time". Banned, a phrase never appears, however it would be spelt in tokens.
+Every edition of the bundled model has favourite phrases ("and the", "a great", ...): under
+greedy decoding it writes one within a few words of "Once upon a time". The tests find the
+edition's favourite rather than naming it, and check that, banned, it never appears, however it
+would be spelt in tokens.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,6 @@ from tests.support.serve_harness import serve_model
 
 PROMPT = "Once upon a time"
 AND_THE = re.compile(r"\band the\b", re.IGNORECASE)
-A_GREAT = re.compile(r"\ba great\b", re.IGNORECASE)  # the bundled model's other favourite
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,30 @@ def generate(backend: GPT2Backend, prompt: str = PROMPT, **params: Any) -> Gener
         raise AssertionError("no result")
 
     return asyncio.run(run())
+
+
+def _pairs(text: str) -> list[str]:
+    words = re.findall(r"[a-z]+", text.lower())
+    return [f"{a} {b}" for a, b in pairwise(words)]
+
+
+def favourite_pair(backend: GPT2Backend, prompt: str, max_new_tokens: int) -> str:
+    """The two words the model writes most often after ``prompt``, among those its greedy text holds."""
+    text = generate(backend, prompt, temperature=0, max_new_tokens=max_new_tokens).text
+    greedy = [pair for pair in _pairs(text) if pair not in _pairs(prompt)]
+    sampled = generate(backend, prompt, temperature=0.9, seed=0, num_alternatives=10, max_new_tokens=40)
+    counts = {pair: sum(_pairs(t).count(pair) for t in sampled.texts) for pair in greedy}
+    return max(greedy, key=lambda pair: (counts[pair], greedy.count(pair)))
+
+
+def phrase(words: str) -> re.Pattern[str]:
+    return re.compile(rf"\b{re.escape(words)}\b", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def favourite(backend: GPT2Backend) -> str:
+    """The edition's favourite after PROMPT: in its greedy 40 tokens and often in sampled ones."""
+    return favourite_pair(backend, PROMPT, max_new_tokens=40)
 
 
 # -- the matcher, on the bundled model's own vocabulary ---------------------------------
@@ -112,24 +138,26 @@ def test_200_phrases_cost_little_per_token(backend: GPT2Backend, texts: tuple[st
 # -- generation ------------------------------------------------------------------------
 
 
-def test_greedy_writes_the_phrase_and_a_ban_keeps_it_out(backend: GPT2Backend) -> None:
+def test_greedy_writes_the_phrase_and_a_ban_keeps_it_out(backend: GPT2Backend, favourite: str) -> None:
     plain = generate(backend, temperature=0)
-    assert AND_THE.search(plain.text), "the bundled model's favourite should appear without a ban"
-    banned = generate(backend, temperature=0, ban=("And The",))
-    assert not AND_THE.search(PROMPT + banned.text), banned.text
+    assert phrase(favourite).search(plain.text), "the bundled model's favourite should appear without a ban"
+    banned = generate(backend, temperature=0, ban=(favourite.title(),))
+    assert not phrase(favourite).search(PROMPT + banned.text), banned.text
     assert banned.complete and len(banned.text.split()) > 20
 
 
-def test_no_banned_phrase_in_50_seeded_generations_and_the_words_stay_real(backend: GPT2Backend) -> None:
+def test_no_banned_phrase_in_50_seeded_generations_and_the_words_stay_real(
+    backend: GPT2Backend, favourite: str
+) -> None:
     texts: list[str] = []
     for seed in range(5):
-        result = generate(backend, temperature=0.9, seed=seed, num_alternatives=10, max_new_tokens=40, ban=("a great",))
+        result = generate(backend, temperature=0.9, seed=seed, num_alternatives=10, max_new_tokens=40, ban=(favourite,))
         texts.extend(result.texts)
     assert len(texts) == 50
-    assert sum(len(A_GREAT.findall(PROMPT + t)) for t in texts) == 0
+    assert sum(len(phrase(favourite).findall(PROMPT + t)) for t in texts) == 0
     # Without the ban the same seeds write it often: the ban, not luck, keeps it out.
     unbanned = generate(backend, temperature=0.9, seed=0, num_alternatives=10, max_new_tokens=40)
-    assert sum(len(A_GREAT.findall(t)) for t in unbanned.texts) >= 1
+    assert sum(len(phrase(favourite).findall(t)) for t in unbanned.texts) >= 1
     words = [w.lower() for t in texts for w in re.findall(r"[A-Za-z]+", t)]
     assert sum(w in _COMMON for w in words) / len(words) > 0.4, "mostly real, common words"
 
@@ -159,12 +187,13 @@ def test_a_ban_works_with_beam_search_and_many_phrases(backend: GPT2Backend) -> 
 
 
 def test_a_bias_changes_the_choice(backend: GPT2Backend) -> None:
-    plain = generate(backend, "She opened the door", temperature=0)
-    assert "a great" in plain.text
-    rarer = generate(backend, "She opened the door", temperature=0, bias=(("a great", -8.0),))
-    assert rarer.text.count("a great") < plain.text.count("a great")
+    door = "She opened the door"
+    plain = generate(backend, door, temperature=0)
+    liked = favourite_pair(backend, door, max_new_tokens=60)
+    rarer = generate(backend, door, temperature=0, bias=((liked, -8.0),))
+    assert len(phrase(liked).findall(rarer.text)) < len(phrase(liked).findall(plain.text)), liked
     assert "queen" not in plain.text.lower()
-    likelier = generate(backend, "She opened the door", temperature=0, bias=(("Queen", 6.0),))
+    likelier = generate(backend, door, temperature=0, bias=(("Queen", 6.0),))
     assert "queen" in likelier.text.lower()
 
 
@@ -195,7 +224,7 @@ def _quillmate(*args: str, home: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, env=env, timeout=180)
 
 
-def test_run_takes_ban_and_bias_flags(isolated_home: Path) -> None:
+def test_run_takes_ban_and_bias_flags(isolated_home: Path, favourite: str) -> None:
     args = (
         "run",
         "continue",
@@ -211,11 +240,11 @@ def test_run_takes_ban_and_bias_flags(isolated_home: Path) -> None:
     )
     plain = _quillmate(*args, home=isolated_home)
     assert plain.returncode == 0, plain.stderr.decode()
-    assert A_GREAT.search(json.loads(plain.stdout.splitlines()[0])["text"])
-    out = _quillmate(*args, "--ban", "a great", "--ban", "little girl", "--bias", "King=2", home=isolated_home)
+    assert phrase(favourite).search(json.loads(plain.stdout.splitlines()[0])["text"])
+    out = _quillmate(*args, "--ban", favourite, "--ban", "little girl", "--bias", "King=2", home=isolated_home)
     assert out.returncode == 0, out.stderr.decode()
     text = json.loads(out.stdout.splitlines()[0])["text"]
-    assert text and not A_GREAT.search(text)
+    assert text and not phrase(favourite).search(text)
 
 
 def test_a_bad_bias_flag_is_one_clear_line(isolated_home: Path) -> None:
@@ -228,14 +257,16 @@ def test_a_bad_bias_flag_is_one_clear_line(isolated_home: Path) -> None:
     assert "Traceback" not in err
 
 
-def test_serve_honours_ban_in_the_request(request: pytest.FixtureRequest, bundled_model_dir: Path) -> None:
+def test_serve_honours_ban_in_the_request(
+    request: pytest.FixtureRequest, bundled_model_dir: Path, favourite: str
+) -> None:
     served = serve_model(request, bundled_model_dir)
     body = {"model": "local", "prompt": PROMPT, "max_tokens": 40, "temperature": 0}
     plain = httpx.post(f"{served.url}/completions", json=body, timeout=120).json()
-    assert A_GREAT.search(plain["choices"][0]["text"])
-    banned = httpx.post(f"{served.url}/completions", json=body | {"ban": ["a great"], "bias": {"King": 1}}, timeout=120)
+    assert phrase(favourite).search(plain["choices"][0]["text"])
+    banned = httpx.post(f"{served.url}/completions", json=body | {"ban": [favourite], "bias": {"King": 1}}, timeout=120)
     assert banned.status_code == 200, banned.text
-    assert not A_GREAT.search(banned.json()["choices"][0]["text"])
+    assert not phrase(favourite).search(banned.json()["choices"][0]["text"])
     bad = httpx.post(f"{served.url}/completions", json=body | {"bias": {"x": "much"}}, timeout=30)
     assert bad.status_code == 400 and "bias" in bad.text
 

@@ -11,7 +11,9 @@ before / middle / after, and the middle is scored two ways:
 
 It prints both perplexities of the middle's tokens and their ratio (below 1: the text
 after the cursor helps), and the median chance the model gives to ending the middle right
-where the writer's own text resumes (its end-of-text token after the middle).
+where the writer's own text resumes (its end-of-text token after the middle), and the share
+of gaps the model closes by itself when it writes one (greedy, within 48 tokens), as the app
+would ask it to.
 
     python scripts/measure_fim.py [MODEL_DIR] [--declare] [--docs 120] [--seed 7]
 
@@ -78,8 +80,18 @@ def main() -> None:
         positions = range(ids.shape[1] - n - 1, ids.shape[1] - 1)
         return [float(logprobs[p, ids[0, p + 1]]) for p in positions]
 
+    def written_before_an_end(prompt: list[int]) -> int | None:
+        ids = torch.tensor([prompt[-(model.config.n_positions - 48) :]])
+        with torch.inference_mode():
+            out = model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=48, do_sample=False, pad_token_id=eos
+            )
+        written = out[0, ids.shape[1] :].tolist()
+        return written.index(eos) if eos in written else None
+
     totals = {"after too": [0.0, 0], "before only": [0.0, 0]}
     ends: list[float] = []
+    closed: list[tuple[int, int]] = []  # (tokens written, the writer's own) for each gap closed
     for head, before, middle, after in cuts:
         mid = encode(middle)
         plain = middle_logprobs([eos, *encode(f"{head}\n\n{before}")], mid)
@@ -90,6 +102,9 @@ def main() -> None:
             totals["after too"][0] += sum(both[:-1])
             totals["after too"][1] += len(mid)
             ends.append(math.exp(both[-1]))
+            written = written_before_an_end(fim.prompt_ids(encode(f"{head}\n\n{before}"), encode(after)))
+            if written is not None:
+                closed.append((written, len(mid)))
 
     print(f"{args.model}: {len(cuts)} held-out gaps, {totals['before only'][1]:,} middle tokens")
     ppl = {k: math.exp(-s / n) for k, (s, n) in totals.items() if n}
@@ -101,6 +116,11 @@ def main() -> None:
     ratio = ppl["after too"] / ppl["before only"]
     print(f"  ratio after too / before only: {ratio:.3f}  (below 1: the text after helps)")
     print(f"  median chance of ending where the writer's text resumes: {statistics.median(ends):.3f}")
+    share = len(closed) / len(cuts)
+    print(f"  gaps it closes by itself (greedy, within 48 tokens): {len(closed)}/{len(cuts)} ({share:.0%})")
+    if closed:
+        written, own = (statistics.median(c) for c in zip(*closed, strict=True))
+        print(f"  median length of those gaps: {written:.0f} tokens written, {own:.0f} in the writer's text")
 
 
 if __name__ == "__main__":

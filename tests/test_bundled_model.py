@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.fim import MARKER_TOKENS, find_fim_tokens
+from backends.fim import MARKER_TOKENS, find_fim_tokens, layout_of
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -86,11 +86,14 @@ def test_loads_as_gpt2_in_float32(model, tokenizer) -> None:
     assert model.config.n_positions == 1024
     assert tokenizer.model_max_length == 1024
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    # Three rows beyond the tokenizer: the fill-in-the-middle tokens the second edition was
-    # trained with, which its tokenizer does not declare (see the model card).
-    assert model.config.vocab_size == len(tokenizer) + MARKER_TOKENS
     assert model.get_output_embeddings().weight.shape[0] == model.config.vocab_size
-    assert find_fim_tokens(tokenizer.get_vocab(), model.config.vocab_size) is None
+    # The model has rows for the three fill-in-the-middle tokens it was trained with; the
+    # tokenizer declares them only when the model has learnt to use them (see the model card).
+    fim = find_fim_tokens(tokenizer.get_vocab(), model.config.vocab_size, layout_of(model.config))
+    undeclared = 0 if fim else MARKER_TOKENS
+    assert model.config.vocab_size == len(tokenizer) + undeclared
+    if fim:
+        assert max(fim.ids) < model.config.vocab_size
 
 
 def test_special_tokens_agree(model, tokenizer) -> None:

@@ -196,16 +196,20 @@ def test_an_unreachable_hub_gives_a_clear_message(hub_cache: Path, monkeypatch: 
 
 async def test_streamed_text_is_exactly_what_the_model_wrote() -> None:
     # The pieces are decoded a few tokens at a time; together they must equal the whole decode,
-    # curly quotes and accents included.
+    # curly quotes and accents included. A bias towards the curly apostrophe makes sure the model
+    # writes some, whatever an edition's habits; plain transformers gets the same bias.
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from backends.steering import sequence_bias
+
     prompt = "“Où est-il?” she asked the old ferryman. “He’s"
+    bias = (("’", 4.0),)
     backend = GPT2Backend("local", model="bundled")
     deltas: list[str] = []
     result = None
     async for event in backend.stream(
-        GenerationRequest.completion(prompt, GenerationParams(max_new_tokens=150, temperature=0))
+        GenerationRequest.completion(prompt, GenerationParams(max_new_tokens=150, temperature=0, bias=bias))
     ):
         if isinstance(event, GenerationResult):
             result = event
@@ -223,6 +227,7 @@ async def test_streamed_text_is_exactly_what_the_model_wrote() -> None:
             min_new_tokens=1,
             repetition_penalty=1.0,
             pad_token_id=tokenizer.eos_token_id,
+            sequence_bias=[[list(key), weight] for key, weight in sequence_bias(tokenizer, bias).items()],
         )
     expected = tokenizer.decode(
         out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True, clean_up_tokenization_spaces=False

@@ -326,9 +326,10 @@ function! s:render(buf) abort
   endif
   let label = len(g.items) > 1 ? printf('  (%d/%d)', g.index + 1, len(g.items)) : ''
   for rest in lines[1:]
-    call prop_add(g.lnum, 0, {'type': s:prop, 'text': empty(rest) ? ' ' : rest,
-          \ 'text_align': 'below', 'bufnr': a:buf})
-    call add(g.shown, [0, rest, 'below'])
+    " A blank line is drawn as one space: Vim draws no empty virtual line.
+    let drawn = empty(rest) ? ' ' : rest
+    call prop_add(g.lnum, 0, {'type': s:prop, 'text': drawn, 'text_align': 'below', 'bufnr': a:buf})
+    call add(g.shown, [0, drawn, 'below'])
   endfor
   if label !=# ''
     call prop_add(g.lnum, 0, {'type': s:prop, 'text': label, 'text_align': 'after', 'bufnr': a:buf})

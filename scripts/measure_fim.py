@@ -12,8 +12,8 @@ before / middle / after, and the middle is scored two ways:
 It prints both perplexities of the middle's tokens and their ratio (below 1: the text
 after the cursor helps), and the median chance the model gives to ending the middle right
 where the writer's own text resumes (its end-of-text token after the middle), and the share
-of gaps the model closes by itself when it writes one (greedy, within 48 tokens), as the app
-would ask it to.
+of gaps the model closes by itself when it writes one (greedy, within ``GAP_TOKENS``), as the
+app would ask it to.
 
     python scripts/measure_fim.py [MODEL_DIR] [--declare] [--docs 120] [--seed 7]
 
@@ -34,6 +34,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from backends.fim import FIM_SPELLINGS, find_fim_tokens, layout_of  # noqa: E402
 from scripts.train_bundled_model import add_split_options, heldout_documents  # noqa: E402
 from scripts.training_shapes import fim_split  # noqa: E402
+
+GAP_TOKENS = 48
+"""How much a model may write into a gap when it is asked to close it by itself."""
 
 
 def main() -> None:
@@ -81,10 +84,10 @@ def main() -> None:
         return [float(logprobs[p, ids[0, p + 1]]) for p in positions]
 
     def written_before_an_end(prompt: list[int]) -> int | None:
-        ids = torch.tensor([prompt[-(model.config.n_positions - 48) :]])
+        ids = torch.tensor([prompt[-(model.config.n_positions - GAP_TOKENS) :]])
         with torch.inference_mode():
             out = model.generate(
-                ids, attention_mask=torch.ones_like(ids), max_new_tokens=48, do_sample=False, pad_token_id=eos
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=GAP_TOKENS, do_sample=False, pad_token_id=eos
             )
         written = out[0, ids.shape[1] :].tolist()
         return written.index(eos) if eos in written else None
@@ -93,16 +96,17 @@ def main() -> None:
     ends: list[float] = []
     closed: list[tuple[int, int]] = []  # (tokens written, the writer's own) for each gap closed
     for head, before, middle, after in cuts:
-        mid = encode(middle)
-        plain = middle_logprobs([eos, *encode(f"{head}\n\n{before}")], mid)
+        mid, context = encode(middle), encode(f"{head}\n\n{before}")
+        plain = middle_logprobs([eos, *context], mid)
         totals["before only"][0] += sum(plain[:-1])
         totals["before only"][1] += len(mid)
         if fim is not None:
-            both = middle_logprobs(fim.prompt_ids(encode(f"{head}\n\n{before}"), encode(after)), mid)
+            prompt = fim.prompt_ids(context, encode(after))
+            both = middle_logprobs(prompt, mid)
             totals["after too"][0] += sum(both[:-1])
             totals["after too"][1] += len(mid)
             ends.append(math.exp(both[-1]))
-            written = written_before_an_end(fim.prompt_ids(encode(f"{head}\n\n{before}"), encode(after)))
+            written = written_before_an_end(prompt)
             if written is not None:
                 closed.append((written, len(mid)))
 
@@ -117,7 +121,7 @@ def main() -> None:
     print(f"  ratio after too / before only: {ratio:.3f}  (below 1: the text after helps)")
     print(f"  median chance of ending where the writer's text resumes: {statistics.median(ends):.3f}")
     share = len(closed) / len(cuts)
-    print(f"  gaps it closes by itself (greedy, within 48 tokens): {len(closed)}/{len(cuts)} ({share:.0%})")
+    print(f"  gaps it closes by itself (greedy, {GAP_TOKENS} tokens at most): {len(closed)}/{len(cuts)} ({share:.0%})")
     if closed:
         written, own = (statistics.median(c) for c in zip(*closed, strict=True))
         print(f"  median length of those gaps: {written:.0f} tokens written, {own:.0f} in the writer's text")

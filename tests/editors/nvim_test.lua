@@ -79,6 +79,11 @@ local function model_text(prov)
   return table.concat(parts)
 end
 
+-- The cursor on the last character of the buffer (column 0 when the last line is empty).
+local function cursor_on_last_character()
+  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), math.max(0, #vim.fn.getline("$") - 1) })
+end
+
 local function run()
   vim.opt.runtimepath:prepend(vim.env.QM_PLUGIN)
   vim.cmd("filetype on")
@@ -100,8 +105,7 @@ local function run()
   local original = buffer_text()
 
   -- Ghost text through the <Plug> mapping, after the last character.
-  -- The last line may be empty (a rewrite can end with a line break).
-  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), math.max(0, #vim.fn.getline("$") - 1) })
+  cursor_on_last_character()
   vim.cmd([[execute "normal \<Plug>(quillmate-suggest)"]])
   wait_for("the suggestion", function()
     local s = qm.suggestion()
@@ -145,8 +149,7 @@ local function run()
 
   -- Alternatives: from one suggestion, next asks for two and shows the second;
   -- prev and next cycle through them, wrapping around.
-  -- The last line may be empty (a rewrite can end with a line break).
-  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), math.max(0, #vim.fn.getline("$") - 1) })
+  cursor_on_last_character()
   local before_alternatives = buffer_text()
   -- Sampled (seeded), so the two alternatives differ.
   local client = vim.lsp.get_client_by_id(qm.client_id())
@@ -184,8 +187,7 @@ local function run()
   -- Word alternatives: at the second word of the ghost text, the words the model
   -- weighed there with their probabilities; choosing the second one writes again
   -- from that word (streaming), keeping the words before it.
-  -- The last line may be empty (a rewrite can end with a line break).
-  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), math.max(0, #vim.fn.getline("$") - 1) })
+  cursor_on_last_character()
   local before_words = buffer_text()
   qm.suggest()
   local ghost = wait_for_suggestion("the suggestion to choose a word in").text
@@ -376,8 +378,7 @@ local function run()
 
   -- Cancel a long continuation while it streams.
   local before_cancel = buffer_text()
-  -- The last line may be empty (a rewrite can end with a line break).
-  vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), math.max(0, #vim.fn.getline("$") - 1) })
+  cursor_on_last_character()
   qm.suggest({ max_new_tokens = 400 })
   wait_for("streaming to begin", function()
     local cur = qm.suggestion()
